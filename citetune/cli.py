@@ -1,0 +1,35 @@
+"""What every stage script shares: argument parsing with --params, logging, clear failures."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from citetune.params import ParamsError, load_params
+
+
+class StageError(RuntimeError):
+    """A failure the user can fix; the message says what happened and what to do."""
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file to read (default: params.yaml)")
+    return parser
+
+
+def run_stage(section: str, parser: argparse.ArgumentParser, main: Callable) -> None:
+    """Parse arguments, load the stage's params section, run main(args, params).
+
+    User-facing errors end the stage with the message alone and exit code 1, not a traceback.
+    """
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {section}: %(message)s", datefmt="%H:%M:%S")
+    args = parser.parse_args()
+    try:
+        params = load_params(section, args.params)
+        main(args, params)
+    except (ParamsError, StageError) as e:
+        print(f"\n{section}: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,162 @@
+"""Typed access to params.yaml: one model per stage section, unknown keys rejected with a hint."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed or has a wrong key/value; the message says what to fix."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DownloadParams(Section):
+    source: Literal["sample", "arxiv"] = "sample"
+    query: str = ""
+    max_results: int = 20
+    sort_by: Literal["relevance", "submitted_date", "last_updated_date"] = "relevance"
+    sort_order: Literal["descending", "ascending"] = "descending"
+    api_url: str = "https://export.arxiv.org/api/query"
+    delay_seconds: float = 3.0
+    pdf_delay_seconds: float = 1.0
+    contact: str = ""
+    sample_limit: int = 0
+
+
+class CurateParams(Section):
+    file: str = "data/curation.yaml"
+
+
+class ExtractParams(Section):
+    engine: Literal["auto", "builtin", "cermine"] = "auto"
+    cermine_jar: str = "tools/cermine/cermine-impl-1.13-jar-with-dependencies.jar"
+    java_heap: str = "2g"
+    timeout_seconds: float = 300
+
+
+class ParseParams(Section):
+    min_sentence_chars: int = 20
+
+
+class MergeParams(Section):
+    min_sentence_chars: int = 20
+
+
+class MatchParams(Section):
+    backend: Literal["local", "crossref"] = "local"
+    records: str = "data/sample/crossref.jsonl"
+    mailto: str = ""
+    api_url: str = "https://api.crossref.org"
+    rows: int = 5
+    min_title_similarity: float = 85
+    year_tolerance: int = 1
+    min_author_similarity: float = 85
+    timeout_seconds: float = 30
+
+
+class QaParams(Section):
+    seed: int = 13
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.15
+    system_prompt: str = "You are a research assistant."
+    require_all_matched: bool = False
+
+
+class TinyModelParams(Section):
+    vocab_size: int = 3000
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    max_length: int = 512
+    seed: int = 0
+
+
+class BaseParams(Section):
+    model: str = "tiny"
+    revision: str = "main"
+    tiny: TinyModelParams = TinyModelParams()
+
+
+class TrainParams(Section):
+    quantization: Literal["4bit", "none"] = "4bit"
+    epochs: float = 20
+    learning_rate: float = 3e-3
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+    seed: int = 42
+
+
+class EvaluateParams(Section):
+    splits: list[Literal["train", "validation", "test"]] = ["test", "train"]
+    max_new_tokens: int = 96
+    batch_size: int = 16
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "download": DownloadParams,
+    "curate": CurateParams,
+    "extract": ExtractParams,
+    "parse": ParseParams,
+    "merge": MergeParams,
+    "match": MatchParams,
+    "qa": QaParams,
+    "base": BaseParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+}
+
+
+def _explain(section: str, model: type[Section], err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid '{section}' section:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in (section, *e["loc"]))
+        if e["type"] == "extra_forbidden":
+            # Suggest the closest valid key: a typo in params.yaml must not pass silently.
+            owner: type[BaseModel] = model
+            for part in e["loc"][:-1]:
+                field = owner.model_fields.get(str(part))
+                if field is None or not isinstance(field.annotation, type):
+                    break
+                owner = field.annotation
+            close = difflib.get_close_matches(str(e["loc"][-1]), list(owner.model_fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(owner.model_fields)}"
+            lines.append(f"  {where}: unknown key{hint}")
+        else:
+            lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_params(section: str, path: str | Path = "params.yaml"):
+    """Return the typed params of one stage section, or raise ParamsError that says what to fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run from the project root or pass --params FILE")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path} is not valid YAML: {e}") from e
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        hints = [
+            f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, SECTIONS, n=1)) else "")
+            for k in unknown
+        ]
+        raise ParamsError(f"{path}: unknown section(s) {', '.join(hints)}; valid: {', '.join(SECTIONS)}")
+    model = SECTIONS[section]
+    try:
+        return model.model_validate(data.get(section) or {})
+    except ValidationError as e:
+        raise ParamsError(_explain(section, model, e, path)) from None
