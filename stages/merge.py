@@ -1,0 +1,31 @@
+"""merge: one clean citations table from the per-paper CSVs, with every dropped row and its reason."""
+
+from pathlib import Path
+
+from citetune.cli import StageError, run_stage, stage_parser
+from citetune.io import write_csv, write_json
+from citetune.merge import merge_citations, merge_metrics, read_paper_csvs
+
+
+def main(args, params):
+    paths = sorted(Path(args.csv_dir).glob("*.csv"))
+    if not paths:
+        raise StageError(f"no CSV files in {args.csv_dir}: run the parse stage first (dvc repro parse)")
+    rows, bad_files = read_paper_csvs(paths)
+    for bad in bad_files:
+        print(f"merge: skipped {bad['file']}: {bad['reason']}")
+    kept, dropped = merge_citations(rows, params.min_sentence_chars)
+    write_csv(args.out, kept)
+    write_csv(args.dropped, dropped)
+    metrics = merge_metrics(kept, dropped, len(paths), bad_files)
+    write_json(args.metrics, metrics | {"bad_file_list": bad_files})
+    print(f"merge: {metrics['rows']} rows from {metrics['papers']} papers; {metrics['dropped']} dropped")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--csv-dir", default="data/csv")
+    parser.add_argument("--out", default="data/merged/citations.csv")
+    parser.add_argument("--dropped", default="data/merged/dropped.csv")
+    parser.add_argument("--metrics", default="metrics/merge.json")
+    run_stage("merge", parser, main)

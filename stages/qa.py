@@ -1,0 +1,32 @@
+"""qa: chat question–answer pairs from matched citing sentences, split train/validation/test."""
+
+from pathlib import Path
+
+from citetune.cli import StageError, run_stage, stage_parser
+from citetune.io import read_csv, write_json, write_jsonl, write_text
+from citetune.qa import SPLITS, build_pairs, dataset_card, qa_metrics
+
+
+def main(args, params):
+    if params.validation_fraction + params.test_fraction >= 1:
+        raise StageError("qa.validation_fraction + qa.test_fraction must be below 1 so that train is not empty")
+    citations, references = read_csv(args.citations), read_csv(args.references)
+    pairs, counts = build_pairs(citations, references, params)
+    if not pairs:
+        raise StageError("no citing sentence has a matched DOI: check data/matched/references.csv and the match params")
+    out = Path(args.out_dir)
+    for split in SPLITS:
+        write_jsonl(out / f"{split}.jsonl", [p for p in pairs if p["split"] == split])
+    metrics = qa_metrics(pairs, counts)
+    write_text(out / "README.md", dataset_card(metrics, params))
+    write_json(args.metrics, metrics)
+    print(f"qa: {metrics['pairs']} pairs {metrics['pairs_by_split']}, {metrics['unique_dois']} DOIs")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--citations", default="data/matched/citations.csv")
+    parser.add_argument("--references", default="data/matched/references.csv")
+    parser.add_argument("--out-dir", default="data/sft")
+    parser.add_argument("--metrics", default="metrics/qa.json")
+    run_stage("qa", parser, main)

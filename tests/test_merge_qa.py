@@ -1,0 +1,135 @@
+"""merge and qa stages on small hand-made inputs, run as the stage scripts users run."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from citetune.columns import CITATION_COLUMNS
+from citetune.io import read_csv, read_jsonl
+
+
+def row(paper, sid, sentence, context, ref_id, ref_raw, **extra):
+    base = dict.fromkeys(CITATION_COLUMNS, "")
+    base.update(paper_id=paper, sentence_id=sid, section="Introduction", sentence=sentence, context=context,
+                marker="[1]", ref_id=ref_id, ref_label="1", ref_raw=ref_raw)
+    base.update(extra)
+    return base
+
+
+def run(stage, *args):
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}", *args], capture_output=True, text=True)
+
+
+def test_merge_normalises_drops_with_reason_and_dedupes(tmp_path):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    ref = "E. J. Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685 (2021)."
+    a = [
+        row("p1", "s1", "Low-rank adaptation   freezes the weights [1].", "Low-rank adaptation freezes the weights.", "ref1", ref),
+        row("p1", "s1", "Low-rank adaptation   freezes the weights [1].", "Low-rank adaptation freezes the weights.", "ref1", ref),
+        row("p1", "s2", "Short [1].", "Short.", "ref1", ref),
+        row("p1", "s3", "A sentence whose marker points nowhere at all [9].", "A sentence whose marker points nowhere at all.", "", ""),
+        row("p1", "s4", "   ", "", "ref1", ref),
+        row("p1", "s5", "Quantized adapters make fine-tuning trans-\nformers cheap [1].",
+            "Quantized adapters make fine-tuning trans-\nformers cheap.", "ref1", ref),
+    ]
+    pd.DataFrame(a).to_csv(csv_dir / "p1.csv", index=False)
+    (csv_dir / "broken.csv").write_text("not,the,contract\n1,2,3\n")
+    params = tmp_path / "params.yaml"
+    params.write_text("merge:\n  min_sentence_chars: 20\n")
+    out, dropped, metrics = tmp_path / "m/citations.csv", tmp_path / "m/dropped.csv", tmp_path / "merge.json"
+    r = run("merge", "--params", str(params), "--csv-dir", str(csv_dir), "--out", str(out),
+            "--dropped", str(dropped), "--metrics", str(metrics))
+    assert r.returncode == 0, r.stderr
+    kept, gone = read_csv(out), read_csv(dropped)
+    assert list(kept.columns) == CITATION_COLUMNS
+    assert kept["sentence_id"].tolist() == ["s1", "s5"]
+    assert kept["context"].iloc[0] == "Low-rank adaptation freezes the weights."
+    assert kept["context"].iloc[1] == "Quantized adapters make fine-tuning transformers cheap."
+    reasons = dict(zip(gone["sentence_id"], gone["reason"]))
+    assert reasons["s1"] == "exact duplicate"
+    assert reasons["s3"] == "no resolvable reference"
+    assert reasons["s4"] == "empty sentence"
+    assert reasons["s2"].startswith("sentence shorter")
+    m = json.loads(metrics.read_text())
+    assert (m["rows"], m["dropped"], m["rows_in"], m["bad_files"]) == (2, 4, 6, 1)
+
+
+def test_merge_without_csvs_says_what_to_do(tmp_path):
+    r = run("merge", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "o.csv"))
+    assert r.returncode == 1
+    assert "run the parse stage first" in r.stderr
+
+
+@pytest.fixture
+def matched(tmp_path):
+    refs = pd.DataFrame([
+        {"ref_key": "k1", "ref_title": "LoRA", "ref_year": "2021", "doi": "10.48550/arXiv.2106.09685",
+         "match_status": "matched", "match_title": "LoRA: Low-Rank Adaptation of Large Language Models", "match_year": "2021"},
+        {"ref_key": "k2", "ref_title": "QLoRA", "ref_year": "2023", "doi": "10.48550/arXiv.2305.14314",
+         "match_status": "matched", "match_title": "QLoRA: Efficient Finetuning of Quantized LLMs", "match_year": "2023"},
+        {"ref_key": "k3", "ref_title": "Unknown", "ref_year": "1999", "doi": "", "match_status": "unmatched",
+         "match_title": "", "match_year": ""},
+    ])
+    cits = []
+    for i in range(60):
+        keys = ["k1"] if i % 3 == 0 else (["k1", "k2"] if i % 3 == 1 else ["k3"])
+        for k in keys:
+            cits.append({"paper_id": f"p{i % 5}", "sentence_id": f"s{i}", "context": f"Claim number {i} about adapters.",
+                         "ref_key": k})
+    cits.append({"paper_id": "p9", "sentence_id": "s0", "context": "Claim number 0 about adapters.", "ref_key": "k1"})
+    cits.append({"paper_id": "p9", "sentence_id": "s1", "context": "A claim citing a matched and an unmatched work.", "ref_key": "k2"})
+    cits.append({"paper_id": "p9", "sentence_id": "s1", "context": "A claim citing a matched and an unmatched work.", "ref_key": "k3"})
+    refs.to_csv(tmp_path / "references.csv", index=False)
+    pd.DataFrame(cits).to_csv(tmp_path / "citations.csv", index=False)
+    return tmp_path
+
+
+def run_qa(d, extra=""):
+    (d / "params.yaml").write_text(f"qa:\n  seed: 7\n  test_fraction: 0.2\n  validation_fraction: 0.1\n{extra}")
+    return run("qa", "--params", str(d / "params.yaml"), "--citations", str(d / "citations.csv"),
+               "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"))
+
+
+def test_qa_pairs_messages_splits_and_card(matched):
+    r = run_qa(matched)
+    assert r.returncode == 0, r.stderr
+    splits = {s: read_jsonl(matched / "sft" / f"{s}.jsonl") for s in ("train", "validation", "test")}
+    pairs = [p for rows in splits.values() for p in rows]
+    assert len(pairs) == 42  # 40 sentences with a matched DOI + 2 from p9; 20 cite only the unmatched work
+    assert all(len(rows) > 0 for rows in splits.values())
+    by_id = {p["id"]: p for p in pairs}
+    two = by_id["p1:s1"]
+    assert [m["role"] for m in two["messages"]] == ["system", "user", "assistant"]
+    assert "Claim number 1 about adapters." in two["messages"][1]["content"]
+    assert two["dois"] == ["10.48550/arxiv.2106.09685", "10.48550/arxiv.2305.14314"]
+    assert two["messages"][2]["content"] == (
+        "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arxiv.2106.09685\n"
+        "- QLoRA: Efficient Finetuning of Quantized LLMs (2023). DOI: 10.48550/arxiv.2305.14314")
+    assert by_id["p9:s1"]["dois"] == ["10.48550/arxiv.2305.14314"]
+    # the same sentence in two papers lands in one split
+    assert by_id["p0:s0"]["split"] == by_id["p9:s0"]["split"]
+    contexts = {s: {p["messages"][1]["content"] for p in rows} for s, rows in splits.items()}
+    assert not (contexts["train"] & contexts["test"]) and not (contexts["train"] & contexts["validation"])
+    assert len({p["template"] for p in pairs}) > 1
+    m = json.loads((matched / "qa.json").read_text())
+    assert m["pairs"] == 42 and m["skipped_no_matched_doi"] == 20 and m["pairs_with_unmatched_references"] == 1
+    assert "| train |" in (matched / "sft" / "README.md").read_text()
+
+
+def test_qa_is_deterministic_and_can_require_all_matched(matched):
+    assert run_qa(matched).returncode == 0
+    first = (matched / "sft" / "train.jsonl").read_text()
+    assert run_qa(matched).returncode == 0
+    assert (matched / "sft" / "train.jsonl").read_text() == first
+    assert run_qa(matched, "  require_all_matched: true\n").returncode == 0
+    assert json.loads((matched / "qa.json").read_text())["skipped_partially_matched"] == 1
+
+
+def test_qa_params_typo_is_explained(matched):
+    r = run_qa(matched, "  test_fracton: 0.3\n")
+    assert r.returncode == 1
+    assert "qa.test_fracton: unknown key; did you mean 'test_fraction'?" in r.stderr
