@@ -28,6 +28,8 @@ class DownloadParams(Section):
     delay_seconds: float = 3.0
     pdf_delay_seconds: float = 1.0
     contact: str = ""
+    page_size: int = 100
+    num_retries: int = 3
     sample_limit: int = 0
 
 
