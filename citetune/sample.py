@@ -152,7 +152,9 @@ def format_reference(rec: dict, style: str) -> str:
         if arxiv:
             return f"{who}, arXiv:{arxiv} ({year})."
         first_page = (pages or "").split("-")[0]
-        return f"{who}, {venue} {vol}, {first_page} ({year})."
+        if rec.get("type") == "proceedings-article":
+            return f"{who}, in {venue}, p. {first_page} ({year})."
+        return f"{who}, " + " ".join(x for x in (venue, vol) if x) + (f", {first_page}" if first_page else "") + f" ({year})."
     if style == "vancouver":
         names = [f"{a['family']} {_initials(a['given'], dots=False)}" for a in authors]
         who = ", ".join(names[:6]) + (", et al" if len(names) > 6 else "")

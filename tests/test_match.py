@@ -1,0 +1,370 @@
+"""match: references printed in four styles, matched to their DOIs by the local index and by habanero
+against a loopback Crossref; look-alike distractors, wrong printed DOIs and failing servers never
+give a wrong DOI; the stage end to end."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from citetune.columns import CITATION_COLUMNS
+from citetune.io import read_csv
+from citetune.matching import (
+    CrossrefBackend,
+    LocalIndex,
+    Reference,
+    load_records,
+    match_citations,
+    match_reference,
+    ref_key,
+    validate,
+)
+from citetune.params import MatchParams
+from citetune.sample import STYLES, format_reference
+from crossref_server import CrossrefServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data/sample/crossref.jsonl"
+RECORDS = load_records(SAMPLE)
+BY_DOI = {r["DOI"].lower(): r for r in RECORDS}
+REAL = [r for r in RECORDS if not r["DOI"].startswith("10.5555/")]  # the distractors use the test prefix
+JOURNAL = [r for r in REAL if not r["DOI"].startswith("10.48550/")]  # what Crossref itself holds
+PARAMS = MatchParams()
+FAST = {"backoff_seconds": 0.01, "min_interval_seconds": 0.0}
+
+
+def rec(doi: str) -> dict:
+    return BY_DOI[doi.lower()]
+
+
+def row_for(record: dict, style: str, parsed: bool = True) -> dict:
+    """A citations row as parse fills it (surnames, title unless physics, year, printed ids), or raw text only."""
+    raw = format_reference(record, style)
+    if not parsed:
+        return {"ref_raw": raw}
+    arxiv = record["DOI"].split("arXiv.")[-1] if "arXiv." in record["DOI"] else ""
+    return {
+        "ref_raw": raw,
+        "ref_authors": ";".join(a["family"] for a in record["author"] if a["family"] in raw),
+        "ref_title": "" if style == "physics" else record["title"][0],
+        "ref_year": str(record["issued"]["date-parts"][0][0]),
+        "ref_doi": record["DOI"] if record["DOI"] in raw else "",
+        "ref_arxiv": arxiv if f"arXiv:{arxiv}" in raw else "",
+    }
+
+
+def match(row: dict, backend, params=PARAMS):
+    return match_reference(Reference.from_row(row), backend, params)
+
+
+@pytest.fixture(scope="module")
+def index() -> LocalIndex:
+    return LocalIndex(RECORDS)
+
+
+# --- local backend --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("parsed", [True, False], ids=["parsed", "raw-only"])
+def test_local_matches_every_real_work(index, style, parsed):
+    for record in REAL:
+        m = match(row_for(record, style, parsed), index)
+        assert (m.status, m.doi) == ("matched", record["DOI"]), (format_reference(record, style), m)
+        assert m.title == record["title"][0]
+        assert m.year == str(record["issued"]["date-parts"][0][0])
+        assert 0 < m.score <= 100
+        if record["DOI"] in format_reference(record, style):
+            assert m.method == "printed_doi"
+        elif style == "physics" and record in JOURNAL:
+            assert m.method == "search" and "no title printed" in m.note  # volume and first page decided
+
+
+def test_physics_reference_without_identifier_matches_on_volume_and_page(index):
+    lstm = rec("10.1162/neco.1997.9.8.1735")
+    row = {"ref_raw": "S. Hochreiter and J. Schmidhuber, Neural Computation 9, 1735 (1997).",
+           "ref_authors": "Hochreiter;Schmidhuber", "ref_year": "1997"}
+    m = match(row, index)
+    assert (m.status, m.doi, m.method) == ("matched", lstm["DOI"], "search")
+    assert "volume" in m.note
+    # The same authors and year with another volume/page: no title to go on, so no match.
+    m = match(dict(row, ref_raw="S. Hochreiter and J. Schmidhuber, Neural Computation 7, 512 (1997)."), index)
+    assert m.status == "rejected" and m.doi == ""
+
+
+def test_arxiv_only_physics_reference(index):
+    m = match({"ref_raw": "E. J. Hu et al., arXiv:2106.09685v2 (2021)."}, index)
+    assert (m.status, m.doi, m.method) == ("matched", "10.48550/arXiv.2106.09685", "arxiv_id")
+    assert "no title printed" in m.note and "identifier" in m.note
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_distractors_alone_never_give_a_doi(style):
+    """The true record removed, the look-alikes (same authors, similar titles) must all be refused."""
+    rejected = 0
+    for record in REAL:
+        others = LocalIndex([r for r in RECORDS if r is not record])
+        for parsed in (True, False):
+            m = match(row_for(record, style, parsed), others)
+            assert m.status in ("unmatched", "rejected") and m.doi == "" and m.method == "none", (
+                format_reference(record, style), m)
+            rejected += m.status == "rejected"
+            if m.status == "rejected":
+                assert "10.5555/" in m.note or "10.48550/" in m.note  # says which candidate and why
+    assert rejected > len(REAL)  # distractors were found and refused, not merely missed
+
+
+def test_printed_doi_of_another_paper_is_rejected(index):
+    lstm, backprop = rec("10.1162/neco.1997.9.8.1735"), rec("10.1038/323533a0")
+    for parsed in (True, False):
+        row = row_for(lstm, "apa", parsed)
+        row["ref_raw"] = row["ref_raw"].replace(lstm["DOI"], backprop["DOI"])
+        if parsed:
+            row["ref_doi"] = backprop["DOI"]
+        m = match(row, index)
+        # The wrong DOI is refused; the search still finds the work the reference describes.
+        assert (m.status, m.doi, m.method) == ("matched", lstm["DOI"], "search")
+        assert f"printed DOI {backprop['DOI']} is another work" in m.note
+        without_true = LocalIndex([r for r in RECORDS if r is not lstm])
+        m = match(row, without_true)
+        assert (m.status, m.doi) == ("rejected", "")
+        assert backprop["DOI"] in m.note
+
+
+def test_validation_rules():
+    def record(family, title, year, **kw):
+        return {"DOI": "10.1/x", "title": [title], "issued": {"date-parts": [[year]]},
+                "author": [{"given": "A.", "family": family, "sequence": "first"}], **kw}
+
+    p = PARAMS
+    bitfit = "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based Masked Language-models"
+    for printed in ("Zaken", "Ben Zaken", "Ben-Zaken", "BenZaken"):
+        ref = Reference(raw=f"E. {printed}, Y. Goldberg. {bitfit}. 2022.", authors=[printed], title=bitfit, year=2022)
+        assert validate(ref, record("Ben Zaken", bitfit, 2021), p).accepted, printed
+    kernel = "An introduction to kernel-based learning algorithms"
+    for printed in ("Müller", "Muller", "Mueller", "MÜLLER"):
+        ref = Reference(raw=f"{printed}, K.-R. (2001). {kernel}.", authors=[printed], title=kernel, year=2001)
+        assert validate(ref, record("Müller", kernel, 2001), p).accepted, printed
+    assert not validate(Reference(raw="x", authors=["Miller"], title=kernel, year=2001),
+                        record("Müller", kernel, 2001), p).accepted
+    lora = "LoRA: Low-Rank Adaptation of Large Language Models"
+    ref = Reference(raw=f"Z. Allen Zhu. 2021. {lora}.", authors=["Allen Zhu"], title=lora, year=2021)
+    assert validate(ref, record("Allen-Zhu", lora, 2021), p).accepted
+    # Year tolerance: a preprint and its journal version one year apart pass; two years do not.
+    assert validate(ref, record("Allen-Zhu", lora, 2022), p).accepted
+    v = validate(ref, record("Allen-Zhu", lora, 2023), p)
+    assert not v.accepted and "year 2023" in v.note
+    assert validate(ref, record("Allen-Zhu", lora, 2023), p.model_copy(update={"year_tolerance": 2})).accepted
+    # Spelling and markup variants are the same title; one different word is another work.
+    assert validate(ref, record("Allen-Zhu", "LoRA: low rank adaptation of large language <i>models</i>", 2021),
+                    p).accepted
+    ouyang = "Training language models to follow instructions with human feedback"
+    ref = Reference(raw="x", authors=["Ouyang"], title=ouyang, year=2022)
+    v = validate(ref, record("Ouyang", ouyang.replace("with", "without"), 2022), p)
+    assert not v.accepted and "without" in v.note
+    assert validate(ref, record("Ouyang", ouyang.replace("instructions", "instruction"), 2022), p).accepted
+    assert validate(ref, record("Ouyang", ouyang, 2022), p).score == 100.0
+
+
+def test_load_records_formats(tmp_path):
+    recs = RECORDS[:3]
+    (tmp_path / "list.json").write_text(json.dumps(recs))
+    (tmp_path / "api.json").write_text(json.dumps({"status": "ok", "message": {"items": recs}}))
+    with gzip.open(tmp_path / "snap.jsonl.gz", "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in recs) + "\n{not json\n" + json.dumps({"title": ["no DOI"]}) + "\n")
+    for name in ("list.json", "api.json", "snap.jsonl.gz"):
+        assert [r["DOI"] for r in load_records(tmp_path / name)] == [r["DOI"] for r in recs]
+    assert len(load_records(tmp_path)) == 9
+    with pytest.raises(FileNotFoundError):
+        load_records(tmp_path / "missing.jsonl")
+
+
+# --- Crossref backend through habanero ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def crossref():
+    # Crossref holds the journal and proceedings works and the look-alikes, not arXiv's DataCite DOIs.
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        yield srv
+
+
+def backend_for(srv, cache, **kw) -> CrossrefBackend:
+    return CrossrefBackend(srv.base_url, "tests@example.org", 5, cache, **(FAST | kw))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_crossref_matches_every_real_work(crossref, tmp_path, style):
+    be = backend_for(crossref, tmp_path)
+    for record in REAL:
+        for parsed in (True, False):
+            m = match(row_for(record, style, parsed), be)
+            assert (m.status, m.doi) == ("matched", record["DOI"]), (format_reference(record, style), m)
+            if record in JOURNAL:
+                assert m.title == record["title"][0] and m.method in ("printed_doi", "search")
+            else:  # accepted by construction, and the note says so
+                assert m.method == "arxiv_id" and "not checked" in m.note
+    assert any("mailto:tests@example.org" in ua for ua in crossref.user_agents)  # the polite pool
+
+
+def test_crossref_distractors_and_wrong_doi(tmp_path):
+    lstm, backprop = rec("10.1162/neco.1997.9.8.1735"), rec("10.1038/323533a0")
+    held = [r for r in RECORDS if not r["DOI"].startswith("10.48550/") and r not in JOURNAL]
+    with CrossrefServer(held + [backprop]) as srv:
+        be = backend_for(srv, tmp_path)
+        for record in JOURNAL:
+            for style in STYLES:
+                m = match(row_for(record, style), be)
+                if record is backprop:
+                    assert m.doi == backprop["DOI"]
+                else:
+                    assert m.status in ("unmatched", "rejected") and m.doi == "", (format_reference(record, style), m)
+        row = row_for(lstm, "acm")
+        row["ref_raw"] = row["ref_raw"].replace(lstm["DOI"], backprop["DOI"])
+        row["ref_doi"] = backprop["DOI"]
+        m = match(row, be)
+        assert (m.status, m.doi) == ("rejected", "") and backprop["DOI"] in m.note
+
+
+def test_crossref_429_then_success_honours_retry_after(crossref, tmp_path):
+    be = backend_for(crossref, tmp_path)
+    row = row_for(rec("10.1038/323533a0"), "physics")  # no DOI printed: one search request
+    before = crossref.hits["search"]
+    crossref.fail(429, times=1, retry_after="1")
+    t = time.monotonic()
+    m = match(row, be)
+    assert time.monotonic() - t >= 0.9  # waited as asked, not the 0.01 s backoff
+    assert (m.status, m.doi) == ("matched", "10.1038/323533a0")
+    assert crossref.hits["search"] - before == 2
+
+
+def test_crossref_dropped_connection_is_retried(crossref, tmp_path):
+    crossref.fail("drop", times=1)
+    m = match(row_for(rec("10.1038/nature14539"), "apa"), backend_for(crossref, tmp_path))
+    assert (m.status, m.doi, m.method) == ("matched", "10.1038/nature14539", "printed_doi")
+
+
+def test_crossref_500_storm_is_an_error_for_that_reference_only(crossref, tmp_path):
+    lstm = rec("10.1162/neco.1997.9.8.1735")
+    others = [rec("10.1038/323533a0"), rec("10.3115/1073083.1073135"), rec("10.48550/arXiv.2106.09685")]
+    rows = [row_for(r, s) for r, s in zip([lstm, *others], ["apa", "physics", "vancouver", "acm"], strict=True)]
+    df = pd.DataFrame([dict({c: "" for c in CITATION_COLUMNS}, paper_id="p1", sentence_id=str(i), **r)
+                       for i, r in enumerate(rows)])
+    crossref.fail(500, times=None, when="neco.1997", json_body=True)
+    crossref.fail(500, times=None, when="Hochreiter")
+    try:
+        be = backend_for(crossref, tmp_path, max_attempts=3)
+        refs, cites, metrics = match_citations(df, be, PARAMS, progress=False)
+    finally:
+        crossref.faults.clear()
+    by_doi = dict(zip(refs["ref_raw"], refs["match_status"], strict=True))
+    assert by_doi[rows[0]["ref_raw"]] == "error"
+    note = refs.loc[refs["ref_raw"] == rows[0]["ref_raw"], "match_note"].item()
+    assert "HTTP 500" in note and "after 3 attempts" in note
+    assert [by_doi[r["ref_raw"]] for r in rows[1:]] == ["matched"] * 3
+    assert metrics["error"] == 1 and metrics["matched"] == 3 and metrics["citations_with_doi"] == 3
+    # Failures are not cached: once Crossref recovers, a rerun matches the reference.
+    refs, _, metrics = match_citations(df, backend_for(crossref, tmp_path), PARAMS, progress=False)
+    assert metrics["matched"] == 4
+
+
+def test_crossref_answers_are_cached(crossref, tmp_path):
+    rows = [row_for(r, s) for r in JOURNAL[:4] for s in ("physics", "apa")]
+    df = pd.DataFrame(rows)
+    first, _, _ = match_citations(df, backend_for(crossref, tmp_path), PARAMS, progress=False)
+    n = crossref.requests()
+    be = backend_for(crossref, tmp_path)
+    again, _, _ = match_citations(df, be, PARAMS, progress=False)
+    assert crossref.requests() == n and be.requests == 0 and be.cache_hits > 0
+    pd.testing.assert_frame_equal(first, again)
+    assert not any("tests@example.org" in p.read_text() for p in tmp_path.rglob("*.json"))
+
+
+# --- the stage ----------------------------------------------------------------------------------------
+
+def _citations_csv(path: Path) -> pd.DataFrame:
+    works = [(rec("10.48550/arXiv.2106.09685"), "acm"), (rec("10.1162/neco.1997.9.8.1735"), "physics"),
+             (rec("10.3115/v1/D14-1162"), "vancouver"), (rec("10.48550/arXiv.1810.04805"), "apa")]
+    rows = []
+    for paper in ("2401.00001", "2401.00002"):
+        for i, (record, style) in enumerate(works):
+            rows.append(dict({c: "" for c in CITATION_COLUMNS}, paper_id=paper, sentence_id=f"{paper}-s{i}",
+                             sentence=f"A claim [{i + 1}].", context="A claim.", marker=f"[{i + 1}]",
+                             ref_id=f"ref{i + 1}", ref_label=str(i + 1), **row_for(record, style)))
+    rows.append(dict({c: "" for c in CITATION_COLUMNS}, paper_id="2401.00002", sentence_id="x",
+                     ref_raw="J. Doe. 2020. A Study of Nothing in Particular. Journal of Nowhere 1, 1–2."))
+    df = pd.DataFrame(rows, columns=CITATION_COLUMNS)
+    df.to_csv(path, index=False)
+    return df
+
+
+def _run_stage(tmp_path: Path, match_params: dict, env: dict | None = None) -> subprocess.CompletedProcess:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"match": match_params}))
+    args = [sys.executable, "-m", "stages.match", "--params", str(tmp_path / "params.yaml"),
+            "--citations", str(tmp_path / "in.csv"), "--references", str(tmp_path / "out/references.csv"),
+            "--out", str(tmp_path / "out/citations.csv"), "--metrics", str(tmp_path / "metrics.json"),
+            "--cache", str(tmp_path / "cache")]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_stage_end_to_end_local(tmp_path):
+    df = _citations_csv(tmp_path / "in.csv")
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(SAMPLE)})
+    assert proc.returncode == 0, proc.stderr
+    refs = read_csv(tmp_path / "out/references.csv")
+    cites = read_csv(tmp_path / "out/citations.csv")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(refs) == 5 and refs["ref_key"].is_unique
+    assert refs["ref_key"].tolist() == [ref_key(r) for r in refs["ref_raw"]]
+    assert sorted(refs["n_citations"].astype(int)) == [1, 2, 2, 2, 2]
+    matched = refs[refs["match_status"] == "matched"]
+    assert set(matched["doi"]) == {"10.48550/arXiv.2106.09685", "10.1162/neco.1997.9.8.1735",
+                                   "10.3115/v1/D14-1162", "10.48550/arXiv.1810.04805"}
+    assert (matched["match_title"] != "").all() and (matched["match_year"] != "").all()
+    doe = refs[refs["ref_raw"].str.startswith("J. Doe")].iloc[0]
+    assert doe["match_status"] in ("unmatched", "rejected") and doe["doi"] == "" and doe["match_note"]
+    assert len(cites) == len(df) and list(cites.columns) == [*CITATION_COLUMNS, "ref_key", "doi", "match_method",
+                                                             "match_score", "match_status"]
+    assert cites["doi"].ne("").sum() == 8
+    assert metrics["references"] == 5 and metrics["matched"] == 4 and metrics["citations_with_doi"] == 8
+    assert metrics["by_method"]["search"] == 1 and metrics["match_rate"] == 0.8
+
+
+def test_stage_end_to_end_crossref_keeps_the_contact_out_of_outputs(crossref, tmp_path):
+    _citations_csv(tmp_path / "in.csv")
+    proc = _run_stage(tmp_path, {"backend": "crossref", "api_url": crossref.base_url, "timeout_seconds": 5},
+                      env={"CROSSREF_MAILTO": "stage-contact@example.org"})
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["matched"] == 4 and metrics["by_method"]["arxiv_id"] == 2
+    assert any("mailto:stage-contact@example.org" in ua for ua in crossref.user_agents)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "params.yaml"]
+    assert any(p.parent.parent.name == "cache" for p in written)
+    assert not any("stage-contact@example.org" in p.read_text() for p in written)
+
+
+def test_stage_explains_missing_inputs(tmp_path):
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(SAMPLE)})
+    assert proc.returncode == 1 and "run the merge stage first" in proc.stderr
+    _citations_csv(tmp_path / "in.csv")
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(tmp_path / "nope.jsonl")})
+    assert proc.returncode == 1 and "set match.records" in proc.stderr
+
+
+def test_crossref_lookup_of_dois_with_url_special_characters(tmp_path):
+    sici = "10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0"
+    odd = "10.1000/a?b#c"
+    records = [{"DOI": d, "title": [t], "author": [{"family": "Doe"}], "issued": {"date-parts": [[1998]]}}
+               for d, t in ((sici, "One"), (odd, "Two"))]
+    with CrossrefServer(records) as srv:
+        be = backend_for(srv, tmp_path)
+        assert be.lookup(sici)["title"] == ["One"] and be.lookup(odd)["title"] == ["Two"]
+        assert be.lookup("10.1000/absent") is None
