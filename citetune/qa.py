@@ -42,7 +42,7 @@ def build_pairs(citations: pd.DataFrame, references: pd.DataFrame, params) -> tu
     """One pair per citing sentence with at least one matched DOI; returns (pairs, counts)."""
     matched = references[references["match_status"].eq("matched")]
     work_by_key = {
-        r.ref_key: {"doi": r.doi.lower(), "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}
+        r.ref_key: {"doi": r.doi, "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}
         for r in matched.itertuples()
     }
     pairs, skipped_no_doi, skipped_partial, partial = [], 0, 0, 0
@@ -50,8 +50,8 @@ def build_pairs(citations: pd.DataFrame, references: pd.DataFrame, params) -> tu
         works, seen = [], set()
         for key in rows["ref_key"]:
             work = work_by_key.get(key)
-            if work and work["doi"] not in seen:
-                seen.add(work["doi"])
+            if work and work["doi"].lower() not in seen:  # DOIs are case-insensitive
+                seen.add(work["doi"].lower())
                 works.append(work)
         unmatched = rows["ref_key"].map(lambda k: k not in work_by_key).sum()
         if not works:
@@ -76,7 +76,7 @@ def build_pairs(citations: pd.DataFrame, references: pd.DataFrame, params) -> tu
                 {"role": "user", "content": QUESTION_TEMPLATES[template].format(context=context)},
                 {"role": "assistant", "content": format_answer(works)},
             ],
-            "dois": [w["doi"] for w in works],
+            "dois": [w["doi"].lower() for w in works],
         })
     counts = {
         "sentences": int(citations[["paper_id", "sentence_id"]].drop_duplicates().shape[0]),

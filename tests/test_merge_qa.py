@@ -107,8 +107,8 @@ def test_qa_pairs_messages_splits_and_card(matched):
     assert "Claim number 1 about adapters." in two["messages"][1]["content"]
     assert two["dois"] == ["10.48550/arxiv.2106.09685", "10.48550/arxiv.2305.14314"]
     assert two["messages"][2]["content"] == (
-        "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arxiv.2106.09685\n"
-        "- QLoRA: Efficient Finetuning of Quantized LLMs (2023). DOI: 10.48550/arxiv.2305.14314")
+        "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685\n"
+        "- QLoRA: Efficient Finetuning of Quantized LLMs (2023). DOI: 10.48550/arXiv.2305.14314")
     assert by_id["p9:s1"]["dois"] == ["10.48550/arxiv.2305.14314"]
     # the same sentence in two papers lands in one split
     assert by_id["p0:s0"]["split"] == by_id["p9:s0"]["split"]
