@@ -1,0 +1,407 @@
+"""The built-in engine: PDF -> JATS with PyMuPDF, from the positions and fonts of the text spans.
+
+Layout first (columns, visual lines, running headers and page numbers dropped), then structure
+(title, authors, abstract, section headings, paragraphs, the reference list), then the in-text
+citation groups are linked to the reference entries.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymupdf
+
+from citetune import jats
+from citetune.engines.layout import Line, body_size, drop_running_text, page_lines
+from citetune.engines.references import PARTICLE, WORD, parse_reference
+from citetune.text import NUMERIC_GROUP, join_line_hyphen, normalize_text, split_label, words_of
+
+
+class ExtractionError(Exception):
+    """This PDF cannot be extracted; the message says why (empty, not a PDF, encrypted, no text)."""
+
+
+@dataclass
+class Paper:
+    title: str = ""
+    authors: list[str] = field(default_factory=list)
+    abstract: str = ""
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, paragraphs)
+    references: list[str] = field(default_factory=list)  # raw entries, label included
+
+
+# --- opening -------------------------------------------------------------------------------------
+
+def open_pdf(path: str | Path) -> pymupdf.Document:
+    path = Path(path)
+    data = path.read_bytes()
+    if not data:
+        raise ExtractionError("empty file (0 bytes)")
+    head = data[:1024]
+    if b"%PDF-" not in head:
+        shown = head[:40].decode("latin-1").strip().replace("\n", " ")
+        raise ExtractionError(f"not a PDF (no %PDF- header; starts with {shown!r})")
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as e:  # noqa: BLE001 - MuPDF raises several types for broken files
+        raise ExtractionError(f"cannot be opened as a PDF: {e}") from None
+    if doc.needs_pass:
+        raise ExtractionError("encrypted: the PDF needs a password")
+    if doc.page_count == 0:
+        raise ExtractionError("the PDF has no pages")
+    return doc
+
+
+# --- structure -----------------------------------------------------------------------------------
+
+_HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.?)\s+(?=\S)")
+_REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|works cited|reference list|"
+                         r"references and notes)$", re.I)
+_APPENDIX = re.compile(r"^(?:appendix|appendices|supplementary|acknowledg)", re.I)
+_ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s)")
+
+
+def heading_text(text: str) -> str:
+    """'2.1 Quantized fine-tuning' -> 'Quantized fine-tuning'."""
+    return _HEADING_NUMBER.sub("", text.strip()).strip()
+
+
+def _is_heading(ln: Line, body: float) -> bool:
+    text = ln.text.strip()
+    words = text.split()
+    if not words or len(words) > 14 or len(text) < 3 or _LABEL_START.match(text) and not ln.bold:
+        return False
+    if text.endswith((".", ",", ";")) and not _HEADING_NUMBER.fullmatch(text + " "):
+        return False
+    if not any(c.isalpha() for c in text):
+        return False
+    styled = ln.bold or ln.size >= body + 1.0
+    return styled and (text[0].isupper() or text[0].isdigit() or bool(_HEADING_NUMBER.match(text)))
+
+
+def _vocabulary(lines: list[Line]) -> set[str]:
+    return words_of("\n".join(ln.text for ln in lines))
+
+
+_LINK = r"(?:https?://|doi\.org/|doi:\s?|10\.\d{4,9}/)\S*"
+
+
+def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
+    """Join printed lines into running text, undoing line-break hyphenation and URL breaks."""
+    text = ""
+    for line in lines:
+        line = line.strip()
+        if not text:
+            text = line
+            continue
+        m = re.search(r"([^\W\d_]+)-$", text)
+        first = line.split(" ", 1)[0]
+        if m and first[:1].islower() and not re.search(r"\S+/\S*-$", text):
+            word = re.match(r"[^\W\d_]+", first)
+            right = word.group(0) if word else first
+            joined = join_line_hyphen(m.group(1), right, vocabulary)
+            text = text[: m.start()] + joined + line[len(right):]
+        elif re.search(rf"{_LINK}[/_-]$", text) or (
+                re.search(rf"{_LINK}\.?$", text) and re.match(r"[\da-z/._-]", line)):
+            text += line  # a URL or DOI broken across lines has no space in it
+        else:
+            text += " " + line
+    return normalize_text(text)
+
+
+def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
+    """Group consecutive body lines into paragraphs by vertical gaps and short last lines."""
+    if not lines:
+        return []
+    gaps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
+            and 0 < b.y0 - a.y0 < 3 * a.size]
+    step = statistics.median(gaps) if gaps else lines[0].size * 1.2
+    left = {c: min((ln.x0 for ln in lines if ln.column == c), default=0) for c in (0, 1, 2)}
+    right = {c: max((ln.x1 for ln in lines if ln.column == c), default=0) for c in (0, 1, 2)}
+    paras, cur = [], [lines[0].text]
+    for prev, ln in zip(lines, lines[1:]):
+        same_flow = prev.page == ln.page and prev.column == ln.column
+        short = prev.x1 < right[prev.column] - 3 * prev.size
+        ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
+        if same_flow:
+            indented = ln.x0 > left[ln.column] + 0.8 * ln.size
+            new = (ln.y0 - prev.y0) > 1.35 * step or (short and ends and indented)
+        else:
+            new = short and ends  # a paragraph runs on into the next column unless it ended there
+        if new:
+            paras.append(join_lines(cur, vocabulary))
+            cur = []
+        cur.append(ln.text)
+    paras.append(join_lines(cur, vocabulary))
+    return [p for p in paras if p]
+
+
+def _split_entries(lines: list[Line]) -> list[list[str]]:
+    """Reference entries: a line that starts with the next label ([n] or n.) opens a new entry;
+    without labels, a line at the column's left edge after a hanging-indented one does."""
+    labelled = [ln for ln in lines if _LABEL_START.match(ln.text)]
+    entries: list[list[str]] = []
+    if len(labelled) >= max(1, len(lines) // 6):
+        expected = None
+        for ln in lines:
+            m = _LABEL_START.match(ln.text)
+            n = int(m.group(1) or m.group(2)) if m else None
+            if n is not None and (expected is None or n == expected):
+                entries.append([ln.text])
+                expected = n + 1
+            elif entries:
+                entries[-1].append(ln.text)
+        return entries
+    lefts = {}
+    for ln in lines:
+        key = (ln.page, ln.column)
+        lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
+    for ln in lines:
+        at_left = ln.x0 <= lefts[(ln.page, ln.column)] + 2
+        if at_left or not entries:
+            entries.append([ln.text])
+        else:
+            entries[-1].append(ln.text)
+    return entries
+
+
+def _names(text: str) -> list[str]:
+    text = re.sub(r"[\d*†‡§¶]+", " ", text)
+    parts = re.split(r",|;|\band\b|&", text)
+    names = [" ".join(p.split()) for p in parts if p.strip()]
+    ok = [n for n in names if 1 < len(n.split()) <= 5 and all(w[:1].isupper() for w in n.split()
+                                                              if w not in {"de", "van", "von", "der", "la"})]
+    return ok if ok and len(ok) == len(names) else []
+
+
+def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata: dict) -> tuple[str, list[str], int]:
+    """The title (the largest type at the start of the first page), the authors (the lines after it
+    set alike, read as names; a list of names may wrap) and the index of the first line after them.
+    The PDF's metadata fills in what the layout does not show."""
+    i, title, authors = 0, "", []
+    first = [ln for ln in lines[:40] if ln.page == lines[0].page] if lines else []
+    biggest = max((ln.size for ln in first), default=body)
+    if biggest >= body + 1.5:
+        while i < len(lines) and lines[i].size < biggest - 0.2 and i < 15:
+            i += 1
+        start = i
+        while i < len(lines) and abs(lines[i].size - biggest) <= 0.2:
+            i += 1
+        title = join_lines([ln.text for ln in lines[start:i]], vocab)
+    block: list[Line] = []
+    while i + len(block) < len(lines) and len(block) < 6:
+        ln = lines[i + len(block)]
+        if (block and (ln.size != block[0].size or ln.bold != block[0].bold)) or ln.bold and ln.size <= body \
+                or _HEADING_NUMBER.match(ln.text) or ln.text.lower().startswith("abstract"):
+            break
+        block.append(ln)
+    authors = _names(join_lines([ln.text for ln in block], vocab)) if block else []
+    if authors:
+        i += len(block)
+    title = title or normalize_text(metadata.get("title") or "")
+    authors = authors or _names(metadata.get("author") or "")
+    return title, authors, i
+
+
+def _heading_end(lines: list[Line], k: int) -> int:
+    """A heading may wrap: the index of its last line (next lines set alike, not a new numbered heading)."""
+    ln = lines[k]
+    while k + 1 < len(lines) and lines[k + 1].bold == ln.bold and abs(lines[k + 1].size - ln.size) < 0.2 \
+            and 0 < lines[k + 1].y0 - lines[k].y0 < 1.6 * ln.size and not _HEADING_NUMBER.match(lines[k + 1].text):
+        k += 1
+    return k
+
+
+def structure(pages: list[list[Line]], metadata: dict) -> Paper:
+    """Title, authors, abstract, sections and reference entries from the ordered lines."""
+    lines = [ln for p in pages for ln in p]
+    body = body_size(lines, stop=lambda ln: bool(_REFERENCES.match(heading_text(ln.text))))
+    vocab = _vocabulary(lines)
+    paper = Paper()
+    paper.title, paper.authors, i = _title_and_authors(lines, body, vocab, metadata)
+
+    heading, chunk, mode = None, [], "front"
+    ref_lines: list[Line] = []
+    abstract: list[Line] = []
+    loose: list[Line] = []  # body-like text before any heading: the body of a paper without headings
+
+    def flush():
+        if mode == "body" and (chunk or heading):
+            paper.sections.append((heading or "", _paragraphs(chunk, vocab)))
+
+    k = i
+    while k < len(lines):
+        ln, k = lines[k], k + 1
+        text = ln.text.strip()
+        if mode == "refs":
+            # Appendices after the references: "Appendix", "A Proofs", "B.1 Data".
+            if _is_heading(ln, body) and ln.bold and (_APPENDIX.match(heading_text(text))
+                                                      or re.match(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]", text)):
+                mode, heading, chunk = "body", heading_text(text), []
+                continue
+            ref_lines.append(ln)
+            continue
+        if _is_heading(ln, body) and not (mode == "front" and (text.lower().startswith("abstract") or not ln.bold)):
+            flush()
+            end = _heading_end(lines, k - 1)
+            name = heading_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1]))
+            k = end + 1
+            if _REFERENCES.match(name):
+                mode = "refs"
+                continue
+            mode, heading, chunk = "body", name, []
+            continue
+        if mode == "front":
+            if text.lower().startswith("abstract") or abstract:
+                abstract.append(ln)
+            elif abs(ln.size - body) < 0.6:
+                loose.append(ln)
+            continue
+        if ln.size < body - 1.2:  # footnotes, captions, table cells: set smaller than the running text
+            continue
+        chunk.append(ln)
+    flush()
+    if abstract:
+        paper.abstract = _ABSTRACT.sub("", join_lines([ln.text for ln in abstract], vocab), count=1)
+    paper.sections = [(h, ps) for h, ps in paper.sections if ps]
+    if not paper.sections and loose:
+        paper.sections = [("", _paragraphs(loose, vocab))]
+    paper.references = [join_lines(e, vocab) for e in _split_entries(ref_lines)]
+    return paper
+
+
+# --- citations and JATS --------------------------------------------------------------------------
+
+_ITEM = re.compile(r"(\d{1,4})(?:\s*([-–—])\s*(\d{1,4}))?")
+_NAME = rf"(?:{PARTICLE}\s)*{WORD}"
+
+
+def _cite(named: bool) -> str:
+    """One author-year citation: 'Hu et al., 2021', 'Li and Liang 2021', 'Dettmers et al., 2023a'."""
+    g = (lambda name: f"?P<{name}>") if named else (lambda name: "?:")
+    return (rf"({g('name')}{_NAME})(?:\s+et\s+al\.|\s+(?:and|&)\s+{_NAME})?,?\s+"
+            rf"({g('year')}(?:19|20)\d{{2}})({g('suffix')}[a-z])?\b")
+
+
+_AUTHOR_YEAR = re.compile(rf"\(\s*{_cite(False)}(?:\s*;\s*{_cite(False)})*\s*\)")
+_ONE_CITE = re.compile(_cite(True))
+
+
+def _fold(name: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
+
+
+def _numeric_links(paragraph: str, ids: dict[int, str]) -> list[tuple[int, int, list[jats.Piece]]]:
+    """'[4–6]' -> '[', xref('4–6', ref4 ref5 ref6), ']'; '[2, 5]' -> '[', xref 2, ', ', xref 5, ']'."""
+    out = []
+    for group in NUMERIC_GROUP.finditer(paragraph):
+        items = []
+        for m in _ITEM.finditer(group.group(0)):
+            a, b = int(m.group(1)), int(m.group(3) or m.group(1))
+            numbers = list(range(a, b + 1)) if 0 <= b - a <= 50 else []
+            if not numbers or any(n not in ids for n in numbers):
+                items = None
+                break
+            items.append((m.start(), m.end(), [ids[n] for n in numbers]))
+        if items:
+            out.append((group.start(), group.end(), _pieces(group.group(0), items)))
+    return out
+
+
+def _author_year_links(paragraph: str, index: dict[tuple[str, str], list[tuple[str, str]]]):
+    """'(Hu et al., 2021; Li and Liang, 2021)' -> '(', xref, '; ', xref, ')' when every citation names
+    exactly one reference by its first author's surname and year (and the letter after the year)."""
+    out = []
+    for group in _AUTHOR_YEAR.finditer(paragraph):
+        items = []
+        for m in _ONE_CITE.finditer(group.group(0)):
+            found = [ref_id for ref_id, raw in index.get((_fold(m.group("name")), m.group("year")), [])
+                     if not m.group("suffix") or re.search(rf"\b{m.group('year')}{m.group('suffix')}\b", raw)]
+            if len(found) != 1:
+                items = None
+                break
+            items.append((m.start(), m.end(), found))
+        if items:
+            out.append((group.start(), group.end(), _pieces(group.group(0), items)))
+    return out
+
+
+def _pieces(text: str, items: list[tuple[int, int, list[str]]]) -> list[jats.Piece]:
+    pieces, pos = [], 0
+    for start, end, rids in items:
+        pieces += [text[pos:start], jats.xref(text[start:end], rids)]
+        pos = end
+    return pieces + [text[pos:]]
+
+
+def link_citations(paragraph: str, ids: dict[int, str], index: dict | None = None) -> list[jats.Piece]:
+    """Split a paragraph into text and xrefs: numeric groups whose numbers are all reference labels,
+    and parenthetical author-year groups whose citations each name one reference."""
+    found = sorted(_numeric_links(paragraph, ids) + (_author_year_links(paragraph, index) if index else []))
+    pieces: list[jats.Piece] = []
+    last = 0
+    for start, end, group in found:
+        if start < last:
+            continue
+        pieces += [paragraph[last:start], *group]
+        last = end
+    pieces.append(paragraph[last:])
+    return [p for p in pieces if p != ""]
+
+
+def _first_author_and_year(pieces: list[jats.Piece]) -> tuple[str, str]:
+    surname = year = ""
+    for p in pieces:
+        if isinstance(p, jats.El) and p.tag == "string-name" and not surname:
+            surname = next(("".join(c.content) for c in p.content if isinstance(c, jats.El) and c.tag == "surname"), "")
+        elif isinstance(p, jats.El) and p.tag == "year" and not year:
+            year = "".join(p.content)[:4]
+    return surname, year
+
+
+def to_jats(paper: Paper):
+    article = jats.new_article(paper.title, paper.authors, paper.abstract)
+    ids: dict[int, str] = {}
+    refs = []
+    index: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for k, raw in enumerate(paper.references, 1):
+        label, _ = split_label(raw)
+        number = int(re.sub(r"\D", "", label)) if label and re.sub(r"\D", "", label) else k
+        ref_id = f"ref{number}" if f"ref{number}" not in ids.values() else f"ref{k}"
+        ids.setdefault(number, ref_id)
+        pieces = parse_reference(raw)
+        refs.append((ref_id, pieces))
+        surname, year = _first_author_and_year(pieces)
+        for name in {surname, surname.split()[-1] if surname else ""} - {""}:
+            index.setdefault((_fold(name), year), []).append((ref_id, raw))
+    for heading, paragraphs in paper.sections:
+        sec = jats.add_section(article, heading)
+        for para in paragraphs:
+            jats.add_paragraph(sec, link_citations(para, ids, index))
+    for ref_id, pieces in refs:
+        jats.add_reference(article, ref_id, pieces)
+    return article
+
+
+def extract(path: str | Path):
+    """PDF -> JATS article element. Raises ExtractionError for a PDF that cannot be used."""
+    doc = open_pdf(path)
+    try:
+        pages = [page_lines(page, n) for n, page in enumerate(doc)]
+        heights = [page.rect.height for page in doc]
+        metadata = dict(doc.metadata or {})
+    finally:
+        doc.close()
+    if not any(ln.text.strip() for p in pages for ln in p):
+        raise ExtractionError("no extractable text (a scanned or image-only PDF?)")
+    body = body_size([ln for p in pages for ln in p], stop=lambda ln: bool(_REFERENCES.match(heading_text(ln.text))))
+    pages = drop_running_text(pages, heights, normalize_text(metadata.get("title") or ""), body)
+    paper = structure(pages, metadata)
+    if not paper.sections and not paper.references:
+        raise ExtractionError("no body text or references found in the PDF's text")
+    return to_jats(paper)

@@ -1,0 +1,166 @@
+"""Page layout from PyMuPDF's spans: visual lines in reading order, running headers and page numbers out.
+
+Two-column pages are found by the empty gutter between the columns; full-width lines (a title, a
+wide figure caption) split the page into bands, read top to bottom, left column before right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import pymupdf
+
+
+@dataclass
+class Line:
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    size: float
+    bold: bool
+    column: int = 0  # 0 = the only column or spanning; 1 = left; 2 = right
+
+
+
+# --- layout --------------------------------------------------------------------------------------
+
+def _is_bold(span: dict) -> bool:
+    return bool(span["flags"] & 16) or "bold" in span["font"].lower() or "black" in span["font"].lower()
+
+
+def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
+    """PyMuPDF's lines (a justified line may come as several), horizontal text only."""
+    out = []
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    for block in page.get_text("dict", flags=flags)["blocks"]:
+        for line in block.get("lines", []):
+            if abs(line["dir"][1]) > 0.01:  # rotated text: arXiv side stamps, axis labels
+                continue
+            spans = [s for s in line["spans"] if s["text"].strip()]
+            if not spans:
+                continue
+            text = "".join(s["text"] for s in line["spans"])
+            chars = sum(len(s["text"].strip()) for s in spans)
+            size = sum(s["size"] * len(s["text"].strip()) for s in spans) / chars
+            bold = sum(len(s["text"].strip()) for s in spans if _is_bold(s)) >= 0.8 * chars
+            x0, y0, x1, y1 = line["bbox"]
+            out.append(Line(number, x0, y0, x1, y1, text, round(size, 1), bold))
+    return out
+
+
+def _gutter(lines: list[Line], width: float) -> float | None:
+    """The x of the gap between two columns, if this page has two."""
+    if len(lines) < 6:
+        return None
+    best, best_len, run_start = None, 0.0, None
+    xs = [width * 0.3 + i * 2 for i in range(int(width * 0.4 / 2))]
+    for x in xs + [None]:
+        crossing = x is not None and sum(1 for ln in lines if ln.x0 < x < ln.x1)
+        if x is not None and crossing <= max(1, len(lines) // 20):
+            run_start = x if run_start is None else run_start
+            continue
+        if run_start is not None:
+            end = x if x is not None else xs[-1]
+            if end - run_start > best_len:
+                best, best_len = (run_start + end) / 2, end - run_start
+            run_start = None
+    if best is None:
+        return None
+    left = sum(len(ln.text) for ln in lines if ln.x1 <= best)
+    right = sum(len(ln.text) for ln in lines if ln.x0 >= best)
+    total = sum(len(ln.text) for ln in lines)
+    return best if left > 0.15 * total and right > 0.15 * total else None
+
+
+def _merge_row(parts: list[Line]) -> Line:
+    parts = sorted(parts, key=lambda ln: ln.x0)
+    text = parts[0].text
+    for prev, cur in zip(parts, parts[1:]):
+        gap = cur.x0 - prev.x1
+        if gap > 0.15 * cur.size and not text.endswith(" ") and not cur.text.startswith(" "):
+            text += " "
+        text += cur.text
+    chars = [max(1, len(p.text.strip())) for p in parts]
+    return Line(parts[0].page, min(p.x0 for p in parts), min(p.y0 for p in parts), max(p.x1 for p in parts),
+                max(p.y1 for p in parts), " ".join(text.split()),
+                round(sum(p.size * c for p, c in zip(parts, chars)) / sum(chars), 1),
+                all(p.bold for p in parts), parts[0].column)
+
+
+def _rows(lines: list[Line]) -> list[Line]:
+    """Join pieces that sit on one baseline in one column into one visual line, top to bottom."""
+    rows: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda ln: (ln.y1, ln.x0)):
+        if rows and abs(rows[-1][0].y1 - ln.y1) <= 0.35 * ln.size and rows[-1][0].column == ln.column:
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [_merge_row(r) for r in rows]
+
+
+def page_lines(page: pymupdf.Page, number: int) -> list[Line]:
+    """Visual lines of one page in reading order: full-width bands, and within each band the left
+    column before the right one."""
+    raw = _raw_lines(page, number)
+    gutter = _gutter(raw, page.rect.width)
+    if gutter is None:
+        return _rows(raw)
+    for ln in raw:
+        ln.column = 0 if ln.x0 < gutter < ln.x1 else (1 if ln.x1 <= gutter else 2)
+    spanning = _rows([ln for ln in raw if ln.column == 0])
+    columns = _rows([ln for ln in raw if ln.column != 0])
+    ordered: list[Line] = []
+    top = -1.0
+    for bar in spanning + [None]:
+        bottom = bar.y0 if bar is not None else float("inf")
+        band = [ln for ln in columns if top <= ln.y0 < bottom]
+        ordered += [ln for ln in band if ln.column == 1] + [ln for ln in band if ln.column == 2]
+        if bar is not None:
+            ordered.append(bar)
+            top = bar.y0
+    return ordered
+
+
+def body_size(lines: list[Line], stop=lambda ln: False) -> float:
+    """The size most text is set in, counted up to the first line `stop` accepts (the reference list,
+    often set smaller, should not decide it)."""
+    weights: Counter = Counter()
+    for ln in lines:
+        if stop(ln) and weights:
+            break
+        weights[ln.size] += len(ln.text)
+    return weights.most_common(1)[0][0] if weights else 10.0
+
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
+
+
+def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:
+    """Drop page numbers and running headers/footers: short text in the top or bottom margin band that
+    is a bare number, repeats on other pages, is set smaller than the body, or repeats the title."""
+    def in_band(ln: Line) -> bool:
+        h = heights[ln.page]
+        return ln.y1 < 0.085 * h or ln.y0 > 0.915 * h
+
+    def key(ln: Line) -> str:
+        return re.sub(r"\d+", "#", ln.text.lower()).strip()
+
+    seen = Counter(key(ln) for p in pages for ln in p if in_band(ln))
+    title_key = " ".join(title.lower().split())
+    out = []
+    for p in pages:
+        kept = []
+        for ln in p:
+            short_text = ln.text.lower().strip(" .")
+            if in_band(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or seen[key(ln)] > 1
+                                or ln.size < body - 0.5
+                                or (title_key and len(short_text) >= 10 and short_text in title_key)):
+                continue
+            kept.append(ln)
+        out.append(kept)
+    return out

@@ -1,0 +1,316 @@
+"""One printed reference -> its raw text with the fields marked up, CERMINE style.
+
+Four families of styles are recognised from how an entry begins: author-year with full names
+("Ashish Vaswani and Noam Shazeer. 2017. Title. Venue." — ACM, ACL/natbib), APA ("Vaswani, A., &
+Shazeer, N. (2017). Title. Venue, 1(2), 3–4."), Vancouver ("Vaswani A, Shazeer N. Title. Venue.
+2017;1:3–4.") and initials-first ("A. Vaswani and N. Shazeer, Venue 1, 3 (2017)." — physics, IEEE
+with a quoted title). A field that cannot be told apart is left unmarked, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from citetune.jats import El, Piece
+from citetune.text import ARXIV, DOI, split_label, trim_identifier
+
+_UP = "".join(chr(c) for c in range(0x41, 0x250) if chr(c).isupper())
+_LO = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
+U, L = f"[{_UP}]", f"[{_LO}]"
+WORD = rf"{U}[{_UP}{_LO}'’\-]*{L}[{_UP}{_LO}'’\-]*|{U}{{2,}}"  # a capitalised word (or an acronym)
+PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|le|la|dos|das|ter|ten|bin|al|el)"
+SURNAME = rf"(?:{PARTICLE}\s)*(?:{WORD})(?:\s(?:{PARTICLE}\s)*(?:{WORD}))??"
+CAP_PARTICLE = r"(?:Van|Von|De|Da|Di|Del|Della|Le|La|Ben|Bin|Al|El|Abu|Ibn|Dos|Das)"  # only between names
+INITIALS = rf"{U}{L}?\.(?:[\s-]?{U}{L}?\.)*"  # "A.", "T. B.", "M.-W."
+YEAR = r"(?:19|20)\d{2}[a-z]?"
+
+URL = re.compile(r"https?://\S+")
+PAGES = re.compile(r"(?<![\d.])(\d{1,6})(?:\s*(?:[-–—]|--)\s*(\d{1,6}))?(?![\d.])")
+
+Span = tuple  # (start, end, El-like: tag, attrs, children[(start, end, tag)])
+
+
+def identifiers(text: str) -> list[Span]:
+    """DOI and arXiv id spans (only the identifier itself is marked, not 'doi:' or the URL prefix)."""
+    spans = []
+    for m in DOI.finditer(text):
+        doi = trim_identifier(m.group(1))
+        start = m.start(1)
+        spans.append((start, start + len(doi), "pub-id", {"pub-id-type": "doi"}, []))
+    for m in ARXIV.finditer(text):
+        if any(s <= m.start() < e for s, e, *_ in spans):
+            continue
+        ident = trim_identifier(m.group(1))
+        spans.append((m.start(1), m.start(1) + len(ident), "pub-id", {"pub-id-type": "arxiv"}, []))
+    return spans
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+def _name_given_first(text: str, start: int, end: int) -> Span | None:
+    """'Edward J. Hu' -> given 'Edward J.', surname 'Hu' (particles stay with the surname);
+    after initials alone the rest is the surname: 'E. Ben Zaken' -> 'E.', 'Ben Zaken'."""
+    m = re.fullmatch(rf"(?P<given>{INITIALS})\s?(?P<sur>{SURNAME})", text[start:end])
+    if m:
+        return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
+                                                (start + m.start("sur"), start + m.end("sur"), "surname")])
+    part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
+    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part})*?)\s(?P<sur>(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD}))",
+                     text[start:end])
+    if not m:
+        return None
+    return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
+                                            (start + m.start("sur"), start + m.end("sur"), "surname")])
+
+
+def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | None:
+    """'Vaswani, A.' (sep ', ') or 'Vaswani A' (sep ' ')."""
+    piece = text[start:end]
+    if sep == ", ":
+        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{WORD})(?:\s{INITIALS})?)", piece)
+    else:
+        m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:-?{U}){{0,3}})", piece)
+    if not m:
+        return None
+    return (start, end, "string-name", {}, [(start + m.start("sur"), start + m.end("sur"), "surname"),
+                                            (start + m.start("given"), start + m.end("given"), "given-names")])
+
+
+def _split_names(text: str, start: int, end: int, pattern: str) -> list[tuple[int, int]]:
+    """Spans of the names in an author list, split at the separators that `pattern` matches."""
+    out, pos = [], start
+    for m in re.finditer(pattern, text[start:end]):
+        if m.start() + start > pos:
+            out.append((pos, start + m.start()))
+        pos = start + m.end()
+    if pos < end:
+        out.append((pos, end))
+    return [(a, b) for a, b in out if text[a:b].strip()]
+
+
+def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
+    """Name spans for the author list text[start:end]; None when any name does not parse."""
+    block = text[start:end]
+    etal = re.search(r",?\s*(?:et\s+al\.?|and\s+others)\s*$", block)
+    if etal:
+        end = start + etal.start()
+    if kind == "apa":
+        parts = _split_names(text, start, end, r"(?<=\.),\s(?:&\s)?|,?\s&\s")
+        names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
+    elif kind == "vancouver":
+        parts = _split_names(text, start, end, r",\s")
+        names = [_name_surname_first(text, a, b, " ") for a, b in parts]
+    else:
+        parts = _split_names(text, start, end, r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+")
+        names = [_name_given_first(text, a, b) for a, b in parts]
+    if not names or any(n is None for n in names):
+        return None
+    return names
+
+
+# --- styles --------------------------------------------------------------------------------------
+
+_VENUE = re.compile(
+    rf"(?P<src>[^\d]*?[^\s,\d]),?\s+(?:vol\.\s*)?(?P<vol>\d{{1,5}})"
+    rf"(?:\s*,\s*(?:no\.\s*)?\d{{1,4}}(?=\s*[,(]))?(?:\s*\(\d{{1,4}}\))?(?:\s*\({YEAR}\))?"
+    rf"\s*[,:]\s*(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?)(?!\d)")
+
+
+def _venue_tail(text: str, start: int, end: int, spans: list[Span]) -> None:
+    """Source, volume and pages from 'Venue 9, 8 (1997), 1735–1780', 'Venue 9, 1735' or
+    'Venue, vol. 9, no. 8, pp. 1735–1780'; the source alone when no volume follows it."""
+    seg = text[start:end]
+    m = _VENUE.match(seg)
+    if m:
+        spans.append((start + m.start("src"), start + m.end("src"), "source", {}, []))
+        spans.append((start + m.start("vol"), start + m.end("vol"), "volume", {}, []))
+        _pages(text, start + m.start("pages"), start + m.end("pages"), spans)
+        return
+    m = re.match(r"(?:[Ii]n\s)?(?P<src>.+?)(?:,\s(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?))?(?=,\s|;\s|\s\(|\.?$)",
+                 seg.strip())
+    if m and any(c.isalpha() for c in m.group("src")) and not re.match(r"(?:arXiv|https?|doi)", m.group("src"), re.I):
+        offset = start + len(seg) - len(seg.lstrip())
+        spans.append((offset + m.start("src"), offset + m.end("src"), "source", {}, []))
+        if m.group("pages"):
+            _pages(text, offset + m.start("pages"), offset + m.end("pages"), spans)
+
+
+def _pages(text: str, start: int, end: int, spans: list[Span]) -> None:
+    m = PAGES.search(text, start, end)
+    if not m:
+        return
+    spans.append((m.start(1), m.end(1), "fpage", {}, []))
+    if m.group(2):
+        spans.append((m.start(2), m.end(2), "lpage", {}, []))
+
+
+def _year(spans: list[Span], m: re.Match, group: str = "year") -> None:
+    spans.append((m.start(group), m.end(group), "year", {}, []))
+
+
+def _parse_apa(text: str) -> list[Span] | None:
+    m = re.match(rf"(?P<authors>.+?)\s\((?P<year>{YEAR})\)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
+    if not m:
+        return None
+    names = _authors(text, m.start("authors"), m.end("authors"), "apa")
+    if names is None:
+        return None
+    spans = names
+    _year(spans, m)
+    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    rest = m.start("rest")
+    if not re.match(r"arXiv|https?:|doi", text[rest:], re.I):
+        v = re.match(r"(?P<src>.+?),\s(?P<vol>\d+)(?:\(\d+\))?(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.", text[rest:])
+        if v:
+            spans.append((rest + v.start("src"), rest + v.end("src"), "source", {}, []))
+            spans.append((rest + v.start("vol"), rest + v.end("vol"), "volume", {}, []))
+            if v.group("pages"):
+                _pages(text, rest + v.start("pages"), rest + v.end("pages"), spans)
+        else:
+            s = re.match(r"(?P<src>[^.]+?)(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.(?:\s|$)", text[rest:])
+            if s:
+                spans.append((rest + s.start("src"), rest + s.end("src"), "source", {}, []))
+                if s.group("pages"):
+                    _pages(text, rest + s.start("pages"), rest + s.end("pages"), spans)
+    return spans
+
+
+def _parse_author_year(text: str) -> list[Span] | None:
+    """ACM / ACL: 'Names. 2017. Title. Venue.' (the year may also come last: 'Names. Title. Venue, 2017.')."""
+    m = re.match(rf"(?P<authors>.+?)\.\s(?P<year>{YEAR})\.\s(?P<title>.+?[^\s.])[.?!](?:\s(?P<rest>.*))?$", text)
+    if not m:
+        return None
+    names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
+    if names is None:
+        return None
+    spans = names
+    _year(spans, m)
+    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    if m.group("rest"):
+        rest = m.start("rest")
+        inside = re.match(r"In\s(?P<src>[^.]+?[^\s.])(?:,\s(?:pages|pp\.?)\s(?P<pages>\d+\s*[-–—]\s*\d+))?\."
+                          r"(?:\s(?P<pages2>\d+\s*[-–—]\s*\d+)\.)?", text[rest:])
+        if inside:
+            spans.append((rest + inside.start("src"), rest + inside.end("src"), "source", {}, []))
+            group = "pages" if inside.group("pages") else "pages2"
+            if inside.group(group):
+                _pages(text, rest + inside.start(group), rest + inside.end(group), spans)
+        elif not re.match(r"arXiv|https?:|doi", text[rest:], re.I):
+            stop = re.search(r"\.\s+(?:https?:|doi)|\.?\s*$", text[rest:])
+            _venue_tail(text, rest, rest + stop.start(), spans)
+    return spans
+
+
+def _parse_vancouver(text: str) -> list[Span] | None:
+    m = re.match(rf"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
+    if not m:
+        return None
+    names = _authors(text, m.start("authors"), m.end("authors"), "vancouver")
+    if names is None:
+        return None
+    spans = names
+    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    rest = m.start("rest")
+    tail = text[rest:]
+    j = re.match(rf"(?P<src>[^;]+?)\.\s(?P<year>{YEAR});(?P<vol>\d+)(?:\(\d+\))?:(?P<pages>[\d\s–—-]+\d)", tail)
+    c = re.match(rf"In:\s(?P<src>[^;]+?);\s(?P<year>{YEAR})\.(?:\sp\.\s(?P<pages>[\d\s–—-]+\d))?", tail)
+    p = re.match(rf"arXiv\s\[Preprint\]\.\s(?P<year>{YEAR})", tail)
+    if j:
+        spans.append((rest + j.start("src"), rest + j.end("src"), "source", {}, []))
+        spans.append((rest + j.start("year"), rest + j.end("year"), "year", {}, []))
+        spans.append((rest + j.start("vol"), rest + j.end("vol"), "volume", {}, []))
+        _pages(text, rest + j.start("pages"), rest + j.end("pages"), spans)
+    elif c:
+        spans.append((rest + c.start("src"), rest + c.end("src"), "source", {}, []))
+        spans.append((rest + c.start("year"), rest + c.end("year"), "year", {}, []))
+        if c.group("pages"):
+            _pages(text, rest + c.start("pages"), rest + c.end("pages"), spans)
+    elif p:
+        spans.append((rest + p.start("year"), rest + p.end("year"), "year", {}, []))
+    else:
+        y = re.search(rf"(?<![\d/.])({YEAR})(?![\d/])", tail)
+        if y:
+            spans.append((rest + y.start(1), rest + y.end(1), "year", {}, []))
+    return spans
+
+
+def _parse_initials_first(text: str) -> list[Span] | None:
+    """Physics ('A. B. Name and C. Name, Venue 9, 1735 (1997).') and IEEE ('..., “Title,” in Venue, 2017.')."""
+    name = rf"{INITIALS}\s?{SURNAME}"
+    m = re.match(rf"(?P<authors>{name}(?:(?:,\s|,?\sand\s|\s&\s){name})*(?:,?\set\sal\.)?),\s(?P<rest>.*)$", text)
+    if not m:
+        return None
+    names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
+    if names is None:
+        return None
+    spans = names
+    rest, tail = m.start("rest"), m.group("rest")
+    quoted = re.match(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?", tail)
+    if quoted:
+        spans.append((rest + quoted.start("title"), rest + quoted.end("title"), "article-title", {}, []))
+        rest += quoted.end()
+        tail = text[rest:]
+    years = [y for y in re.finditer(rf"\((?P<year>{YEAR})\)|(?<![\d/.])(?P<bare>{YEAR})(?![\d/])", tail)]
+    if years:
+        y = years[-1]
+        g = "year" if y.group("year") else "bare"
+        spans.append((rest + y.start(g), rest + y.end(g), "year", {}, []))
+    if not re.match(r"arXiv|https?:|doi", tail, re.I):
+        stop = re.search(rf"\s\({YEAR}\)|,\s{YEAR}\b", tail)
+        _venue_tail(text, rest, rest + (stop.start() if stop else len(tail)), spans)
+    return spans
+
+
+def _parse_fallback(text: str) -> list[Span]:
+    spans = []
+    y = re.search(rf"\((?P<y>{YEAR})\)|(?<![\d/.])(?P<b>{YEAR})(?![\d/])", text)
+    if y:
+        g = "y" if y.group("y") else "b"
+        spans.append((y.start(g), y.end(g), "year", {}, []))
+    q = re.search(r"[“\"](?P<t>[^”\"]{10,}?)[,.]?[”\"]", text)
+    if q:
+        spans.append((q.start("t"), q.end("t"), "article-title", {}, []))
+    return spans
+
+
+# Tried in this order; each accepts an entry only when its whole author list parses, so the
+# signatures ("(2017). " for APA, ". 2017. " after full names, initials first, "Name AB,") decide.
+_PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancouver)
+
+
+def field_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label), sorted by position."""
+    ids = identifiers(text)
+    blocked = ids + [(m.start(), m.end()) for m in URL.finditer(text)]
+    spans = next((s for s in (parse(text) for parse in _PARSERS) if s), None) or _parse_fallback(text)
+    kept = []
+    for span in sorted(spans, key=lambda s: (s[0], -s[1])):
+        start, end = span[0], span[1]
+        if start >= end or any(s < end and start < e for s, e, *_ in blocked) or (
+                kept and start < kept[-1][1]):
+            continue
+        kept.append(span)
+    return sorted(kept + ids, key=lambda s: s[0])
+
+
+def _pieces(text: str, start: int, end: int, spans: list) -> list[Piece]:
+    out: list[Piece] = []
+    pos = start
+    for span in spans:
+        s, e, tag = span[0], span[1], span[2]
+        attrs = span[3] if len(span) > 3 else {}
+        children = span[4] if len(span) > 4 else []
+        if s > pos:
+            out.append(text[pos:s])
+        out.append(El(tag, _pieces(text, s, e, sorted(children)) if children else [text[s:e]], dict(attrs)))
+        pos = e
+    if pos < end:
+        out.append(text[pos:end])
+    return out
+
+
+def parse_reference(raw: str) -> list[Piece]:
+    """The mixed-citation content of one entry: its label and raw text, with the fields marked up."""
+    label, text = split_label(raw)
+    pieces: list[Piece] = [raw[: len(raw) - len(text)]] if label else []
+    return pieces + _pieces(text, 0, len(text), field_spans(text))

@@ -1,0 +1,413 @@
+"""extract: the built-in engine against the sample corpus specs, the per-PDF cache, bad PDFs, and the
+CERMINE orchestration with a stand-in program (tests/fake_cermine.py) in place of java + the jar."""
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymupdf
+import pytest
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.platypus import Paragraph, SimpleDocTemplate
+
+from citetune import jats
+from citetune.cli import StageError
+from citetune.engines import Job, choose_engine, extract_papers, run_isolated
+from citetune.engines.builtin import join_lines
+from citetune.io import read_jsonl
+from citetune.params import ExtractParams
+from citetune.parse import citation_rows, read_references
+from citetune.sample import (CITE_GROUP, SampleCorpus, format_reference, number_references, reference_label,
+                             render_citations, render_pdf)
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ROOT / "tests/fake_cermine.py"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return SampleCorpus.load(ROOT / "data/sample")
+
+
+@pytest.fixture(scope="module")
+def pdf_dir(tmp_path_factory, corpus):
+    d = tmp_path_factory.mktemp("pdf")
+    for paper in corpus.papers:
+        (d / f"{paper['id']}.pdf").write_bytes(render_pdf(paper, corpus))
+    return d
+
+
+def manifest(ids):
+    return [{"paper_id": i} for i in ids]
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory, corpus, pdf_dir):
+    """Every sample paper through the built-in engine, as the stage runs it."""
+    work = tmp_path_factory.mktemp("extract")
+    report = extract_papers(manifest(p["id"] for p in corpus.papers), pdf_dir, work / "xml", work / "cache",
+                            ExtractParams(engine="builtin", timeout_seconds=120))
+    return work / "xml", {r["paper_id"]: r for r in report}
+
+
+def article(xml_dir, paper_id):
+    return jats.parse_jats(xml_dir / f"{paper_id}.xml")
+
+
+def spec_sentences(paper):
+    """(sentence as printed, its citation keys) for every citing sentence of a spec."""
+    numbers = number_references(paper)
+    out = []
+    for sec in paper["sections"]:
+        for para in sec["paragraphs"]:
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(para.split())):
+                keys = [k.strip().lstrip("@") for g in CITE_GROUP.findall(sentence) for k in g.split(";")]
+                if keys:
+                    out.append((render_citations(sentence, numbers), keys))
+    return out
+
+
+# --- the built-in engine on the sample corpus -------------------------------------------------------
+
+def test_every_sample_paper_is_extracted_with_its_front_matter_and_sections(corpus, extracted):
+    xml_dir, report = extracted
+    assert sorted(report) == sorted(p["id"] for p in corpus.papers)
+    for paper in corpus.papers:
+        row = report[paper["id"]]
+        assert (row["engine"], row["status"], row["error"]) == ("builtin", "ok", ""), row
+        art = article(xml_dir, paper["id"])
+        assert jats.text_of(art.find(".//article-meta//article-title")) == paper["title"]
+        assert [jats.text_of(s) for s in art.iterfind(".//contrib/string-name")] == paper["authors"]
+        assert jats.text_of(art.find(".//abstract")) == " ".join(paper["abstract"].split())
+        assert [jats.text_of(t) for t in art.iterfind("body/sec/title")] == [s["heading"] for s in paper["sections"]]
+        assert row["n_refs"] == len(number_references(paper)), paper["id"]  # one entry per cited work
+
+
+def test_reference_entries_keep_the_printed_text_and_mark_up_every_printed_field(corpus, extracted):
+    xml_dir, _ = extracted
+    for paper in corpus.papers:
+        style = paper.get("reference_style", "acm")
+        art = article(xml_dir, paper["id"])
+        refs = read_references(art)
+        for key, n in number_references(paper).items():
+            rec, printed = corpus.record(key), format_reference(corpus.record(key), style)
+            el = art.find(f".//ref[@id='ref{n}']/mixed-citation")
+            assert "".join(el.itertext()) == f"{reference_label(n, style)} {printed}"  # the raw text, whole
+            ref = refs[f"ref{n}"]
+            where = f"{paper['id']} [{n}] {printed}"
+            assert ref.authors.split(";")[0] == rec["author"][0]["family"], where
+            assert ref.year == str(rec["issued"]["date-parts"][0][0]), where
+            if rec["title"][0] in printed:
+                assert ref.title == rec["title"][0], where
+            else:
+                assert ref.title == "", where  # physics prints no titles: none is guessed
+            assert ref.doi == (rec["DOI"] if rec["DOI"] in printed else ""), where
+            arxiv = re.match(r"10\.48550/arxiv\.(.+)", rec["DOI"], re.I)
+            if arxiv and "arXiv:" in printed:
+                assert ref.arxiv == arxiv.group(1), where
+            if rec.get("volume") and f" {rec['volume']}" in printed and style != "acm" or \
+                    style == "acm" and rec.get("volume") and not arxiv:
+                assert el.findtext("volume") == rec["volume"], where
+            if not arxiv and rec.get("page") and style in ("acm", "apa", "vancouver"):
+                first, _, last = rec["page"].partition("-")
+                assert (el.findtext("fpage"), el.findtext("lpage") or "") == (first, last), where
+
+
+def test_citing_sentences_are_linked_to_exactly_the_spec_references(corpus, extracted):
+    xml_dir, _ = extracted
+    for paper in corpus.papers:
+        numbers = number_references(paper)
+        rows, warnings = citation_rows(article(xml_dir, paper["id"]), paper["id"])
+        assert warnings == []
+        linked = {}
+        for r in rows:
+            linked.setdefault(r["sentence"], set()).add(r["ref_id"])
+            assert "[" not in r["context"] and "  " not in r["context"] and " ." not in r["context"]
+            assert r["marker"] in r["sentence"] and re.fullmatch(r"\[[\d,–\s]+\]", r["marker"])
+        expected = spec_sentences(paper)
+        assert len(linked) == len(expected), paper["id"]
+        for sentence, keys in expected:
+            assert linked.get(sentence) == {f"ref{numbers[k]}" for k in keys}, (paper["id"], sentence)
+
+
+def test_citation_groups_are_xrefs_in_cermines_form(extracted):
+    xml_dir, _ = extracted
+    seen = set()
+    for path in sorted(xml_dir.glob("*.xml")):
+        art = jats.parse_jats(path)
+        ids = {r.get("id") for r in art.iterfind(".//ref")}
+        for x in art.iterfind(".//body//xref"):
+            assert x.get("ref-type") == "bibr" and set(x.get("rid").split()) <= ids
+            assert re.fullmatch(r"\d+(–\d+)?", x.text)  # brackets and separators stay outside
+            if "–" in x.text:
+                a, b = map(int, x.text.split("–"))
+                assert x.get("rid").split() == [f"ref{n}" for n in range(a, b + 1)]
+                seen.add("range")
+            if (x.tail or "").startswith(", "):
+                seen.add("list")
+    assert seen == {"range", "list"}
+
+
+def test_unchanged_pdfs_come_from_the_cache_and_new_ones_are_extracted(corpus, pdf_dir, tmp_path):
+    ids = [p["id"] for p in corpus.papers[:3]]
+    params = ExtractParams(engine="builtin")
+    first = extract_papers(manifest(ids[:2]), pdf_dir, tmp_path / "xml", tmp_path / "cache", params)
+    assert [r["status"] for r in first] == ["ok", "ok"]
+    (tmp_path / "xml" / "stray.xml").write_text("<article/>")
+    again = extract_papers(manifest(ids), pdf_dir, tmp_path / "xml", tmp_path / "cache", params)
+    assert [r["status"] for r in again] == ["cached", "cached", "ok"]
+    assert [r["n_refs"] for r in again[:2]] == [r["n_refs"] for r in first]
+    assert sorted(p.name for p in (tmp_path / "xml").iterdir()) == sorted([f"{i}.xml" for i in ids] + ["report.jsonl"])
+    assert read_jsonl(tmp_path / "xml/report.jsonl") == again
+    # A changed PDF under the same id is extracted again.
+    changed = tmp_path / "pdf"
+    changed.mkdir()
+    for i in ids:
+        (changed / f"{i}.pdf").write_bytes((pdf_dir / f"{i}.pdf").read_bytes())
+    (changed / f"{ids[0]}.pdf").write_bytes((pdf_dir / f"{ids[2]}.pdf").read_bytes())
+    third = extract_papers(manifest(ids), changed, tmp_path / "xml", tmp_path / "cache", params)
+    assert [r["status"] for r in third] == ["cached", "cached", "cached"]  # same bytes as ids[2]: cached
+    (changed / f"{ids[1]}.pdf").write_bytes((pdf_dir / f"{ids[1]}.pdf").read_bytes() + b"\n% edited\n")
+    assert [r["status"] for r in extract_papers(manifest(ids), changed, tmp_path / "xml", tmp_path / "cache",
+                                                params)] == ["cached", "ok", "cached"]
+
+
+def test_line_breaks_are_joined_as_the_words_and_links_were_printed():
+    lines = ["Attention replaced recurrence in trans-", "formers and self-", "attention; multi-", "head layers,",
+             "pre-", "diction, see https://doi.org/10.1145/3292500.", "3330701 and doi:10.1016/", "S0140-6736(99)."]
+    assert join_lines(lines, vocabulary={"prediction"}) == (
+        "Attention replaced recurrence in transformers and self-attention; multi-head layers, prediction, "
+        "see https://doi.org/10.1145/3292500.3330701 and doi:10.1016/S0140-6736(99).")
+
+
+def test_a_killed_run_leaves_no_half_written_output_behind(corpus, pdf_dir, tmp_path):
+    paper = corpus.papers[0]["id"]
+    (tmp_path / ".xml.tmp-99999").mkdir()  # as a run killed while writing would leave it
+    (tmp_path / ".xml.tmp-99999" / f"{paper}.xml").write_text("<arti")
+    extract_papers(manifest([paper]), pdf_dir, tmp_path / "xml", tmp_path / "cache", ExtractParams(engine="builtin"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "xml"]
+
+
+def bad_pdfs(d: Path) -> dict[str, str]:
+    """name -> the reason the report must give."""
+    (d / "empty.pdf").write_bytes(b"")
+    (d / "html.pdf").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    doc = pymupdf.open()
+    doc.new_page().draw_rect(pymupdf.Rect(50, 50, 200, 200))
+    (d / "notext.pdf").write_bytes(doc.tobytes())
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "secret")
+    (d / "locked.pdf").write_bytes(doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="u"))
+    return {"empty": "empty file", "html": "not a PDF", "notext": "no extractable text", "locked": "encrypted",
+            "missing": "PDF not found"}
+
+
+def test_bad_pdfs_are_reported_with_their_reason_and_the_stage_goes_on(corpus, pdf_dir, tmp_path):
+    good = corpus.papers[0]["id"]
+    (tmp_path / "pdf").mkdir()
+    (tmp_path / "pdf" / f"{good}.pdf").write_bytes((pdf_dir / f"{good}.pdf").read_bytes())
+    reasons = bad_pdfs(tmp_path / "pdf")
+    rows = extract_papers(manifest([good, *reasons, ""]), tmp_path / "pdf", tmp_path / "xml", tmp_path / "cache",
+                          ExtractParams(engine="builtin"))
+    by_id = {r["paper_id"]: r for r in rows}
+    assert by_id[good]["status"] == "ok"
+    for name, why in reasons.items():
+        assert by_id[name]["status"] == "failed" and why in by_id[name]["error"], by_id[name]
+    assert by_id["<row 7>"]["error"] == "manifest row has no usable paper_id"
+    assert sorted(p.name for p in (tmp_path / "xml").iterdir()) == sorted([f"{good}.xml", "report.jsonl"])
+
+
+def test_the_stage_fails_only_when_no_paper_could_be_extracted(tmp_path):
+    reasons = bad_pdfs(tmp_path)
+    with pytest.raises(StageError, match="no paper could be extracted"):
+        extract_papers(manifest(reasons), tmp_path, tmp_path / "xml", tmp_path / "cache",
+                       ExtractParams(engine="builtin"))
+    with pytest.raises(StageError, match="lists no papers"):
+        extract_papers([], tmp_path, tmp_path / "xml", tmp_path / "cache", ExtractParams(engine="builtin"))
+
+
+def acl_style_pdf() -> bytes:
+    """A paper with author-year citations and an unlabelled, hanging-indented reference list."""
+    body = ParagraphStyle("b", fontName="Times-Roman", fontSize=10, leading=12.5, spaceAfter=6)
+    head = ParagraphStyle("h", fontName="Times-Bold", fontSize=12, leading=15, spaceBefore=6, spaceAfter=4)
+    ref = ParagraphStyle("r", fontName="Times-Roman", fontSize=9, leading=11, leftIndent=14, firstLineIndent=-14)
+    story = [Paragraph("Author-Year Citations Without Labels", ParagraphStyle("t", fontName="Times-Bold", fontSize=15,
+                                                                             leading=18, spaceAfter=8)),
+             Paragraph("1 Introduction", head),
+             Paragraph("Low-rank adapters train few parameters (Hu et al., 2021; Li and Liang, 2021). Quantized "
+                       "adapters go further (Dettmers et al., 2023b). An earlier study by the same group looked at "
+                       "8-bit matrix products (Dettmers et al., 2023a). Nobody is cited here (Nobody, 2020).", body),
+             Paragraph("References", head)]
+    for text in [
+        "Tim Dettmers, Mike Lewis, Younes Belkada, and Luke Zettlemoyer. 2023a. LLM.int8(): 8-bit matrix "
+        "multiplication for transformers at scale. In Advances in Neural Information Processing Systems, pages "
+        "30318–30332.",
+        "Tim Dettmers, Artidoro Pagnoni, Ari Holtzman, and Luke Zettlemoyer. 2023b. QLoRA: Efficient finetuning of "
+        "quantized LLMs. arXiv preprint arXiv:2305.14314.",
+        "Edward J. Hu, Yelong Shen, Phillip Wallis, Zeyuan Allen-Zhu, Yuanzhi Li, Shean Wang, Lu Wang, and Weizhu "
+        "Chen. 2021. LoRA: Low-rank adaptation of large language models. arXiv preprint arXiv:2106.09685.",
+        "Xiang Lisa Li and Percy Liang. 2021. Prefix-tuning: Optimizing continuous prompts for generation. In "
+        "Proceedings of the 59th Annual Meeting of the Association for Computational Linguistics, pages 4582–4597.",
+    ]:
+        story.append(Paragraph(text, ref))
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, pagesize=LETTER, invariant=1).build(story)
+    return buf.getvalue()
+
+
+def test_author_year_citations_link_to_unlabelled_references(tmp_path):
+    (tmp_path / "acl.pdf").write_bytes(acl_style_pdf())
+    rows = extract_papers(manifest(["acl"]), tmp_path, tmp_path / "xml", tmp_path / "cache",
+                          ExtractParams(engine="builtin"))
+    assert rows[0]["n_refs"] == 4 and rows[0]["n_xrefs"] == 4
+    cited, _ = citation_rows(jats.parse_jats(tmp_path / "xml/acl.xml"), "acl")
+    got = [(r["marker"], r["ref_authors"].split(";")[0], r["ref_title"].split(":")[0], r["context"]) for r in cited]
+    assert got == [
+        ("(Hu et al., 2021; Li and Liang, 2021)", "Hu", "LoRA", "Low-rank adapters train few parameters."),
+        ("(Hu et al., 2021; Li and Liang, 2021)", "Li", "Prefix-tuning", "Low-rank adapters train few parameters."),
+        ("(Dettmers et al., 2023b)", "Dettmers", "QLoRA", "Quantized adapters go further."),
+        ("(Dettmers et al., 2023a)", "Dettmers", "LLM.int8()",
+         "An earlier study by the same group looked at 8-bit matrix products."),
+    ]  # "(Nobody, 2020)" names no reference: not linked, nothing guessed
+
+
+def segfault(pdf):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def sleep_long(pdf):
+    time.sleep(60)
+
+
+def test_a_pdf_that_crashes_or_hangs_the_pdf_library_costs_only_its_own_result(pdf_dir, corpus):
+    jobs = [Job(p["id"], pdf_dir / f"{p['id']}.pdf") for p in corpus.papers[:2]]
+    crashed = run_isolated(jobs, timeout=30, work=segfault)
+    assert all(r.status == "failed" and "crashed" in r.error and "signal 11" in r.error for r in crashed.values())
+    start = time.monotonic()
+    hung = run_isolated(jobs, timeout=1.5, work=sleep_long)
+    assert all(r.status == "failed" and r.error == "timed out after 1.5 s" for r in hung.values())
+    assert time.monotonic() - start < 15
+
+
+# --- CERMINE, with a stand-in for java + the jar ----------------------------------------------------
+
+@pytest.fixture
+def fake_java(tmp_path, monkeypatch):
+    """A `java` on PATH that runs tests/fake_cermine.py, and a jar file for it to be given."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    java = bin_dir / "java"
+    java.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    java.chmod(0o755)
+    jar = tmp_path / "cermine-impl-1.13-jar-with-dependencies.jar"
+    jar.write_bytes(b"PK fake jar")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CERMINE_JAR", raising=False)
+    monkeypatch.delenv("CITETUNE_CERMINE_CMD", raising=False)
+    monkeypatch.setenv("FAKE_CERMINE_LOG", str(tmp_path / "runs.log"))
+    return jar
+
+
+def cermine_params(jar, **kw):
+    return ExtractParams(engine="cermine", cermine_jar=str(jar), java_heap="1g", **kw)
+
+
+def test_cermine_runs_one_jvm_per_batch_and_its_jats_parses_like_the_builtin_one(fake_java, corpus, pdf_dir,
+                                                                                 tmp_path, extracted):
+    ids = [p["id"] for p in corpus.papers[:3]]
+    (tmp_path / "pdf").mkdir()
+    for i in ids:
+        (tmp_path / "pdf" / f"{i}.pdf").write_bytes((pdf_dir / f"{i}.pdf").read_bytes())
+    (tmp_path / "pdf" / "broken.pdf").write_text("%PDF-1.4 truncated")
+    rows = extract_papers(manifest([*ids, "broken"]), tmp_path / "pdf", tmp_path / "xml", tmp_path / "cache",
+                          cermine_params(fake_java, timeout_seconds=60))
+    by_id = {r["paper_id"]: r for r in rows}
+    assert {r["engine"] for r in rows} == {"cermine"}
+    assert all(by_id[i]["status"] == "ok" for i in ids)
+    assert by_id["broken"]["status"] == "failed"
+    assert "CERMINE failed" in by_id["broken"]["error"] and "after one retry alone" in by_id["broken"]["error"]
+    assert len((tmp_path / "runs.log").read_text().splitlines()) == 2  # the batch, then broken.pdf alone
+    builtin_xml, _ = extracted
+    for i in ids:
+        raw = (tmp_path / "xml" / f"{i}.xml").read_text()
+        assert re.search(r"\[\n\s+<xref ", raw)  # CERMINE's pretty-printed mixed content is kept as it is
+        mine, _ = citation_rows(jats.parse_jats(tmp_path / "xml" / f"{i}.xml"), i)
+        theirs, _ = citation_rows(article(builtin_xml, i), i)
+        assert mine == theirs and mine  # pretty-printed CERMINE JATS gives the very same rows
+    again = extract_papers(manifest(ids), tmp_path / "pdf", tmp_path / "xml", tmp_path / "cache",
+                           cermine_params(fake_java))
+    assert {r["status"] for r in again} == {"cached"}
+    assert len((tmp_path / "runs.log").read_text().splitlines()) == 2  # no JVM started for cached PDFs
+
+
+def test_cermine_bare_index_rids_are_normalised(fake_java, corpus, pdf_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CERMINE_RIDS", "index")
+    paper = corpus.papers[0]
+    rows = extract_papers(manifest([paper["id"]]), pdf_dir, tmp_path / "xml", tmp_path / "cache",
+                          cermine_params(fake_java))
+    assert rows[0]["status"] == "ok" and rows[0]["n_xrefs"] > 0
+    art = jats.parse_jats(tmp_path / "xml" / f"{paper['id']}.xml")
+    ids = {r.get("id") for r in art.iterfind(".//ref")}
+    assert all(set(x.get("rid").split()) <= ids for x in art.iterfind(".//body//xref"))
+    cited, _ = citation_rows(art, paper["id"])
+    assert {r["ref_id"] for r in cited} == {f"ref{n}" for n in number_references(paper).values()}
+
+
+def test_cermine_hang_and_crash_are_killed_retried_alone_and_reported(fake_java, corpus, pdf_dir, tmp_path,
+                                                                      monkeypatch):
+    ids = [p["id"] for p in corpus.papers[:3]]
+    monkeypatch.setenv("FAKE_CERMINE_HANG", ids[1])
+    start = time.monotonic()
+    rows = extract_papers(manifest(ids), pdf_dir, tmp_path / "xml", tmp_path / "cache",
+                          cermine_params(fake_java, timeout_seconds=5))
+    by_id = {r["paper_id"]: r for r in rows}
+    assert [by_id[i]["status"] for i in ids] == ["ok", "failed", "ok"]  # the one after the hang: retried alone
+    assert by_id[ids[1]]["error"] == "CERMINE timed out after 5 s (after one retry alone)"
+    assert time.monotonic() - start < 40
+    pids = [int(line.split()[0]) for line in (tmp_path / "runs.log").read_text().splitlines()]
+    for pid in pids:  # the hung runs were killed with their process group, not left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    monkeypatch.delenv("FAKE_CERMINE_HANG")
+    monkeypatch.setenv("FAKE_CERMINE_CRASH", ids[0])
+    rows = extract_papers(manifest(ids), pdf_dir, tmp_path / "xml2", tmp_path / "cache2",
+                          cermine_params(fake_java, timeout_seconds=60))
+    by_id = {r["paper_id"]: r for r in rows}
+    assert [by_id[i]["status"] for i in ids] == ["failed", "ok", "ok"]
+    assert "exited with code 1" in by_id[ids[0]]["error"] and "OutOfMemoryError" in by_id[ids[0]]["error"]
+
+
+def test_engine_choice_and_what_to_do_without_cermine(fake_java, tmp_path, monkeypatch):
+    assert choose_engine("auto", fake_java) == "cermine"
+    assert choose_engine("auto", tmp_path / "nothing.jar") == "builtin"
+    assert choose_engine("builtin", fake_java) == "builtin"
+    with pytest.raises(StageError, match=r"tools/cermine/fetch\.sh.*CERMINE_JAR.*extract\.engine: builtin"):
+        choose_engine("cermine", tmp_path / "nothing.jar")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert choose_engine("auto", fake_java) == "builtin"
+    with pytest.raises(StageError, match="java is not on PATH"):
+        choose_engine("cermine", fake_java)
+
+
+def test_extract_stage_command_line_with_the_cermine_command_replaced(corpus, pdf_dir, tmp_path):
+    ids = [p["id"] for p in corpus.papers[:2]]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps({"paper_id": i}) + "\n" for i in ids))
+    (tmp_path / "params.yaml").write_text("extract:\n  engine: cermine\n  cermine_jar: /nowhere.jar\n")
+    env = dict(os.environ, CITETUNE_CERMINE_CMD=f"{sys.executable} {FAKE}")
+    cmd = [sys.executable, "-m", "stages.extract", "--params", str(tmp_path / "params.yaml"), "--manifest",
+           str(tmp_path / "manifest.jsonl"), "--pdf-dir", str(pdf_dir), "--out-dir", str(tmp_path / "xml"),
+           "--cache-dir", str(tmp_path / "cache")]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = read_jsonl(tmp_path / "xml/report.jsonl")
+    assert [(x["paper_id"], x["engine"], x["status"]) for x in report] == [(i, "cermine", "ok") for i in ids]
+    env.pop("CITETUNE_CERMINE_CMD")
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "tools/cermine/fetch.sh" in r.stderr and "Traceback" not in r.stderr
