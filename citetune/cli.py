@@ -6,12 +6,21 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from citetune.params import ParamsError, load_params
 
 
 class StageError(RuntimeError):
     """A failure the user can fix; the message says what happened and what to do."""
+
+
+def require_input(path: str | Path, producer: str) -> Path:
+    """The path of a stage input, or a StageError naming the stage that writes it."""
+    path = Path(path)
+    if not path.exists():
+        raise StageError(f"{path} not found: run the {producer} stage first (dvc repro {producer})")
+    return path
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from citetune.cli import StageError, run_stage, stage_parser
+from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.curation import apply_curation, load_curation
 from citetune.io import read_jsonl, write_jsonl
 
@@ -16,9 +16,7 @@ log = logging.getLogger("curate")
 
 
 def main(args, params) -> None:
-    manifest, out = Path(args.manifest), Path(args.out_dir)
-    if not manifest.exists():
-        raise StageError(f"{manifest} not found; run the download stage first (dvc repro download)")
+    manifest, out = require_input(args.manifest, "download"), Path(args.out_dir)
     try:
         rows = read_jsonl(manifest)
     except ValueError as e:

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from citetune.cli import StageError, run_stage, stage_parser
+from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.engines import extract_papers
 from citetune.io import read_jsonl
 
@@ -19,9 +19,7 @@ log = logging.getLogger("extract")
 
 
 def main(args, params) -> None:
-    manifest = Path(args.manifest)
-    if not manifest.exists():
-        raise StageError(f"{manifest} not found; run the curate stage first (dvc repro curate)")
+    manifest = require_input(args.manifest, "curate")
     try:
         rows = read_jsonl(manifest)
     except ValueError as e:

@@ -2,9 +2,8 @@
 
 import logging
 import os
-from pathlib import Path
 
-from citetune.cli import StageError, run_stage, stage_parser
+from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.io import read_csv, write_csv, write_json
 from citetune.matching import CrossrefBackend, make_backend, match_citations
 
@@ -12,9 +11,7 @@ log = logging.getLogger("match")
 
 
 def main(args, params):
-    if not Path(args.citations).exists():
-        raise StageError(f"{args.citations} not found: run the merge stage first (dvc repro merge)")
-    citations = read_csv(args.citations)
+    citations = read_csv(require_input(args.citations, "merge"))
     # The contact is a parameter or comes from the environment; it goes to Crossref, never into outputs.
     mailto = params.mailto or os.environ.get("CROSSREF_MAILTO", "")
     try:

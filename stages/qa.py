@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from citetune.cli import StageError, run_stage, stage_parser
+from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.io import read_csv, write_json, write_jsonl, write_text
 from citetune.qa import SPLITS, build_pairs, dataset_card, qa_metrics
 
@@ -10,7 +10,8 @@ from citetune.qa import SPLITS, build_pairs, dataset_card, qa_metrics
 def main(args, params):
     if params.validation_fraction + params.test_fraction >= 1:
         raise StageError("qa.validation_fraction + qa.test_fraction must be below 1 so that train is not empty")
-    citations, references = read_csv(args.citations), read_csv(args.references)
+    citations = read_csv(require_input(args.citations, "match"))
+    references = read_csv(require_input(args.references, "match"))
     pairs, counts = build_pairs(citations, references, params)
     if not pairs:
         raise StageError("no citing sentence has a matched DOI: check data/matched/references.csv and the match params")
