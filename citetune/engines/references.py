@@ -202,7 +202,7 @@ def _parse_author_year(text: str) -> list[Span] | None:
 
 
 def _parse_vancouver(text: str) -> list[Span] | None:
-    m = re.match(rf"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
+    m = re.match(r"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
     if not m:
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "vancouver")
