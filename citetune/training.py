@@ -1,0 +1,218 @@
+"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter, on a 4-bit base (QLoRA) or not.
+
+Each SFT record becomes a conversational prompt/completion pair (prompt: system + user, completion:
+the assistant's answer), so TRL computes the loss on the answer only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from citetune.cli import StageError
+from citetune.io import read_jsonl
+from citetune.models import load_base, load_tokenizer, pick_device, staged_dir
+from citetune.params import TrainParams
+
+log = logging.getLogger(__name__)
+
+
+def to_prompt_completion(record: dict) -> dict:
+    """{'messages': [system, user, assistant]} -> {'prompt': [system, user], 'completion': [assistant]}."""
+    messages = record.get("messages") or []
+    if not messages or messages[-1].get("role") != "assistant" or not messages[-1].get("content"):
+        raise ValueError(f"record {record.get('id', '?')}: messages must end with the assistant's answer")
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def load_split(path: str | Path, required: bool = True):
+    """(Dataset of prompt/completion pairs, skipped records with their reason) from an SFT jsonl file.
+
+    The dataset is None when the split is optional (validation) and absent or empty.
+    """
+    from datasets import Dataset
+
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise StageError(f"{path} not found: run the qa stage first (dvc repro qa)")
+        return None, []
+    try:
+        records = read_jsonl(path)
+    except ValueError as e:
+        raise StageError(f"{e}: rerun the qa stage to rewrite it") from e
+    rows, skipped = [], []
+    for rec in records:
+        try:
+            rows.append(to_prompt_completion(rec))
+        except (ValueError, AttributeError, TypeError) as e:
+            skipped.append({"file": str(path), "id": rec.get("id") if isinstance(rec, dict) else None,
+                            "reason": str(e)})
+            log.warning("%s: skipping a record: %s", path, e)
+    if not rows and required:
+        raise StageError(f"{path} holds no usable SFT records ({len(skipped)} malformed): check the qa stage's output")
+    return (Dataset.from_list(rows) if rows else None), skipped
+
+
+def lora_config(params: TrainParams):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
+        target_modules=params.target_modules, bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
+               max_steps: int = -1, logging_steps: int | None = None):
+    from trl import SFTConfig
+
+    steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
+    total = max_steps if max_steps > 0 else math.ceil(steps_per_epoch * params.epochs)
+    eval_steps = max(1, total // 10)
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=params.epochs,
+        max_steps=max_steps,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0.05,
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        max_length=params.max_length,
+        completion_only_loss=True,
+        seed=params.seed,
+        data_seed=params.seed,
+        # Checkpointing activations only pays off for models that do not fit; it slows small ones down.
+        gradient_checkpointing=device == "cuda",
+        bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+        use_cpu=device == "cpu",
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps,
+        logging_steps=logging_steps or max(1, total // 50),
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length",  # less padding per batch: faster on CPU
+        disable_tqdm=False,
+    )
+
+
+class DVCLiveLosses(TrainerCallback):
+    """Train/eval loss and token accuracy to DVCLive, at the trainer's global step.
+
+    The stock DVCLiveCallback logs every value the trainer reports (runtimes, FLOPs, ...) on its own
+    log counter; these are the curves worth a plot, on the x axis a reader expects.
+    """
+
+    SERIES = {"loss": "train/loss", "mean_token_accuracy": "train/token_accuracy",
+              "learning_rate": "train/learning_rate",
+              "eval_loss": "eval/loss", "eval_mean_token_accuracy": "eval/token_accuracy"}
+
+    def __init__(self, live_dir: str | Path):
+        from dvclive import Live
+
+        # save_dvc_exp/dvcyaml off: dvc.yaml declares the plots itself and the run is already a DVC stage.
+        self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.live.step = state.global_step
+        for key, name in self.SERIES.items():
+            if isinstance((logs or {}).get(key), (int, float)):
+                self.live.log_metric(name, logs[key])
+
+    def close(self) -> None:
+        self.live.end()
+
+
+def _fit_qlora_to_cpu(model) -> None:
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            # bitsandbytes repacks 4-bit weights for a CPU inference kernel the first time a layer runs
+            # in eval mode (the evaluation steps); that kernel has no backward, so the training steps
+            # after it would silently stop gradients at every frozen layer.
+            module.support_avx512bf16_for_cpu = False
+    for p in model.parameters():
+        # TRL keeps QLoRA adapters in bfloat16 (the paper's GPU recipe); the CPU compute dtype is
+        # float32, and float32 adapters train as fast and more precisely there.
+        if p.requires_grad:
+            p.data = p.data.float()
+
+
+def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, output_dir: str | Path,
+                  device: str | None = None, live_dir: str | Path | None = None, max_steps: int = -1,
+                  logging_steps: int | None = None):
+    """Load the base (4-bit for QLoRA), wrap it with LoRA and return a ready SFTTrainer."""
+    from peft import prepare_model_for_kbit_training
+    from trl import SFTTrainer
+
+    device = device or pick_device()
+    model = load_base(base_dir, params.quantization, device)
+    tokenizer = load_tokenizer(base_dir)
+    quantized = params.quantization == "4bit"
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
+    args = sft_config(params, output_dir, device, eval_ds is not None, len(train_ds), max_steps, logging_steps)
+    callbacks = [DVCLiveLosses(live_dir)] if live_dir is not None else []
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=lora_config(params), callbacks=callbacks)
+    if quantized and device == "cpu":
+        _fit_qlora_to_cpu(trainer.model)
+    return trainer
+
+
+def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
+                  base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
+                  device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
+    """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
+    device = device or pick_device()
+    train_ds, skipped = load_split(train_path)
+    eval_ds, skipped_eval = load_split(validation_path, required=False)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
+        trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
+                                max_steps, logging_steps)
+        log.info("training on %d examples (%d validation), %s, %s", len(train_ds),
+                 len(eval_ds) if eval_ds is not None else 0, device, params.quantization)
+        result = trainer.train()
+        evals = [h for h in trainer.state.log_history if "eval_loss" in h]
+        final_eval = {}
+        if eval_ds is not None:  # the loss of the final adapter, evaluated once
+            final_eval = evals[-1] if evals and evals[-1]["step"] == trainer.state.global_step else trainer.evaluate()
+        for cb in trainer.callback_handler.callbacks:
+            if isinstance(cb, DVCLiveLosses):
+                cb.close()
+        with staged_dir(adapter_dir) as tmp:
+            trainer.model.save_pretrained(tmp)
+            trainer.processing_class.save_pretrained(tmp)
+    seconds = time.monotonic() - start
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    return {
+        "train_loss_first": losses[0] if losses else None,
+        "train_loss_final": losses[-1] if losses else None,
+        "train_loss_mean": result.training_loss,
+        "eval_loss": final_eval.get("eval_loss"),
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "examples": len(train_ds),
+        "seconds": round(seconds, 1),
+        "trainable_params": trainable,
+        "total_params": total,
+        "quantization": params.quantization,
+        "device": device,
+        "skipped_records": skipped + skipped_eval,
+    }

@@ -1,0 +1,21 @@
+"""base: the base model in models/base/ — a tiny model built offline, a hub snapshot, or a local copy."""
+
+from citetune.cli import run_stage, stage_parser
+from citetune.models import build_tiny_base, fetch_base
+
+
+def main(args, params):
+    if params.model == "tiny":
+        info = build_tiny_base(params.tiny, args.out_dir, args.sample_dir)
+        print(f"base: tiny model, {info['parameters']:,} parameters, vocab {info['vocab_size']}, "
+              f"{info['seconds']} s -> {args.out_dir}")
+    else:
+        info = fetch_base(params.model, args.out_dir, params.revision)
+        print(f"base: {info['model']} ({info['source']}) -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--sample-dir", default="data/sample", help="corpus the tiny model is built from")
+    parser.add_argument("--out-dir", default="models/base")
+    run_stage("base", parser, main)

@@ -1,0 +1,24 @@
+"""train: fine-tune a LoRA adapter (QLoRA on a 4-bit base by default) on the SFT set with TRL."""
+
+from citetune.cli import run_stage, stage_parser
+from citetune.io import write_json
+from citetune.training import train_adapter
+
+
+def main(args, params):
+    metrics = train_adapter(params, args.train, args.validation, args.base_dir, args.out_dir, args.live_dir)
+    write_json(args.metrics, metrics)
+    print(f"train: {metrics['steps']} steps in {metrics['seconds']} s on {metrics['device']} "
+          f"({metrics['quantization']}), loss {metrics['train_loss_first']:.3f} -> {metrics['train_loss_final']:.3f}, "
+          f"eval loss {metrics['eval_loss']} -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--train", default="data/sft/train.jsonl")
+    parser.add_argument("--validation", default="data/sft/validation.jsonl")
+    parser.add_argument("--base-dir", default="models/base")
+    parser.add_argument("--out-dir", default="models/adapter")
+    parser.add_argument("--metrics", default="metrics/train.json")
+    parser.add_argument("--live-dir", default="dvclive/train", help="DVCLive logs and plots")
+    run_stage("train", parser, main)

@@ -1,0 +1,124 @@
+"""The train stage: TRL SFT with LoRA on a 4-bit tiny base, loss on the answer only, DVCLive logs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from citetune.cli import StageError
+from citetune.models import build_tiny_base, load_base, load_tokenizer
+from citetune.params import TinyModelParams, TrainParams
+from citetune.training import build_trainer, load_split, to_prompt_completion, train_adapter
+from sft_sample import sft_records, write_sft
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A tiny base and a few dozen SFT records from the sample corpus."""
+    root = tmp_path_factory.mktemp("train")
+    build_tiny_base(TINY, root / "base", ROOT / "data" / "sample", pretrain_epochs=15)
+    records = sft_records()
+    assert len(records) >= 40
+    write_sft(root / "sft", records[:40])
+    return root
+
+
+def test_records_become_conversational_prompt_completion_pairs():
+    rec = sft_records()[0]
+    pair = to_prompt_completion(rec)
+    assert [m["role"] for m in pair["prompt"]] == ["system", "user"]
+    assert pair["completion"] == [rec["messages"][-1]] and "DOI: 10." in pair["completion"][0]["content"]
+    with pytest.raises(ValueError, match="assistant"):
+        to_prompt_completion({"id": "x", "messages": [{"role": "user", "content": "q"}]})
+
+
+def test_malformed_records_are_skipped_with_their_reason(tmp_path):
+    good = sft_records()[:2]
+    lines = [json.dumps(good[0]), json.dumps({"id": "p:9", "messages": [{"role": "user", "content": "q"}]}),
+             json.dumps({"id": "p:10", "messages": ["not a message"]}), json.dumps(good[1])]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    ds, skipped = load_split(tmp_path / "train.jsonl")
+    assert len(ds) == 2 and ds[0]["completion"] == [good[0]["messages"][-1]]
+    assert [s["id"] for s in skipped] == ["p:9", "p:10"] and "assistant" in skipped[0]["reason"]
+    assert load_split(tmp_path / "absent.jsonl", required=False) == (None, [])
+
+
+def test_loss_is_masked_to_the_answer(work, tmp_path):
+    """The collated batch's labels are -100 on every prompt token and equal the answer's tokens after it."""
+    train_ds, _ = load_split(work / "sft" / "train.jsonl")
+    params = TrainParams(quantization="none", batch_size=4, max_length=256)
+    trainer = build_trainer(params, train_ds, None, work / "base", tmp_path, device="cpu")
+    tok = trainer.processing_class
+    batch = next(iter(trainer.get_train_dataloader()))
+    answers = {rec["messages"][-1]["content"] for rec in json.loads("[" + ",".join(
+        (work / "sft" / "train.jsonl").read_text().splitlines()) + "]")}
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        ids, labels = ids[mask.bool()], labels[mask.bool()]
+        answer_start = int((labels != -100).nonzero()[0])
+        assert (labels[:answer_start] == -100).all() and (labels[answer_start:] == ids[answer_start:]).all()
+        prompt, answer = tok.decode(ids[:answer_start]), tok.decode(ids[answer_start:])
+        assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+        assert answer.endswith("<|im_end|>\n") and answer.removesuffix("<|im_end|>\n") in answers
+    assert (batch["labels"][~batch["attention_mask"].bool()] == -100).all()  # padding never counts
+
+
+def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path):
+    import bitsandbytes as bnb
+    from peft import PeftModel
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {
+        "quantization": "4bit", "epochs": 4, "batch_size": 8, "learning_rate": 0.005, "max_length": 256,
+        "lora_r": 16, "lora_alpha": 32}}))
+    out = {"--out-dir": tmp_path / "adapter", "--metrics": tmp_path / "metrics" / "train.json",
+           "--live-dir": tmp_path / "dvclive" / "train"}
+    cmd = [sys.executable, "-m", "stages.train", "--params", str(params), "--base-dir", str(work / "base"),
+           "--train", str(work / "sft" / "train.jsonl"), "--validation", str(work / "sft" / "validation.jsonl")]
+    r = subprocess.run(cmd + [str(x) for kv in out.items() for x in kv], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    metrics = json.loads(out["--metrics"].read_text())
+    assert metrics["quantization"] == "4bit" and metrics["device"] == "cpu"
+    assert metrics["steps"] == 4 * -(-metrics["examples"] // 8) and 0 < metrics["trainable_params"] < metrics["total_params"]
+    assert metrics["train_loss_final"] < 0.8 * metrics["train_loss_first"], metrics
+    assert metrics["eval_loss"] is not None
+
+    # DVCLive: the loss curves at the trainer's steps, where dvc.yaml's plots look; dvc.yaml untouched.
+    rows = (out["--live-dir"] / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert rows[0] == "step\tloss" and len(rows) - 1 >= metrics["steps"] // 2
+    assert int(rows[-1].split("\t")[0]) == metrics["steps"]
+    assert (out["--live-dir"] / "plots" / "metrics" / "eval" / "loss.tsv").exists()
+    assert not (out["--live-dir"] / "dvc.yaml").exists()
+
+    adapter = out["--out-dir"]
+    assert (adapter / "adapter_config.json").exists() and (adapter / "tokenizer.json").exists()
+    assert not list(adapter.parent.glob(".adapter.*"))
+    model = PeftModel.from_pretrained(load_base(work / "base", "4bit", "cpu"), str(adapter))
+    lora_on_4bit = [m for m in model.modules() if hasattr(m, "lora_A") and isinstance(m.base_layer, bnb.nn.Linear4bit)]
+    assert lora_on_4bit
+    tok = load_tokenizer(adapter)
+    enc = tok("<|im_start|>user\nWhich work?<|im_end|>\n<|im_start|>assistant\n", return_tensors="pt")
+    with torch.no_grad():
+        assert model.generate(**enc, max_new_tokens=4, do_sample=False).shape[1] > enc["input_ids"].shape[1]
+
+
+def test_missing_or_broken_data_fails_with_what_to_do(work, tmp_path):
+    params = TrainParams(quantization="none")
+    with pytest.raises(StageError, match="run the qa stage"):
+        train_adapter(params, tmp_path / "nope.jsonl", tmp_path / "nope2.jsonl", work / "base", tmp_path / "a",
+                      live_dir=None)
+    (tmp_path / "bad.jsonl").write_text('{"id": 1, "messages": []}\n')
+    with pytest.raises(StageError, match="no usable SFT records"):
+        train_adapter(params, tmp_path / "bad.jsonl", tmp_path / "nope2.jsonl", work / "base", tmp_path / "a",
+                      live_dir=None)
+    with pytest.raises(StageError, match="run the base stage"):
+        train_adapter(params, work / "sft" / "train.jsonl", tmp_path / "nope2.jsonl", tmp_path, tmp_path / "a",
+                      live_dir=None)
+    assert not (tmp_path / "a").exists()
