@@ -45,8 +45,6 @@ CHAT_TEMPLATE = (
 DOI_PIECE = r" ?10\.\d{4,9}/[^\s\"<>]+"
 GPT2_PIECES = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 CITE_MARKER = re.compile(r"\s*\[@[^\]]+\]")
-# Enough for the tiny model to know every record's title, year and DOI by heart, in ~20 s on 2 cores.
-PRETRAIN_EPOCHS, PRETRAIN_LR = 20, 2e-3
 
 
 def pick_device() -> str:
@@ -262,9 +260,9 @@ def build_tiny_base(params: TinyModelParams, out_dir: str | Path, sample_dir: st
     """
     start = time.monotonic()
     if pretrain_epochs is None:
-        pretrain_epochs = getattr(params, "pretrain_epochs", PRETRAIN_EPOCHS)
+        pretrain_epochs = params.pretrain_epochs
     if pretrain_lr is None:
-        pretrain_lr = getattr(params, "pretrain_lr", PRETRAIN_LR)
+        pretrain_lr = params.pretrain_lr
     torch.manual_seed(params.seed)
     prose, records = paper_texts(sample_dir), record_texts(sample_dir)
     if not prose and not records:

@@ -78,6 +78,8 @@ class TinyModelParams(Section):
     num_layers: int = 4
     num_heads: int = 4
     max_length: int = 512
+    pretrain_epochs: int = 20
+    pretrain_lr: float = 2e-3
     seed: int = 0
 
 

@@ -34,7 +34,7 @@ def repo(tmp_path_factory):
             shutil.copy2(src, dest / rel)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["download"]["sample_limit"] = 6
-    params["base"]["tiny"].update(hidden_size=64, num_layers=2, num_heads=2, vocab_size=1200)
+    params["base"]["tiny"].update(hidden_size=64, num_layers=2, num_heads=2, vocab_size=1200, pretrain_epochs=2)
     params["train"].update(epochs=1, batch_size=8, max_length=192)
     params["evaluate"].update(max_new_tokens=24)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
