@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 # Characters PDF text brings along that are not meant as text.
@@ -14,6 +15,21 @@ _CHAR_FIXES = {
     "\u2010": "-", "\u2011": "-",
 }
 _CHAR_RE = re.compile("[" + "".join(_CHAR_FIXES) + "]")
+
+# TeX's OT1 fonts (and other producers) print an accent as its own glyph before the letter:
+# "Schr¨odinger", "G´omez", "¸cedilla", "´ı" (accent over a dotless i). Joined into one character.
+_SPACING_ACCENTS = {
+    "\u00a8": "\u0308", "\u00b4": "\u0301", "`": "\u0300", "\u02c6": "\u0302", "\u02dc": "\u0303",
+    "\u02dd": "\u030b", "\u02c7": "\u030c", "\u00b8": "\u0327", "\u02d8": "\u0306", "\u02d9": "\u0307",
+    "\u00af": "\u0304", "\u02da": "\u030a", "\u02db": "\u0328",
+}
+_ACCENT_THEN_LETTER = re.compile("([" + "".join(_SPACING_ACCENTS) + "])([^\\W\\d_])")
+
+
+def _compose_accent(m: re.Match) -> str:
+    letter = {"\u0131": "i", "\u0237": "j"}.get(m.group(2), m.group(2))  # the dot goes under the accent
+    composed = unicodedata.normalize("NFC", letter + _SPACING_ACCENTS[m.group(1)])
+    return composed if len(composed) == 1 else m.group(0)
 
 # A hyphen at a line end followed by a lower-case word: "trans-\nformers" or, once flattened, "trans- formers".
 _LINE_HYPHEN = re.compile(r"(?<![\w-])([^\W\d_][\w]*)-(\s*\n\s*| )([a-z][\w]*)")
@@ -95,6 +111,7 @@ def normalize_text(s: str) -> str:
     if not isinstance(s, str) or not s:
         return "" if not isinstance(s, str) else s
     s = _CHAR_RE.sub(lambda m: _CHAR_FIXES[m.group(0)], s)
+    s = _ACCENT_THEN_LETTER.sub(_compose_accent, s)
     s = _LINE_HYPHEN.sub(_hyphen_fixer(), s)
     return " ".join(s.split())
 
@@ -137,6 +154,7 @@ def normalize_mapped(text: str, vocabulary: set[str] | None = None) -> tuple[str
     """
     index = list(range(len(text)))
     text, index = _edit(text, index, _CHAR_RE, lambda m: _CHAR_FIXES[m.group(0)])
+    text, index = _edit(text, index, _ACCENT_THEN_LETTER, _compose_accent)
     text, index = _edit(text, index, _LINE_HYPHEN, _hyphen_fixer(vocabulary))
     text, index = _edit(text, index, _WS, " ")
     for pattern in (_SPACE_AFTER_OPEN, _SPACE_BEFORE_CLOSE, _SPACE_BEFORE_PUNCT):

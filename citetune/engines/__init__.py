@@ -158,6 +158,21 @@ def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builti
 
 # --- the stage ------------------------------------------------------------------------------------
 
+def folder_manifest(pdf_dir: str | Path) -> list[dict]:
+    """Manifest rows for every PDF in a folder (extracting a folder outside the pipeline): the file
+    name without .pdf is the paper_id, with characters unsafe in file names replaced by '_'."""
+    pdfs = sorted(p for p in Path(pdf_dir).iterdir() if p.suffix.lower() == ".pdf" and p.is_file()) \
+        if Path(pdf_dir).is_dir() else []
+    rows, seen = [], set()
+    for pdf in pdfs:
+        paper_id = re.sub(r"[^A-Za-z0-9._-]+", "_", pdf.stem).lstrip(".") or "paper"
+        while paper_id in seen:
+            paper_id += "_"
+        seen.add(paper_id)
+        rows.append({"paper_id": paper_id, "pdf": str(pdf)})
+    return rows
+
+
 def _swap_in(tmp: Path, out: Path) -> None:
     """Put a fully written directory in place of `out` (the old one goes only once the new one is whole)."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -198,7 +213,7 @@ def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
             report[f"<row {n}>"] = {"paper_id": paper_id or f"<row {n}>", "status": "failed",
                                     "error": "manifest row has no usable paper_id"}
             continue
-        pdf = pdf_dir / f"{paper_id}.pdf"
+        pdf = Path(row["pdf"]) if row.get("pdf") else pdf_dir / f"{paper_id}.pdf"
         if not pdf.is_file():
             report[paper_id] = {"paper_id": paper_id, "status": "failed", "error": f"PDF not found: {pdf}"}
             continue

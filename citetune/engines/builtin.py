@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 import statistics
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymupdf
 
 from citetune import jats
+from citetune.engines import citations
 from citetune.engines.layout import Line, body_size, drop_running_text, page_lines
-from citetune.engines.references import PARTICLE, WORD, parse_reference
-from citetune.text import NUMERIC_GROUP, join_line_hyphen, normalize_text, split_label, words_of
+from citetune.engines.references import parse_reference
+from citetune.text import join_line_hyphen, normalize_text, split_label, words_of
 
 
 class ExtractionError(Exception):
@@ -275,84 +275,7 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
     return paper
 
 
-# --- citations and JATS --------------------------------------------------------------------------
-
-_ITEM = re.compile(r"(\d{1,4})(?:\s*([-–—])\s*(\d{1,4}))?")
-_NAME = rf"(?:{PARTICLE}\s)*{WORD}"
-
-
-def _cite(named: bool) -> str:
-    """One author-year citation: 'Hu et al., 2021', 'Li and Liang 2021', 'Dettmers et al., 2023a'."""
-    g = (lambda name: f"?P<{name}>") if named else (lambda name: "?:")
-    return (rf"({g('name')}{_NAME})(?:\s+et\s+al\.|\s+(?:and|&)\s+{_NAME})?,?\s+"
-            rf"({g('year')}(?:19|20)\d{{2}})({g('suffix')}[a-z])?\b")
-
-
-_AUTHOR_YEAR = re.compile(rf"\(\s*{_cite(False)}(?:\s*;\s*{_cite(False)})*\s*\)")
-_ONE_CITE = re.compile(_cite(True))
-
-
-def _fold(name: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
-
-
-def _numeric_links(paragraph: str, ids: dict[int, str]) -> list[tuple[int, int, list[jats.Piece]]]:
-    """'[4–6]' -> '[', xref('4–6', ref4 ref5 ref6), ']'; '[2, 5]' -> '[', xref 2, ', ', xref 5, ']'."""
-    out = []
-    for group in NUMERIC_GROUP.finditer(paragraph):
-        items = []
-        for m in _ITEM.finditer(group.group(0)):
-            a, b = int(m.group(1)), int(m.group(3) or m.group(1))
-            numbers = list(range(a, b + 1)) if 0 <= b - a <= 50 else []
-            if not numbers or any(n not in ids for n in numbers):
-                items = None
-                break
-            items.append((m.start(), m.end(), [ids[n] for n in numbers]))
-        if items:
-            out.append((group.start(), group.end(), _pieces(group.group(0), items)))
-    return out
-
-
-def _author_year_links(paragraph: str, index: dict[tuple[str, str], list[tuple[str, str]]]):
-    """'(Hu et al., 2021; Li and Liang, 2021)' -> '(', xref, '; ', xref, ')' when every citation names
-    exactly one reference by its first author's surname and year (and the letter after the year)."""
-    out = []
-    for group in _AUTHOR_YEAR.finditer(paragraph):
-        items = []
-        for m in _ONE_CITE.finditer(group.group(0)):
-            found = [ref_id for ref_id, raw in index.get((_fold(m.group("name")), m.group("year")), [])
-                     if not m.group("suffix") or re.search(rf"\b{m.group('year')}{m.group('suffix')}\b", raw)]
-            if len(found) != 1:
-                items = None
-                break
-            items.append((m.start(), m.end(), found))
-        if items:
-            out.append((group.start(), group.end(), _pieces(group.group(0), items)))
-    return out
-
-
-def _pieces(text: str, items: list[tuple[int, int, list[str]]]) -> list[jats.Piece]:
-    pieces, pos = [], 0
-    for start, end, rids in items:
-        pieces += [text[pos:start], jats.xref(text[start:end], rids)]
-        pos = end
-    return pieces + [text[pos:]]
-
-
-def link_citations(paragraph: str, ids: dict[int, str], index: dict | None = None) -> list[jats.Piece]:
-    """Split a paragraph into text and xrefs: numeric groups whose numbers are all reference labels,
-    and parenthetical author-year groups whose citations each name one reference."""
-    found = sorted(_numeric_links(paragraph, ids) + (_author_year_links(paragraph, index) if index else []))
-    pieces: list[jats.Piece] = []
-    last = 0
-    for start, end, group in found:
-        if start < last:
-            continue
-        pieces += [paragraph[last:start], *group]
-        last = end
-    pieces.append(paragraph[last:])
-    return [p for p in pieces if p != ""]
-
+# --- JATS -------------------------------------------------------------------------------------------
 
 def _first_author_and_year(pieces: list[jats.Piece]) -> tuple[str, str]:
     surname = year = ""
@@ -366,23 +289,24 @@ def _first_author_and_year(pieces: list[jats.Piece]) -> tuple[str, str]:
 
 def to_jats(paper: Paper):
     article = jats.new_article(paper.title, paper.authors, paper.abstract)
-    ids: dict[int, str] = {}
-    refs = []
-    index: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    refs, entries, used = [], [], set()
     for k, raw in enumerate(paper.references, 1):
-        label, _ = split_label(raw)
-        number = int(re.sub(r"\D", "", label)) if label and re.sub(r"\D", "", label) else k
-        ref_id = f"ref{number}" if f"ref{number}" not in ids.values() else f"ref{k}"
-        ids.setdefault(number, ref_id)
+        label, text = split_label(raw)
+        digits = re.sub(r"\D", "", label)
+        number = int(digits) if digits else None
+        ref_id = f"ref{number}" if number is not None and f"ref{number}" not in used else f"ref{k}"
+        used.add(ref_id)
         pieces = parse_reference(raw)
         refs.append((ref_id, pieces))
-        surname, year = _first_author_and_year(pieces)
-        for name in {surname, surname.split()[-1] if surname else ""} - {""}:
-            index.setdefault((_fold(name), year), []).append((ref_id, raw))
-    for heading, paragraphs in paper.sections:
+        surname, _ = _first_author_and_year(pieces)
+        entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname)))
+    index = citations.ReferenceIndex(entries)
+    paragraphs = [p for _, ps in paper.sections for p in ps]
+    linked = iter(citations.link_paper(paragraphs, index))
+    for heading, ps in paper.sections:
         sec = jats.add_section(article, heading)
-        for para in paragraphs:
-            jats.add_paragraph(sec, link_citations(para, ids, index))
+        for _ in ps:
+            jats.add_paragraph(sec, next(linked))
     for ref_id, pieces in refs:
         jats.add_reference(article, ref_id, pieces)
     return article

@@ -12,6 +12,17 @@ from dataclasses import dataclass
 
 import pymupdf
 
+# A run of small raised digits that may be a citation ("...shown before.¹⁻³") is kept in the line's
+# text between these two private-use characters; the citation linker decides what it is.
+SUP_OPEN, SUP_CLOSE = "\ue000", "\ue001"
+SUPERSCRIPT = re.compile(f"{SUP_OPEN}([^{SUP_CLOSE}]*){SUP_CLOSE}")
+_SUP_NUMBERS = re.compile(r"\d{1,4}(?:\s*[,–—-]\s*\d{1,4})*")
+
+
+def plain(text: str) -> str:
+    """The text without the superscript marks (their digits kept, as printed)."""
+    return text.replace(SUP_OPEN, "").replace(SUP_CLOSE, "")
+
 
 @dataclass
 class Line:
@@ -33,6 +44,42 @@ def _is_bold(span: dict) -> bool:
     return bool(span["flags"] & 16) or "bold" in span["font"].lower() or "black" in span["font"].lower()
 
 
+def _line_text(spans: list[dict]) -> str:
+    """The spans' text, with runs of raised, smaller digits (not after a digit or an italic math
+    letter, where they would be exponents) marked as possible superscript citations."""
+    sized = [s for s in spans if s["text"].strip()]
+    main = max(sized, key=lambda s: len(s["text"].strip()))["size"] if sized else 0
+    baseline = max((s["origin"][1] for s in sized if s["size"] >= 0.9 * main), default=0)
+    parts: list[str] = []
+    run: list[dict] = []
+
+    def close_run(before: dict | None) -> None:
+        text = "".join(s["text"] for s in run)
+        digits = text.strip()
+        prev = "".join(parts).rstrip()[-1:] if "".join(parts).strip() else ""
+        exponent = prev.isdigit() or (before is not None and before["flags"] & 2 and before["text"].strip())
+        if _SUP_NUMBERS.fullmatch(digits) and not exponent:
+            parts.append(SUP_OPEN + re.sub(r"\s+", "", digits) + SUP_CLOSE + (" " if text.endswith(" ") else ""))
+        else:
+            parts.append(text)
+        run.clear()
+
+    before = None
+    for s in spans:
+        raised = s["size"] < 0.85 * main and (s["flags"] & 1 or s["origin"][1] < baseline - 0.2 * main)
+        if raised and (s["text"].strip() or run):
+            if not run:
+                before = next((p for p in reversed(spans[:spans.index(s)]) if p["text"].strip()), None)
+            run.append(s)
+            continue
+        if run:
+            close_run(before)
+        parts.append(s["text"])
+    if run:
+        close_run(before)
+    return "".join(parts)
+
+
 def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
     """PyMuPDF's lines (a justified line may come as several), horizontal text only."""
     out = []
@@ -44,7 +91,9 @@ def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
             spans = [s for s in line["spans"] if s["text"].strip()]
             if not spans:
                 continue
-            text = "".join(s["text"] for s in line["spans"])
+            text = _line_text(line["spans"])
+            main = max(s["size"] for s in spans)
+            spans = [s for s in spans if s["size"] >= 0.85 * main]  # raised or lowered marks aside
             chars = sum(len(s["text"].strip()) for s in spans)
             size = sum(s["size"] * len(s["text"].strip()) for s in spans) / chars
             bold = sum(len(s["text"].strip()) for s in spans if _is_bold(s)) >= 0.8 * chars
