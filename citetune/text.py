@@ -219,7 +219,8 @@ def remove_markers(sentence: str) -> str:
 
 # --- reference strings ---------------------------------------------------------------------------
 
-REF_LABEL = re.compile(r"^\s*(\[\d{1,4}\]|\d{1,4}\.(?=\s)|\(\d{1,4}\))\s*")
+# [12]  12.  (12)  and a bare 12 before the first name ("12 Smith J, ...").
+REF_LABEL = re.compile(r"^\s*(\[\d{1,4}\]|\d{1,4}\.(?=\s)|\(\d{1,4}\)|\d{1,3}(?=\s+[^\W\d_]))\s*")
 DOI = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\s?[^\s\"<>]+)", re.I)
 ARXIV = re.compile(r"(?:arXiv:\s*|arxiv\.org/abs/)(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)",
                    re.I)
@@ -306,6 +307,13 @@ def split_sentences(text: str, protected: list[tuple[int, int]] = ()) -> list[tu
         return []
     protected = sorted(protected)
     starts = _raw_splits(text)
+    # A superscript citation after the full stop ("... before.¹² The next") ends its sentence there,
+    # though no space follows the stop.
+    for s, e in protected:
+        after = re.match(r"\s+(?=[A-Z(\[“\"])", text[e:])
+        if s > 0 and text[s - 1] in ".!?" and after and not _ends_with_abbreviation(text[:s], text[e + after.end():]):
+            starts.append(e + after.end())
+    starts = sorted(set(starts))
     kept = [0]
     for start in starts[1:]:
         prev = kept[-1]

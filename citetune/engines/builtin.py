@@ -16,7 +16,8 @@ import pymupdf
 
 from citetune import jats
 from citetune.engines import citations
-from citetune.engines.layout import Line, body_size, drop_running_text, page_lines
+from citetune.engines.layout import (SUPERSCRIPT, Line, body_size, drop_footnote_marks, drop_running_text,
+                                     page_lines, plain)
 from citetune.engines.references import parse_reference
 from citetune.text import join_line_hyphen, normalize_text, split_label, words_of
 
@@ -63,7 +64,8 @@ _REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|works c
                          r"references and notes)$", re.I)
 _APPENDIX = re.compile(r"^(?:appendix|appendices|supplementary|acknowledg)", re.I)
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s)")
+# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
 
 def heading_text(text: str) -> str:
@@ -71,17 +73,34 @@ def heading_text(text: str) -> str:
     return _HEADING_NUMBER.sub("", text.strip()).strip()
 
 
-def _is_heading(ln: Line, body: float) -> bool:
+def _label_number(text: str) -> int | None:
+    m = _LABEL_START.match(text)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
+def _is_heading(ln: Line, body: float, gap: float | None = None) -> bool:
+    """A section heading: short, not a sentence, and set apart: bold or larger type, or (as IEEE and
+    AMS styles set them) in capitals or numbered with space above it. `gap` is the space above the
+    line (None at the top of a column)."""
     text = ln.text.strip()
     words = text.split()
-    if not words or len(words) > 14 or len(text) < 3 or _LABEL_START.match(text) and not ln.bold:
+    if not words or len(words) > 14 or len(text) < 3:
         return False
     if text.endswith((".", ",", ";")) and not _HEADING_NUMBER.fullmatch(text + " "):
         return False
-    if not any(c.isalpha() for c in text):
+    if not any(c.isalpha() for c in text) or not (text[0].isupper() or text[0].isdigit()):
         return False
-    styled = ln.bold or ln.size >= body + 1.0
-    return styled and (text[0].isupper() or text[0].isdigit() or bool(_HEADING_NUMBER.match(text)))
+    if _REFERENCES.match(heading_text(text)):
+        return True
+    if _LABEL_START.match(text) and not _HEADING_NUMBER.match(text) and not ln.bold:
+        return False
+    if ln.bold or ln.size >= body + 1.0:
+        return True
+    apart = gap is None or gap > 0.5 * ln.size
+    letters = [c for c in heading_text(text) if c.isalpha()]
+    capitals = len(letters) >= 4 and all(c.isupper() for c in letters) and len(words) <= 8
+    numbered = bool(_HEADING_NUMBER.match(text)) and len(words) <= 8 and heading_text(text)[:1].isupper()
+    return apart and abs(ln.size - body) < 1.5 and (capitals or numbered)
 
 
 def _vocabulary(lines: list[Line]) -> set[str]:
@@ -106,6 +125,10 @@ def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
             right = word.group(0) if word else first
             joined = join_line_hyphen(m.group(1), right, vocabulary)
             text = text[: m.start()] + joined + line[len(right):]
+        elif re.search(r"[^\W\d_]-$", text) and first[:1].isupper():
+            text += line  # a hyphenated name broken at its hyphen: "Ben-" + "David"
+        elif re.search(r"\d\s?[-–—]$", text) and first[:1].isdigit():
+            text += line  # a page range broken after its dash: "3972–" + "4000"
         elif re.search(rf"{_LINK}[/_-]$", text) or (
                 re.search(rf"{_LINK}\.?$", text) and re.match(r"[\da-z/._-]", line)):
             text += line  # a URL or DOI broken across lines has no space in it
@@ -123,7 +146,7 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
     step = statistics.median(gaps) if gaps else lines[0].size * 1.2
     left = {c: min((ln.x0 for ln in lines if ln.column == c), default=0) for c in (0, 1, 2)}
     right = {c: max((ln.x1 for ln in lines if ln.column == c), default=0) for c in (0, 1, 2)}
-    paras, cur = [], [lines[0].text]
+    paras, cur = [], [lines[0].marked]
     for prev, ln in zip(lines, lines[1:]):
         same_flow = prev.page == ln.page and prev.column == ln.column
         short = prev.x1 < right[prev.column] - 3 * prev.size
@@ -136,37 +159,51 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
         if new:
             paras.append(join_lines(cur, vocabulary))
             cur = []
-        cur.append(ln.text)
+        cur.append(ln.marked)
     paras.append(join_lines(cur, vocabulary))
     return [p for p in paras if p]
 
 
+def _entry_text(ln: Line) -> str:
+    """A reference line's text; a raised label at its start ('¹Smith J') becomes a bare one ('1 Smith J')."""
+    m = SUPERSCRIPT.match(ln.marked.lstrip())
+    return f"{m.group(1)} {plain(ln.marked.lstrip()[m.end():])}" if m and m.group(1).isdigit() else ln.text
+
+
 def _split_entries(lines: list[Line]) -> list[list[str]]:
-    """Reference entries: a line that starts with the next label ([n] or n.) opens a new entry;
-    without labels, a line at the column's left edge after a hanging-indented one does."""
-    labelled = [ln for ln in lines if _LABEL_START.match(ln.text)]
+    """Reference entries: a line that starts with the next label ([n], n., (n), n) opens a new entry;
+    without labels, a line at the column's left edge after a hanging-indented one does, or (with no
+    hanging indent) a line after extra space."""
+    texts = [_entry_text(ln) for ln in lines]
+    numbers = [_label_number(t) for t in texts]
     entries: list[list[str]] = []
-    if len(labelled) >= max(1, len(lines) // 6):
+    if sum(n is not None for n in numbers) >= max(1, len(lines) // 6):
         expected = None
-        for ln in lines:
-            m = _LABEL_START.match(ln.text)
-            n = int(m.group(1) or m.group(2)) if m else None
+        for text, n in zip(texts, numbers):
             if n is not None and (expected is None or n == expected):
-                entries.append([ln.text])
+                entries.append([text])
                 expected = n + 1
             elif entries:
-                entries[-1].append(ln.text)
+                entries[-1].append(text)
         return entries
-    lefts = {}
+    lefts: dict = {}
     for ln in lines:
         key = (ln.page, ln.column)
         lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
-    for ln in lines:
+    hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= len(lines) // 5
+    steps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
+             and b.y0 > a.y0]
+    step = statistics.median(steps) if steps else 0
+    for k, (ln, text) in enumerate(zip(lines, texts)):
+        prev = lines[k - 1] if k else None
+        spaced = prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and ln.y0 - prev.y0 > 1.3 * step
         at_left = ln.x0 <= lefts[(ln.page, ln.column)] + 2
-        if at_left or not entries:
-            entries.append([ln.text])
+        moved = prev is not None and (prev.page, prev.column) != (ln.page, ln.column)
+        if not entries or (at_left if hanging else spaced or (moved and prev.text.rstrip().endswith("."))):
+            entries.append([text])
         else:
-            entries[-1].append(ln.text)
+            entries[-1].append(text)
     return entries
 
 
@@ -208,19 +245,54 @@ def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata
     return title, authors, i
 
 
-def _heading_end(lines: list[Line], k: int) -> int:
-    """A heading may wrap: the index of its last line (next lines set alike, not a new numbered heading)."""
+def _heading_end(lines: list[Line], k: int, body: float) -> int:
+    """A heading set in bold or larger type may wrap: the index of its last line (next lines set
+    alike, close below, not a new numbered heading)."""
     ln = lines[k]
+    if not (ln.bold or ln.size >= body + 1.0):
+        return k
     while k + 1 < len(lines) and lines[k + 1].bold == ln.bold and abs(lines[k + 1].size - ln.size) < 0.2 \
             and 0 < lines[k + 1].y0 - lines[k].y0 < 1.6 * ln.size and not _HEADING_NUMBER.match(lines[k + 1].text):
         k += 1
     return k
 
 
+def _gaps(lines: list[Line]) -> list[float | None]:
+    """The space above each line in its column (None at the top of a column or page)."""
+    out: list[float | None] = [None]
+    for a, b in zip(lines, lines[1:]):
+        out.append(b.y0 - a.y1 if (a.page, a.column) == (b.page, b.column) and b.y0 > a.y0 else None)
+    return out
+
+
+def _unheaded_references(lines: list[Line], start: int) -> int | None:
+    """Where a reference list printed without a heading begins: the last line labelled 1 that the
+    labels 2, 3, … follow in order to the end of the paper (an appendix may come after them)."""
+    numbers = [_label_number(_entry_text(ln)) for ln in lines]
+    for k in range(len(lines) - 1, start - 1, -1):
+        if numbers[k] != 1:
+            continue
+        expected, found = 2, 1
+        for n in numbers[k + 1:]:
+            if n == expected:
+                expected, found = expected + 1, found + 1
+        if found >= 2 and found >= sum(n is not None for n in numbers[k:]) * 0.5:
+            return k
+    return None
+
+
+def _body_size(lines: list[Line]) -> float:
+    """The running text's type size, counted before the reference list (often set smaller)."""
+    end = next((k for k, ln in enumerate(lines) if _REFERENCES.match(heading_text(ln.text))), None)
+    if end is None:
+        end = _unheaded_references(lines, 0)
+    return body_size(lines[:end] if end else lines)
+
+
 def structure(pages: list[list[Line]], metadata: dict) -> Paper:
     """Title, authors, abstract, sections and reference entries from the ordered lines."""
     lines = [ln for p in pages for ln in p]
-    body = body_size(lines, stop=lambda ln: bool(_REFERENCES.match(heading_text(ln.text))))
+    body = _body_size(lines)
     vocab = _vocabulary(lines)
     paper = Paper()
     paper.title, paper.authors, i = _title_and_authors(lines, body, vocab, metadata)
@@ -234,8 +306,14 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
         if mode == "body" and (chunk or heading):
             paper.sections.append((heading or "", _paragraphs(chunk, vocab)))
 
+    gaps = _gaps(lines)
+    unheaded = None if any(_is_heading(ln, body, gaps[n]) and _REFERENCES.match(heading_text(ln.text))
+                           for n, ln in enumerate(lines)) else _unheaded_references(lines, i)
     k = i
     while k < len(lines):
+        if k == unheaded:
+            flush()
+            mode = "refs"
         ln, k = lines[k], k + 1
         text = ln.text.strip()
         if mode == "refs":
@@ -246,10 +324,11 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
                 continue
             ref_lines.append(ln)
             continue
-        if _is_heading(ln, body) and not (mode == "front" and (text.lower().startswith("abstract") or not ln.bold)):
+        if _is_heading(ln, body, gaps[k - 1]) and not (mode == "front" and (text.lower().startswith("abstract")
+                                                                             or not ln.bold)):
             flush()
-            end = _heading_end(lines, k - 1)
-            name = heading_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1]))
+            end = _heading_end(lines, k - 1, body)
+            name = heading_text(normalize_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1])))
             k = end + 1
             if _REFERENCES.match(name):
                 mode = "refs"
@@ -323,8 +402,9 @@ def extract(path: str | Path):
         doc.close()
     if not any(ln.text.strip() for p in pages for ln in p):
         raise ExtractionError("no extractable text (a scanned or image-only PDF?)")
-    body = body_size([ln for p in pages for ln in p], stop=lambda ln: bool(_REFERENCES.match(heading_text(ln.text))))
+    body = _body_size([ln for p in pages for ln in p])
     pages = drop_running_text(pages, heights, normalize_text(metadata.get("title") or ""), body)
+    pages = drop_footnote_marks(pages, heights, body)
     paper = structure(pages, metadata)
     if not paper.sections and not paper.references:
         raise ExtractionError("no body text or references found in the PDF's text")

@@ -35,6 +35,12 @@ class Line:
     size: float
     bold: bool
     column: int = 0  # 0 = the only column or spanning; 1 = left; 2 = right
+    marked: str = ""  # the text with possible superscript citations marked (SUP_OPEN…SUP_CLOSE)
+    baseline: float = 0.0  # of the line's main type (sub- and superscripts aside)
+
+    def __post_init__(self):
+        self.marked = self.marked or self.text
+        self.baseline = self.baseline or self.y1
 
 
 
@@ -44,7 +50,7 @@ def _is_bold(span: dict) -> bool:
     return bool(span["flags"] & 16) or "bold" in span["font"].lower() or "black" in span["font"].lower()
 
 
-def _line_text(spans: list[dict]) -> str:
+def _line_text(spans: list[dict]) -> tuple[str, float]:
     """The spans' text, with runs of raised, smaller digits (not after a digit or an italic math
     letter, where they would be exponents) marked as possible superscript citations."""
     sized = [s for s in spans if s["text"].strip()]
@@ -77,7 +83,7 @@ def _line_text(spans: list[dict]) -> str:
         parts.append(s["text"])
     if run:
         close_run(before)
-    return "".join(parts)
+    return "".join(parts), baseline
 
 
 def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
@@ -91,26 +97,29 @@ def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
             spans = [s for s in line["spans"] if s["text"].strip()]
             if not spans:
                 continue
-            text = _line_text(line["spans"])
+            text, baseline = _line_text(line["spans"])
             main = max(s["size"] for s in spans)
             spans = [s for s in spans if s["size"] >= 0.85 * main]  # raised or lowered marks aside
             chars = sum(len(s["text"].strip()) for s in spans)
             size = sum(s["size"] * len(s["text"].strip()) for s in spans) / chars
             bold = sum(len(s["text"].strip()) for s in spans if _is_bold(s)) >= 0.8 * chars
             x0, y0, x1, y1 = line["bbox"]
-            out.append(Line(number, x0, y0, x1, y1, text, round(size, 1), bold))
+            out.append(Line(number, x0, y0, x1, y1, plain(text), round(size, 1), bold, marked=text, baseline=baseline))
     return out
 
 
 def _gutter(lines: list[Line], width: float) -> float | None:
-    """The x of the gap between two columns, if this page has two."""
-    if len(lines) < 6:
+    """The x of the gap between two columns, if this page has two: a vertical strip in the middle
+    third that (almost) no column-width line crosses, with enough text on either side. Lines as wide
+    as the page (title, abstract, a wide figure's caption) do not count."""
+    narrow = [ln for ln in lines if ln.x1 - ln.x0 < 0.6 * width]
+    if len(narrow) < 6:
         return None
     best, best_len, run_start = None, 0.0, None
     xs = [width * 0.3 + i * 2 for i in range(int(width * 0.4 / 2))]
     for x in xs + [None]:
-        crossing = x is not None and sum(1 for ln in lines if ln.x0 < x < ln.x1)
-        if x is not None and crossing <= max(1, len(lines) // 20):
+        crossing = x is not None and sum(1 for ln in narrow if ln.x0 < x < ln.x1)
+        if x is not None and crossing <= max(1, len(narrow) // 20):
             run_start = x if run_start is None else run_start
             continue
         if run_start is not None:
@@ -120,32 +129,38 @@ def _gutter(lines: list[Line], width: float) -> float | None:
             run_start = None
     if best is None:
         return None
-    left = sum(len(ln.text) for ln in lines if ln.x1 <= best)
-    right = sum(len(ln.text) for ln in lines if ln.x0 >= best)
-    total = sum(len(ln.text) for ln in lines)
+    left = sum(len(ln.text) for ln in narrow if ln.x1 <= best)
+    right = sum(len(ln.text) for ln in narrow if ln.x0 >= best)
+    total = sum(len(ln.text) for ln in narrow)
     return best if left > 0.15 * total and right > 0.15 * total else None
+
+
+def _joined(parts: list[Line], attr: str) -> str:
+    text = getattr(parts[0], attr)
+    for prev, cur in zip(parts, parts[1:]):
+        gap = cur.x0 - prev.x1
+        piece = getattr(cur, attr)
+        if gap > 0.15 * cur.size and not text.endswith(" ") and not piece.startswith(" "):
+            text += " "
+        text += piece
+    return " ".join(text.split())
 
 
 def _merge_row(parts: list[Line]) -> Line:
     parts = sorted(parts, key=lambda ln: ln.x0)
-    text = parts[0].text
-    for prev, cur in zip(parts, parts[1:]):
-        gap = cur.x0 - prev.x1
-        if gap > 0.15 * cur.size and not text.endswith(" ") and not cur.text.startswith(" "):
-            text += " "
-        text += cur.text
     chars = [max(1, len(p.text.strip())) for p in parts]
     return Line(parts[0].page, min(p.x0 for p in parts), min(p.y0 for p in parts), max(p.x1 for p in parts),
-                max(p.y1 for p in parts), " ".join(text.split()),
+                max(p.y1 for p in parts), _joined(parts, "text"),
                 round(sum(p.size * c for p, c in zip(parts, chars)) / sum(chars), 1),
-                all(p.bold for p in parts), parts[0].column)
+                all(p.bold for p in parts), parts[0].column, _joined(parts, "marked"),
+                max(parts, key=lambda p: len(p.text)).baseline)
 
 
 def _rows(lines: list[Line]) -> list[Line]:
     """Join pieces that sit on one baseline in one column into one visual line, top to bottom."""
     rows: list[list[Line]] = []
-    for ln in sorted(lines, key=lambda ln: (ln.y1, ln.x0)):
-        if rows and abs(rows[-1][0].y1 - ln.y1) <= 0.35 * ln.size and rows[-1][0].column == ln.column:
+    for ln in sorted(lines, key=lambda ln: (ln.baseline, ln.x0)):
+        if rows and abs(rows[-1][0].baseline - ln.baseline) <= 0.35 * ln.size and rows[-1][0].column == ln.column:
             rows[-1].append(ln)
         else:
             rows.append([ln])
@@ -199,6 +214,13 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
     def key(ln: Line) -> str:
         return re.sub(r"\d+", "#", ln.text.lower()).strip()
 
+    def isolated(ln: Line, p: list[Line]) -> bool:
+        """No text of the page close above (for a footer) or below (for a header) this line: a header
+        stands apart from the text, a reference list running to the top of a page does not."""
+        top = ln.y1 < 0.5 * heights[ln.page]
+        return not any(o is not ln and o.x0 < ln.x1 and ln.x0 < o.x1 and (
+            0 <= o.y0 - ln.y1 < 0.9 * ln.size if top else 0 <= ln.y0 - o.y1 < 0.9 * ln.size) for o in p)
+
     seen = Counter(key(ln) for p in pages for ln in p if in_band(ln))
     title_key = " ".join(title.lower().split())
     out = []
@@ -207,9 +229,23 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
         for ln in p:
             short_text = ln.text.lower().strip(" .")
             if in_band(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or seen[key(ln)] > 1
-                                or ln.size < body - 0.5
+                                or (ln.size < body - 0.5 and isolated(ln, p))
                                 or (title_key and len(short_text) >= 10 and short_text in title_key)):
                 continue
             kept.append(ln)
         out.append(kept)
     return out
+
+
+def drop_footnote_marks(pages: list[list[Line]], heights: list[float], body: float) -> list[list[Line]]:
+    """Footnotes start with a raised number in small type low on the page; the same raised number in
+    that page's text is the footnote's mark, not a citation, and is dropped."""
+    for p in pages:
+        notes = {m.group(1) for ln in p if ln.size < body - 0.5 and ln.y0 > 0.5 * heights[ln.page]
+                 for m in [SUPERSCRIPT.match(ln.marked.lstrip())] if m}
+        if not notes:
+            continue
+        for ln in p:
+            if ln.size >= body - 0.5:
+                ln.marked = SUPERSCRIPT.sub(lambda m: "" if m.group(1) in notes else m.group(0), ln.marked)
+    return pages
