@@ -47,6 +47,13 @@ def identifiers(text: str) -> list[Span]:
 
 # --- names ---------------------------------------------------------------------------------------
 
+# Words that make an author an organisation ("World Health Organization"), not a person.
+_ORGANISATION = re.compile(
+    r"\b(?:Organi[sz]ation|Institute|Association|Society|Consortium|Group|Committee|Council|Agency|Foundation|"
+    r"Team|Collaboration|Inc|Ltd|University|Cent(?:er|re)|Department|Office|Board|Commission|Network|Project|"
+    r"Alliance|Administration|Ministry|Bureau|Laborator(?:y|ies)|Corporation|Company|Program(?:me)?)\b")
+
+
 def _name_given_first(text: str, start: int, end: int) -> Span | None:
     """'Edward J. Hu' -> given 'Edward J.', surname 'Hu' (particles stay with the surname);
     after initials alone the rest is the surname: 'E. Ben Zaken' -> 'E.', 'Ben Zaken'."""
@@ -55,9 +62,9 @@ def _name_given_first(text: str, start: int, end: int) -> Span | None:
         return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
                                                 (start + m.start("sur"), start + m.end("sur"), "surname")])
     part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
-    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part})*?)\s(?P<sur>(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD}))",
+    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD}))",
                      text[start:end])
-    if not m:
+    if not m or _ORGANISATION.search(text[start:end]):
         return None
     return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
                                             (start + m.start("sur"), start + m.end("sur"), "surname")])
@@ -95,7 +102,7 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
     if etal:
         end = start + etal.start()
     if kind == "apa":
-        parts = _split_names(text, start, end, r"(?<=\.),\s(?:&\s)?|,?\s&\s")
+        parts = _split_names(text, start, end, r"(?<=\.),\s(?:(?:&|and)\s)?|,?\s(?:&|and)\s")
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
     elif kind == "vancouver":
         parts = _split_names(text, start, end, r",\s")
@@ -234,6 +241,14 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     return spans
 
 
+def _sentence_case(text: str) -> bool:
+    """A title in sentence case ('Ultrafast kondo screening in graphene'), unlike a journal's name
+    ('Physical Review Letters', 'Phys. Rev. Lett.'): four words or more, most of them lower case."""
+    words = text.split()
+    return len(words) >= 4 and sum(w[:1].islower() for w in words[1:]) >= 0.6 * (len(words) - 1) \
+        and not re.search(r"\b[A-Z][a-z]{0,5}\.", text)
+
+
 def _parse_initials_first(text: str) -> list[Span] | None:
     """Physics ('A. B. Name and C. Name, Venue 9, 1735 (1997).') and IEEE ('..., “Title,” in Venue, 2017.')."""
     name = rf"{INITIALS}\s?{SURNAME}"
@@ -246,15 +261,21 @@ def _parse_initials_first(text: str) -> list[Span] | None:
     spans = names
     rest, tail = m.start("rest"), m.group("rest")
     quoted = re.match(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?", tail)
+    plain_title = re.match(r"(?P<title>[^,\d]+?),\s(?=\S)", tail)
     if quoted:
         spans.append((rest + quoted.start("title"), rest + quoted.end("title"), "article-title", {}, []))
         rest += quoted.end()
         tail = text[rest:]
-    years = [y for y in re.finditer(rf"\((?P<year>{YEAR})\)|(?<![\d/.])(?P<bare>{YEAR})(?![\d/])", tail)]
+    elif plain_title and _sentence_case(plain_title.group("title")):
+        # 'A. Name, Ultrafast kondo screening in graphene, Phys. Rev. Lett. 101, 7671 (2013)'
+        spans.append((rest + plain_title.start("title"), rest + plain_title.end("title"), "article-title", {}, []))
+        rest += plain_title.end()
+        tail = text[rest:]
+    years = year_candidates(tail)
     if years:
-        y = years[-1]
-        g = "year" if y.group("year") else "bare"
-        spans.append((rest + y.start(g), rest + y.end(g), "year", {}, []))
+        bracketed = [y for y in years if tail[y.start() - 1:y.start()] == "("]
+        y = (bracketed or years)[-1]
+        spans.append((rest + y.start(1), rest + y.end(1), "year", {}, []))
     if not re.match(r"arXiv|https?:|doi", tail, re.I):
         stop = re.search(rf"\s\({YEAR}\)|,\s{YEAR}\b", tail)
         _venue_tail(text, rest, rest + (stop.start() if stop else len(tail)), spans)
@@ -273,9 +294,95 @@ def _parse_fallback(text: str) -> list[Span]:
     return spans
 
 
+# --- any other style: author block, year and title found separately -------------------------------
+
+_NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|downloaded)\b[^.;()]{0,25}$", re.I)
+
+
+def year_candidates(text: str) -> list[re.Match]:
+    """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
+    'cs/2008'), nor the date a web page was accessed."""
+    blocked = [(m.start(), m.end()) for m in URL.finditer(text)] + [s[:2] for s in identifiers(text)]
+    out = []
+    for m in re.finditer(rf"(?<![\w/.\-])({YEAR})(?![\w/\-]|\.\d)", text):
+        if any(a <= m.start() < b for a, b in blocked) or _NOT_A_YEAR_BEFORE.search(text[:m.start()]):
+            continue
+        out.append(m)
+    return out
+
+
+def _corporate(text: str, start: int, end: int) -> list[Span] | None:
+    """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole."""
+    block = text[start:end]
+    if re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*?(?:\s{WORD})?", block) and len(block.split()) <= 6:
+        return [(start, end, "string-name", {}, [(start, end, "surname")])]
+    return None
+
+
+def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
+    """Names at the start of an entry, the offset where they end, and the year printed right after
+    them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
+    tries = [
+        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "given-first")),
+        (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa",)),
+        (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "vancouver")),
+        (r"(?P<a>.+?):\s", ("apa", "given-first")),
+        (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
+        (rf"(?P<a>.+?[^\s.]{{2}})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
+        (rf"(?P<a>.+?[^\s.]{{2}}|.+?\s{U}\.),\s(?=\S)", ("given-first",)),
+    ]
+    for n, (pattern, kinds) in enumerate(tries):
+        comma_list = n == len(tries) - 1  # 'A. Name, B. Name, and C. Name, Title, …': the longest list of names
+        best = None
+        for m in re.finditer(pattern, text):
+            a_start, a_end = m.start("a"), m.end("a")
+            if a_end - a_start > 600:
+                break
+            year = m if "y" in m.groupdict() else None
+            names = next((found for kind in kinds if (found := _authors(text, a_start, a_end, kind))), None)
+            names = names or _corporate(text, a_start, a_end)
+            if names:
+                best = (names, m.end(), year)
+            if not comma_list or not names:
+                break
+        if best:
+            return best
+    return None
+
+
+def _parse_generic(text: str) -> list[Span] | None:
+    """Authors, year and title of an entry in a style the parsers above do not know."""
+    found = _author_block(text)
+    if not found:
+        return None
+    spans, end, year_match = found
+    if year_match:
+        spans.append((year_match.start("y"), year_match.end("y"), "year", {}, []))
+    else:
+        years = year_candidates(text[end:])
+        bracketed = [m for m in years if text[end + m.start() - 1:end + m.start()] == "("]
+        if years:
+            y = (bracketed or years)[-1]
+            spans.append((end + y.start(1), end + y.end(1), "year", {}, []))
+    rest = text[end:]
+    lead = len(rest) - len(rest.lstrip(" .,:"))
+    quoted = re.match(r"[“\"](?P<t>.+?)[,.]?[”\"]", rest[lead:])
+    if quoted:
+        spans.append((end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title", {}, []))
+        return spans
+    m = re.match(r"(?P<t>.+?[^\s.A-Z])(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]))", rest[lead:])
+    if m:
+        title = m.group("t")
+        venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
+            or len(title.split()) < 3
+        if not venue_like:
+            spans.append((end + lead + m.start("t"), end + lead + m.end("t"), "article-title", {}, []))
+    return spans
+
+
 # Tried in this order; each accepts an entry only when its whole author list parses, so the
 # signatures ("(2017). " for APA, ". 2017. " after full names, initials first, "Name AB,") decide.
-_PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancouver)
+_PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancouver, _parse_generic)
 
 
 def field_spans(text: str) -> list[Span]:
