@@ -160,8 +160,13 @@ def _rows(lines: list[Line]) -> list[Line]:
     """Join pieces that sit on one baseline in one column into one visual line, top to bottom."""
     rows: list[list[Line]] = []
     for ln in sorted(lines, key=lambda ln: (ln.baseline, ln.x0)):
-        if rows and abs(rows[-1][0].baseline - ln.baseline) <= 0.35 * ln.size and rows[-1][0].column == ln.column:
-            rows[-1].append(ln)
+        for row in reversed(rows):  # the rows still level with this piece, in either column
+            if abs(row[0].baseline - ln.baseline) > 0.35 * ln.size:
+                rows.append([ln])
+                break
+            if row[0].column == ln.column:
+                row.append(ln)
+                break
         else:
             rows.append([ln])
     return [_merge_row(r) for r in rows]
@@ -175,7 +180,10 @@ def page_lines(page: pymupdf.Page, number: int) -> list[Line]:
     if gutter is None:
         return _rows(raw)
     for ln in raw:
-        ln.column = 0 if ln.x0 < gutter < ln.x1 else (1 if ln.x1 <= gutter else 2)
+        # A label hanging into the gutter does not make a line span both columns.
+        reach = 0.03 * page.rect.width
+        ln.column = 0 if ln.x0 < gutter - reach and ln.x1 > gutter + reach else (
+            1 if (ln.x0 + ln.x1) / 2 < gutter else 2)
     spanning = _rows([ln for ln in raw if ln.column == 0])
     columns = _rows([ln for ln in raw if ln.column != 0])
     ordered: list[Line] = []
