@@ -329,25 +329,26 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
         (r"(?P<a>.+?):\s", ("apa", "given-first")),
         (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
         (rf"(?P<a>.+?[^\s.]{{2}})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
-        (rf"(?P<a>.+?[^\s.]{{2}}|.+?\s{U}\.),\s(?=\S)", ("given-first",)),
     ]
-    for n, (pattern, kinds) in enumerate(tries):
-        comma_list = n == len(tries) - 1  # 'A. Name, B. Name, and C. Name, Title, …': the longest list of names
-        best = None
-        for m in re.finditer(pattern, text):
-            a_start, a_end = m.start("a"), m.end("a")
-            if a_end - a_start > 600:
+    for pattern, kinds in tries:
+        m = re.match(pattern, text)
+        if not m or m.end("a") > 600:
+            continue
+        year = m if "y" in m.groupdict() else None
+        names = next((found for kind in kinds if (found := _authors(text, 0, m.end("a"), kind))), None)
+        names = names or _corporate(text, 0, m.end("a"))
+        if names:
+            return names, m.end(), year
+    # 'A. Name, B. Name, and C. Name, Title, …': the longest run of names before a comma.
+    best = None
+    for comma in re.finditer(r",\s(?=\S)", text[:600]):
+        names = _authors(text, 0, comma.start(), "given-first")
+        if not names:
+            if best:
                 break
-            year = m if "y" in m.groupdict() else None
-            names = next((found for kind in kinds if (found := _authors(text, a_start, a_end, kind))), None)
-            names = names or _corporate(text, a_start, a_end)
-            if names:
-                best = (names, m.end(), year)
-            if not comma_list or not names:
-                break
-        if best:
-            return best
-    return None
+            continue
+        best = (names, comma.end(), None)
+    return best
 
 
 def _parse_generic(text: str) -> list[Span] | None:
