@@ -177,23 +177,29 @@ def _split_entries(lines: list[Line]) -> list[list[str]]:
     texts = [_entry_text(ln) for ln in lines]
     numbers = [_label_number(t) for t in texts]
     entries: list[list[str]] = []
+    steps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
+             and b.y0 > a.y0]
+    step = statistics.median(steps) if steps else 0
     if sum(n is not None for n in numbers) >= max(1, len(lines) // 6):
-        expected = None
-        for text, n in zip(texts, numbers):
+        expected, closed = None, False
+        for k, (text, n) in enumerate(zip(texts, numbers)):
+            prev = lines[k - 1] if k else None
             if n is not None and (expected is None or n == expected):
                 entries.append([text])
-                expected = n + 1
+                expected, closed = n + 1, False
             elif entries:
-                entries[-1].append(text)
+                # Far below the line before (a footnote, an address block after the list) is not part
+                # of the entry; the entry may go on in the next column.
+                same_column = prev is not None and (prev.page, prev.column) == (lines[k].page, lines[k].column)
+                closed = (closed and same_column) or (same_column and lines[k].y0 - prev.y0 > 1.5 * step)
+                if not closed:
+                    entries[-1].append(text)
         return entries
     lefts: dict = {}
     for ln in lines:
         key = (ln.page, ln.column)
         lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
     hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= len(lines) // 5
-    steps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
-             and b.y0 > a.y0]
-    step = statistics.median(steps) if steps else 0
     for k, (ln, text) in enumerate(zip(lines, texts)):
         prev = lines[k - 1] if k else None
         spaced = prev is not None and prev.page == ln.page and prev.column == ln.column \
@@ -299,6 +305,7 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
 
     heading, chunk, mode = None, [], "front"
     ref_lines: list[Line] = []
+    footnotes = None
     abstract: list[Line] = []
     loose: list[Line] = []  # body-like text before any heading: the body of a paper without headings
 
@@ -322,7 +329,10 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
                                                       or re.match(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]", text)):
                 mode, heading, chunk = "body", heading_text(text), []
                 continue
-            ref_lines.append(ln)
+            if SUPERSCRIPT.match(ln.marked.lstrip()) and ref_lines and not SUPERSCRIPT.match(ref_lines[0].marked.lstrip()):
+                footnotes = (ln.page, ln.column)  # a footnote at the foot of a column of references: the rest of it
+            if (ln.page, ln.column) != footnotes:
+                ref_lines.append(ln)
             continue
         if _is_heading(ln, body, gaps[k - 1]) and not (mode == "front" and (text.lower().startswith("abstract")
                                                                              or not ln.bold)):

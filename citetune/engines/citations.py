@@ -29,8 +29,8 @@ PARENS = re.compile(rf"\(\s*{_ITEMS}\s*\)")
 # Words after which "(3)" is an equation, figure, step… and not a citation.
 _NOT_CITED_AFTER = re.compile(
     r"(?:eqs?|equations?|fig|figs|figures?|tables?|tab|sections?|sec|steps?|algorithms?|lines?|theorems?|"
-    r"lemmas?|propositions?|corollar(?:y|ies)|definitions?|chapters?|conditions?|cases?|problems?|rules?|"
-    r"constraints?|assumptions?|items?|stages?|phases?|appendix|part|model|expressions?|relations?|formulas?)"
+    r"lemmas?|propositions?|corollar(?:y|ies)|definitions?|chapters?|conditions?|constraints?|assumptions?|"
+    r"appendix|expressions?|relations?|formulas?|inequalit(?:y|ies))"
     r"\.?(?:\s*\(\d+\)\s*(?:and|or|to|,|–|-))?\s*$", re.I)
 _NUMBER_WORD = re.compile(r"[\w)\]]$")
 
@@ -147,7 +147,7 @@ def paren_groups(text: str, index: ReferenceIndex) -> list[Found]:
         before, after = text[:m.start()], text[m.end():]
         if _NUMBER_WORD.search(before) or _NOT_CITED_AFTER.search(before):
             continue  # "f(3)", "Eq. (3)", "Eqs. (3) and (4)"
-        if re.search(r"(?:^|[:;.]\s*)$", before) and re.match(r"\s*[a-z]", after):
+        if re.search(r"(?:^|[:;]\s*|(?<!\bal)\.\s*)$", before) and re.match(r"\s*[a-z]", after):
             continue  # an enumeration: "(1) we ..., (2) we ..."
         inner = _numbered_pieces(m.group(0)[1:-1], index)
         if inner:

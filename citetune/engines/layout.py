@@ -111,8 +111,9 @@ def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
 def _gutter(lines: list[Line], width: float) -> float | None:
     """The x of the gap between two columns, if this page has two: a vertical strip in the middle
     third that (almost) no column-width line crosses, with enough text on either side. Lines as wide
-    as the page (title, abstract, a wide figure's caption) do not count."""
-    narrow = [ln for ln in lines if ln.x1 - ln.x0 < 0.6 * width]
+    as the page (title, abstract, a wide figure's caption) or centred on it do not count."""
+    # Lines centred on the page (front matter, a centred caption) are not column text either.
+    narrow = [ln for ln in lines if ln.x1 - ln.x0 < 0.6 * width and abs((ln.x0 + ln.x1) / 2 - width / 2) > 0.05 * width]
     if len(narrow) < 6:
         return None
     best, best_len, run_start = None, 0.0, None
@@ -132,7 +133,20 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     left = sum(len(ln.text) for ln in narrow if ln.x1 <= best)
     right = sum(len(ln.text) for ln in narrow if ln.x0 >= best)
     total = sum(len(ln.text) for ln in narrow)
-    return best if left > 0.15 * total and right > 0.15 * total else None
+    if left <= 0.15 * total or right <= 0.15 * total:
+        return None
+    # On a one-column page the narrow lines are only the short ones (a paragraph's last line, pieces
+    # of a line with wide gaps); most lines among them run across the would-be gutter.
+    top, bottom = min(ln.y0 for ln in narrow), max(ln.y1 for ln in narrow)
+    across = sum(1 for ln in lines if ln.x0 < best - 0.03 * width and ln.x1 > best + 0.03 * width
+                 and top <= ln.y0 <= bottom)
+    if across > 0.3 * len(narrow):
+        return None
+    # A right column starts its lines at one x; words of a one-column line spread out by justification
+    # (PyMuPDF gives them as separate lines) start anywhere.
+    starts = Counter(round(ln.x0) for ln in narrow if ln.x0 >= best)
+    aligned = sum(n for x, n in starts.items() if any(abs(x - y) <= 2 for y, m in starts.most_common(1)))
+    return best if aligned >= 0.3 * sum(starts.values()) else None
 
 
 def _joined(parts: list[Line], attr: str) -> str:
@@ -234,8 +248,12 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
     out = []
     for p in pages:
         kept = []
+        top = min((ln.y0 for ln in p), default=0)
+        bottom = max((ln.y1 for ln in p), default=0)
         for ln in p:
             short_text = ln.text.lower().strip(" .")
+            if _PAGE_NUMBER.match(ln.text.strip()) and (ln.y0 <= top + 1 or ln.y1 >= bottom - 1):
+                continue  # a page number above or below everything else, however wide the margins
             if in_band(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or seen[key(ln)] > 1
                                 or (ln.size < body - 0.5 and isolated(ln, p))
                                 or (title_key and len(short_text) >= 10 and short_text in title_key)):
