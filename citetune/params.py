@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ParamsError(ValueError):
@@ -42,6 +42,8 @@ class ExtractParams(Section):
     cermine_jar: str = "tools/cermine/cermine-impl-1.13-jar-with-dependencies.jar"
     java_heap: str = "2g"
     timeout_seconds: float = 300
+    batch_size: int = Field(50, ge=1)  # PDFs per CERMINE run (one JVM start for many papers)
+    workers: int = Field(0, ge=0)  # processes (built-in) or JVMs (CERMINE) at a time; 0: one per core, at most 4
 
 
 class ParseParams(Section):

@@ -11,6 +11,9 @@ Environment: FAKE_CERMINE_HANG=<name>[,<name>]   sleep (hang) when reaching that
              FAKE_CERMINE_CRASH=<name>[,<name>]  die like a JVM out of memory (exit 1) on that PDF
              FAKE_CERMINE_RIDS=index             write rids as bare reference indices ("4 5 6")
              FAKE_CERMINE_LOG=<file>             append one line per run (pid and -path) to this file
+             FAKE_CERMINE_TIMES=<file>           append "<number of PDFs> <start> <end>" (time.time()) per
+                                                 finished run
+             FAKE_CERMINE_SECONDS_PER_PDF=<s>    take this long over each PDF
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def main() -> None:
     path, outputs = parse_args(sys.argv[1:])
     if "jats" not in outputs.split(","):
         sys.exit(f"unsupported -outputs {outputs!r} for this stand-in")
+    started = time.time()
     if log := os.environ.get("FAKE_CERMINE_LOG"):
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {path}\n")
@@ -121,12 +125,16 @@ def main() -> None:
             print('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space', file=sys.stderr)
             sys.exit(1)
         start = time.time()
+        time.sleep(float(os.environ.get("FAKE_CERMINE_SECONDS_PER_PDF", "0")))
         try:
             out.write_text(cermine_xml(pdf), encoding="utf-8")
         except builtin.ExtractionError as e:
             print(f"Exception occured: pl.edu.icm.cermine.exception.AnalysisException: Invalid PDF file: {e}")
         print(f"Extraction time: {round(time.time() - start)}s")
         print(f"Progress: {i * 100 // len(pdfs)}% done ({i} out of {len(pdfs)})\n", flush=True)
+    if times := os.environ.get("FAKE_CERMINE_TIMES"):
+        with open(times, "a") as f:
+            f.write(f"{len(pdfs)} {started} {time.time()}\n")
 
 
 if __name__ == "__main__":

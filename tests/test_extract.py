@@ -195,9 +195,11 @@ def test_a_killed_run_leaves_no_half_written_output_behind(corpus, pdf_dir, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "xml"]
 
 
-def bad_pdfs(d: Path) -> dict[str, str]:
+def bad_pdfs(d: Path, good: Path) -> dict[str, str]:
     """name -> the reason the report must give."""
     (d / "empty.pdf").write_bytes(b"")
+    whole = good.read_bytes()
+    (d / "cut.pdf").write_bytes(whole[: len(whole) // 2])
     (d / "html.pdf").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>")
     doc = pymupdf.open()
     doc.new_page().draw_rect(pymupdf.Rect(50, 50, 200, 200))
@@ -206,26 +208,26 @@ def bad_pdfs(d: Path) -> dict[str, str]:
     doc.new_page().insert_text((72, 72), "secret")
     (d / "locked.pdf").write_bytes(doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="u"))
     return {"empty": "empty file", "html": "not a PDF", "notext": "no extractable text", "locked": "encrypted",
-            "missing": "PDF not found"}
+            "cut": "truncated", "missing": "PDF not found"}
 
 
 def test_bad_pdfs_are_reported_with_their_reason_and_the_stage_goes_on(corpus, pdf_dir, tmp_path):
     good = corpus.papers[0]["id"]
     (tmp_path / "pdf").mkdir()
     (tmp_path / "pdf" / f"{good}.pdf").write_bytes((pdf_dir / f"{good}.pdf").read_bytes())
-    reasons = bad_pdfs(tmp_path / "pdf")
+    reasons = bad_pdfs(tmp_path / "pdf", pdf_dir / f"{good}.pdf")
     rows = extract_papers(manifest([good, *reasons, ""]), tmp_path / "pdf", tmp_path / "xml", tmp_path / "cache",
                           ExtractParams(engine="builtin"))
     by_id = {r["paper_id"]: r for r in rows}
     assert by_id[good]["status"] == "ok"
     for name, why in reasons.items():
         assert by_id[name]["status"] == "failed" and why in by_id[name]["error"], by_id[name]
-    assert by_id["<row 7>"]["error"] == "manifest row has no usable paper_id"
+    assert by_id["<row 8>"]["error"] == "manifest row has no usable paper_id"
     assert sorted(p.name for p in (tmp_path / "xml").iterdir()) == sorted([f"{good}.xml", "report.jsonl"])
 
 
-def test_the_stage_fails_only_when_no_paper_could_be_extracted(tmp_path):
-    reasons = bad_pdfs(tmp_path)
+def test_the_stage_fails_only_when_no_paper_could_be_extracted(corpus, pdf_dir, tmp_path):
+    reasons = bad_pdfs(tmp_path, pdf_dir / f"{corpus.papers[0]['id']}.pdf")
     with pytest.raises(StageError, match="no paper could be extracted"):
         extract_papers(manifest(reasons), tmp_path, tmp_path / "xml", tmp_path / "cache",
                        ExtractParams(engine="builtin"))
@@ -345,6 +347,21 @@ def test_cermine_runs_one_jvm_per_batch_and_its_jats_parses_like_the_builtin_one
                            cermine_params(fake_java))
     assert {r["status"] for r in again} == {"cached"}
     assert len((tmp_path / "runs.log").read_text().splitlines()) == 2  # no JVM started for cached PDFs
+
+
+def test_cermine_runs_batches_of_the_given_size_several_jvms_at_a_time(fake_java, corpus, pdf_dir, tmp_path,
+                                                                        monkeypatch):
+    ids = [p["id"] for p in corpus.papers[:5]]
+    monkeypatch.setenv("FAKE_CERMINE_TIMES", str(tmp_path / "times.log"))
+    monkeypatch.setenv("FAKE_CERMINE_SECONDS_PER_PDF", "0.5")
+    rows = extract_papers(manifest(ids), pdf_dir, tmp_path / "xml", tmp_path / "cache",
+                          cermine_params(fake_java, batch_size=2, workers=2, timeout_seconds=60))
+    assert [r["status"] for r in rows] == ["ok"] * 5
+    runs = [line.split() for line in (tmp_path / "times.log").read_text().splitlines()]
+    assert sorted(int(n) for n, *_ in runs) == [1, 2, 2]  # three JVMs: 2 + 2 + 1 PDFs
+    spans = sorted((float(a), float(b)) for _, a, b in runs)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # two ran at the same time
+    assert sorted(p.stem for p in (tmp_path / "xml").glob("*.xml")) == sorted(ids)
 
 
 def test_cermine_bare_index_rids_are_normalised(fake_java, corpus, pdf_dir, tmp_path, monkeypatch):

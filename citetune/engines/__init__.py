@@ -232,9 +232,11 @@ def _run(engine: str, jobs: list[Job], params, jar: str, command: list[str] | No
     if not jobs:
         return {}
     log.info("extracting %d PDF(s) with %s", len(jobs), engine)
+    workers = workers or params.workers or max(1, min(4, os.cpu_count() or 1))
     if engine == "builtin":
         return run_isolated(jobs, params.timeout_seconds, workers)
-    done = cermine.run(jobs, command or cermine.command(jar, params.java_heap), params.timeout_seconds)
+    done = cermine.run(jobs, command or cermine.command(jar, params.java_heap), params.timeout_seconds,
+                       params.batch_size, workers)
     return {k: Result(v["status"], v.get("xml", b""), v.get("error", ""), v["seconds"]) for k, v in done.items()}
 
 

@@ -46,6 +46,9 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
     if b"%PDF-" not in head:
         shown = head[:40].decode("latin-1").strip().replace("\n", " ")
         raise ExtractionError(f"not a PDF (no %PDF- header; starts with {shown!r})")
+    if b"%%EOF" not in data[-2048:]:
+        raise ExtractionError(f"truncated: the file ({len(data)} bytes) ends without the %%EOF trailer; "
+                              "download it again")
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as e:  # noqa: BLE001 - MuPDF raises several types for broken files

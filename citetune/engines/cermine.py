@@ -1,9 +1,10 @@
 """The CERMINE engine: one JVM for a batch of PDFs, outputs read back and normalised.
 
 Runs `java -Xmx<heap> -cp <jar> pl.edu.icm.cermine.ContentExtractor -path <dir> -outputs jats`,
-which writes <dir>/<name>.cermxml next to each <name>.pdf. The whole process group is killed when
-the batch runs past its time limit; a PDF left without output is retried alone once, then reported
-with the reason CERMINE printed. The env var CITETUNE_CERMINE_CMD replaces the java command line
+which writes <dir>/<name>.cermxml next to each <name>.pdf, for batches of PDFs (extract.batch_size),
+several JVMs at a time (extract.workers). The whole process group is killed when a batch runs past
+its time limit; a PDF left without output is retried alone once, then reported with the reason
+CERMINE printed. The env var CITETUNE_CERMINE_CMD replaces the java command line
 (the test suite points it at a stand-in program).
 """
 
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lxml import etree
@@ -114,8 +116,8 @@ def _collect(directory: Path, paper_ids: list[str]) -> dict[str, bytes]:
     return out
 
 
-def run(jobs: list, cmd: list[str], timeout: float) -> dict[str, dict]:
-    """Extract a batch of jobs (paper_id, pdf); paper_id -> {status, xml, error, seconds}."""
+def _run_one_batch(jobs: list, cmd: list[str], timeout: float) -> dict[str, dict]:
+    """One JVM over a batch of jobs; PDFs it leaves without output are retried alone, one by one."""
     results: dict[str, dict] = {}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cermine-") as tmp:
@@ -150,6 +152,17 @@ def run(jobs: list, cmd: list[str], timeout: float) -> dict[str, dict]:
         else:
             why = "CERMINE wrote no output for this PDF"
         results[job.paper_id] = {"status": "failed", "error": why + " (after one retry alone)", "seconds": seconds}
+    return results
+
+
+def run(jobs: list, cmd: list[str], timeout: float, batch_size: int = 50, workers: int = 1) -> dict[str, dict]:
+    """Extract jobs (paper_id, pdf) in batches of `batch_size`, `workers` JVMs at a time;
+    paper_id -> {status, xml, error, seconds}. Each batch gets `timeout` seconds."""
+    batches = [jobs[i:i + max(1, batch_size)] for i in range(0, len(jobs), max(1, batch_size))]
+    results: dict[str, dict] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # each thread waits on its own JVM
+        for done in pool.map(lambda batch: _run_one_batch(batch, cmd, timeout), batches):
+            results.update(done)
     return results
 
 

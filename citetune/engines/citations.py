@@ -37,7 +37,10 @@ _NUMBER_WORD = re.compile(r"[\w)\]]$")
 # --- author-year -----------------------------------------------------------------------------------
 
 _NAME = rf"(?:(?:{PARTICLE}|[Vv]an|[Dd]e|[Vv]on|[Dd]er|[Dd]i|[Dd]a|[Ll]e|[Ll]a|[Dd]el|[Dd]u)\s)*(?:{WORD})"
-_NAMES = (rf"(?P<first>{_NAME})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+(?P<second>{_NAME}))?")
+# The first author may be several capitalised words: an organisation ("World Health Organization"),
+# or a word before the name ("Following Smith et al. (2019)"); the resolver tries the shorter tails too.
+_NAMES = (rf"(?P<first>{_NAME}(?:\s{WORD}){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
+          rf"(?P<second>{_NAME}))?")
 _YEAR = r"(?:19|20)\d{2}[a-z]?"
 _YEARS = rf"(?P<years>{_YEAR}(?:\s*,\s*(?:{_YEAR}|[a-z])\b)*)"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
@@ -155,6 +158,20 @@ def paren_groups(text: str, index: ReferenceIndex) -> list[Found]:
     return out
 
 
+def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
+                   ) -> tuple[int, list[tuple[int, int, str]]] | None:
+    """Where the cited names start and the xref spans of the years, trying the first author's
+    capitalised words from the longest run to the last word alone."""
+    first = m.group("first")
+    words = list(re.finditer(r"\S+", first))
+    for w in words:
+        name = first[w.start():]
+        found = _year_pieces(m.group("years"), offset + m.start("years"), name, m.group("second"), index)
+        if found:
+            return offset + m.start("first") + w.start(), found
+    return None
+
+
 def _year_pieces(text: str, offset: int, first: str, second: str | None,
                  index: ReferenceIndex) -> list[tuple[int, int, str]] | None:
     """(start, end, ref id) for each year of '2019a, 2020' or '2019a,b' after the names; None unless
@@ -178,10 +195,10 @@ def author_year_groups(text: str, index: ReferenceIndex) -> list[Found]:
     for g in _BRACKETED.finditer(text):
         inner, offset, spans = g.group(1), g.start(1), []
         for c in _PAREN_CITE.finditer(inner):
-            found = _year_pieces(c.group("years"), offset + c.start("years"), c.group("first"), c.group("second"),
-                                 index)
-            if found:  # the first xref takes the names too: '(<xref>Smith et al., 2019a</xref>,<xref>b</xref>)'
-                spans += [(offset + c.start(), found[0][1], found[0][2]), *found[1:]]
+            resolved = _resolve_names(c, index, offset)
+            if resolved:  # the first xref takes the names too: '(<xref>Smith et al., 2019a</xref>,<xref>b</xref>)'
+                start, found = resolved
+                spans += [(start, found[0][1], found[0][2]), *found[1:]]
         if spans:
             out.append((g.start(), g.end(), _spans_to_pieces(text, g.start(), g.end(), spans)))
     # Narrative: 'Smith et al. (2019)' links the year(s) in the brackets.
@@ -189,8 +206,9 @@ def author_year_groups(text: str, index: ReferenceIndex) -> list[Found]:
     for c in _NARRATIVE.finditer(text):
         if any(s <= c.start("years") < e for s, e in taken):
             continue
-        found = _year_pieces(c.group("years"), c.start("years"), c.group("first"), c.group("second"), index)
-        if found:
+        resolved = _resolve_names(c, index)
+        if resolved:
+            found = resolved[1]
             start, end = found[0][0], found[-1][1]
             out.append((start, end, _spans_to_pieces(text, start, end, found)))
     return out
@@ -212,7 +230,7 @@ def link_paper(paragraphs: list[str], index: ReferenceIndex) -> list[list[jats.P
               "parens": paren_groups(p, index), "author_year": author_year_groups(p, index)} for p in paragraphs]
     count = {kind: sum(len(f[kind]) for f in found) for kind in ("brackets", "super", "parens")}
     use = {"brackets", "author_year"}
-    if count["super"] > count["brackets"]:
+    if count["super"] > count["brackets"] and count["super"] > count["parens"]:
         use.add("super")
     if count["parens"] > count["brackets"] and count["parens"] > count["super"]:
         use.add("parens")

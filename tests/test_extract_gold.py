@@ -1,0 +1,115 @@
+"""The built-in engine and parse on papers typeset with LaTeX (bench/gold): every layout and citation
+style there, scored against the hand-checked gold references and citing sentences."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from bench.extract_quality import f1, score_paper
+from citetune import jats
+from citetune.engines import builtin
+from citetune.parse import citation_rows, read_references
+
+GOLD = Path(__file__).resolve().parents[1] / "bench" / "gold"
+PAPERS = sorted(p.stem for p in (GOLD / "pdf").glob("*.pdf"))
+
+
+@pytest.fixture(scope="module")
+def extracted() -> dict[str, tuple[dict, bytes, list[dict]]]:
+    """paper_id -> (gold, JATS bytes, citation rows)."""
+    out = {}
+    for paper_id in PAPERS:
+        xml = jats.to_bytes(builtin.extract(GOLD / "pdf" / f"{paper_id}.pdf"))
+        rows, _ = citation_rows(jats.parse_jats(xml), paper_id)
+        out[paper_id] = (json.loads((GOLD / f"{paper_id}.json").read_text()), xml, rows)
+    return out
+
+
+def refs_of(extracted, paper_id):
+    return list(read_references(jats.parse_jats(extracted[paper_id][1])).values())
+
+
+def test_the_gold_set_covers_every_layout_and_citation_style():
+    golds = [json.loads((GOLD / f"{p}.json").read_text()) for p in PAPERS]
+    assert {g["citation_style"] for g in golds} == {"numeric-brackets", "numeric-parens", "superscript", "author-year"}
+    assert {g["columns"] for g in golds} == {1, 2}
+    assert len(golds) >= 15
+
+
+@pytest.mark.parametrize("style", ["numeric-brackets", "numeric-parens", "superscript", "author-year"])
+def test_references_fields_and_citing_sentences_per_citation_style(extracted, style):
+    total: dict[str, int] = defaultdict(int)
+    for gold, xml, rows in extracted.values():
+        if gold["citation_style"] != style:
+            continue
+        counts, notes = score_paper(gold, xml, rows)
+        for k, v in counts.items():
+            total[k] += v
+    _, _, entry_f1 = f1(total)
+    assert entry_f1 >= 0.97
+    assert total["exact_count"] == total["papers"]  # the number of entries is right on every paper
+    assert total["author_year_right"] >= 0.97 * total["matched"]
+    assert total["sentences_right"] >= 0.9 * total["gold_sentences"]
+
+
+def test_superscript_citations_are_linked_and_footnote_marks_and_exponents_are_not(extracted):
+    gold, xml, rows = extracted["p14_nature_super"]
+    markers = {r["marker"] for r in rows}
+    assert any(re.fullmatch(r"\d+[–-]\d+", m) for m in markers)  # a range printed as superscript "1–3"
+    assert any(re.fullmatch(r"\d+(?:,\d+)+", m) for m in markers)  # a list "2,5"
+    text = xml.decode()
+    # "The full protocol was approved by the local review board.⁴" — footnote 4, not reference 4.
+    footnoted = [r for r in rows if "review board" in r["sentence"]]
+    assert not footnoted
+    assert "review board." in text
+    # Exponents stay text: "of order 10−3" is not a citation of reference 3.
+    assert not any("10−3" in r["sentence"] and r["ref_label"] == "3" for r in rows)
+
+
+def test_parenthesised_numbers_are_citations_but_equations_and_statistics_are_not(extracted):
+    gold, xml, rows = extracted["p11_round_numbers"]
+    markers = {r["marker"] for r in rows}
+    assert markers and all(m.startswith("(") and m.endswith(")") for m in markers)
+    assert not any(r["marker"] == "(3)" and "Eq. (3)" in r["sentence"] for r in rows)
+    assert not any("n =" in r["marker"] or "CI" in r["marker"] for r in rows)
+    assert [r.label for r in refs_of(extracted, "p11_round_numbers")][:3] == ["1", "2", "3"]  # "(1)" labels
+
+
+def test_author_year_citations_resolve_by_surnames_year_and_letter(extracted):
+    gold, xml, rows = extracted["p01_natbib_plainnat"]
+    by_marker = defaultdict(set)
+    for r in rows:
+        by_marker[r["marker"]].add(r["ref_raw"])
+    narrative = [m for m in by_marker if re.fullmatch(r"\((?:19|20)\d\d[a-z]?\)", m)]
+    assert narrative  # "Smith et al. (2019)": the year in brackets is the marker, the names stay in the text
+    # Two works of one first author and year, told apart by the letter: "Åberg et al., 2008b".
+    lettered = [r for r in rows if re.search(r"(?:19|20)\d\d[ab]\b", r["ref_raw"])]
+    assert lettered
+    for r in lettered:
+        stamp = re.search(r"(?:19|20)\d\d[ab]\b", r["ref_raw"]).group(0)
+        assert stamp in r["marker"] or stamp[:-1] + "a," + stamp[-1] in r["marker"], (stamp, r["marker"])
+    assert not any("(" in r["context"] and re.search(r"\((?:19|20)\d\d[a-z]?\)", r["context"]) for r in rows)
+
+
+def test_reference_lists_however_headed_and_labelled(extracted):
+    headings = {"p12_amsart": "1.", "p13_apalike": "", "p14_nature_super": "1.", "p15_bare_numbers": "1",
+                "p16_short_noheading": "[1]"}
+    for paper_id, first_label in headings.items():
+        gold, xml, _ = extracted[paper_id]
+        refs = refs_of(extracted, paper_id)
+        assert len(refs) == len(gold["references"]), paper_id
+        raw = jats.parse_jats(xml).find(".//back//mixed-citation")
+        assert "".join(raw.itertext()).startswith(first_label), paper_id
+
+
+def test_accents_ligatures_and_line_end_hyphens_come_out_as_printed(extracted):
+    text = "".join(x.decode() for _, x, _ in extracted.values())
+    assert "Schölkopf" in text and "Erdős" in text and "Dvořák" in text
+    assert not re.search("[¨´˝ˇ˚]", text)  # no accent left as a glyph of its own
+    assert "Ben-David" in text and "Ben- David" not in text  # a name hyphenated at a line end
+    assert not re.search(r"\b\d+[–-] \d+\b", text)  # nor a page range
