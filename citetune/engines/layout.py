@@ -186,10 +186,29 @@ def _rows(lines: list[Line]) -> list[Line]:
     return [_merge_row(r) for r in rows]
 
 
+def _drop_line_numbers(raw: list[Line]) -> list[Line]:
+    """Without the line numbers of a preprint or review copy: bare numbers in a margin, beside the text
+    (left of its left edge or right of its right edge), counting up down the page."""
+    numbers = [ln for ln in raw if re.fullmatch(r"\d{1,5}", ln.text.strip())]
+    if len(numbers) < 5:
+        return raw
+    text = [ln for ln in raw if ln not in numbers]
+    if not text:
+        return raw
+    left, right = min(ln.x0 for ln in text), max(ln.x1 for ln in text)
+    margin = [ln for ln in numbers if ln.x1 <= left + 1 or ln.x0 >= right - 1]
+    ordered = [int(ln.text) for ln in sorted(margin, key=lambda ln: ln.y0)]
+    rising = sum(b > a for a, b in zip(ordered, ordered[1:]))
+    if len(margin) < 5 or rising < 0.8 * (len(ordered) - 1):
+        return raw
+    drop = {id(ln) for ln in margin}
+    return [ln for ln in raw if id(ln) not in drop]
+
+
 def page_lines(page: pymupdf.Page, number: int) -> list[Line]:
     """Visual lines of one page in reading order: full-width bands, and within each band the left
     column before the right one."""
-    raw = _raw_lines(page, number)
+    raw = _drop_line_numbers(_raw_lines(page, number))
     gutter = _gutter(raw, page.rect.width)
     if gutter is None:
         return _rows(raw)

@@ -323,7 +323,7 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
     tries = [
-        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "given-first")),
+        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "given-first", "vancouver")),
         (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa",)),
         (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "vancouver")),
         (r"(?P<a>.+?):\s", ("apa", "given-first")),
