@@ -29,9 +29,9 @@ _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.)\
 _NOT_BODY = {"fig", "table-wrap", "fn", "fn-group", "caption", "boxed-text"}
 _YEAR = re.compile(r"(?<![\d/.])((?:19|20)\d{2})(?![\d/])")
 # What may sit between the xrefs of one citation group, and between a group and its brackets.
-_BETWEEN = re.compile(r"^[\s\d,;–—-]*(?:\band\b[\s\d,;–—-]*)?$")
-_OPEN = re.compile(r"([\[(])[\s\d,;–—-]*$")
-_CLOSE = re.compile(r"^[\s\d,;–—-]*([\])])")
+_BETWEEN = re.compile(r"^[\s\d,;–—−‒-]*(?:\band\b[\s\d,;–—−‒-]*)?$")
+_OPEN = re.compile(r"([\[(])[\s\d,;–—−‒-]*$")
+_CLOSE = re.compile(r"^[\s\d,;–—−‒-]*([\])])")
 
 
 @dataclass

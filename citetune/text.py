@@ -173,7 +173,7 @@ def tidy_spacing(s: str) -> str:
 # --- citation markers ----------------------------------------------------------------------------
 
 _NUM = r"\d{1,4}"
-_NUM_ITEM = rf"{_NUM}(?:\s*[-–—]\s*{_NUM})?"
+_NUM_ITEM = rf"{_NUM}(?:\s*[-–—−‒]\s*{_NUM})?"
 # [3]  [2, 5]  [4–6]  [3,7–9]  [1; 4]
 NUMERIC_GROUP = re.compile(rf"\[\s*{_NUM_ITEM}(?:\s*[,;]\s*{_NUM_ITEM})*\s*\]")
 _NAME = r"[A-Z][\w'’\-]+(?:\s(?:van|von|de|der|del|da|di|le|la)\s[A-Z][\w'’\-]+)?"

@@ -106,6 +106,8 @@ def _skip(s: str, i: int) -> int:
 
 def bbl_items(bbl: str) -> list[tuple[str, str, str]]:
     """(key, optional label, latex body) of every \\bibitem in printed order."""
+    if "\\begin{thebibliography}" not in bbl and "\\begin{mcitethebibliography}" in bbl:  # achemso, rsc
+        bbl = bbl.replace("{mcitethebibliography}", "{thebibliography}")
     body = bbl.split("\\begin{thebibliography}", 1)[1]
     body = body.rsplit("\\end{thebibliography}", 1)[0]
     starts = [m.start() for m in re.finditer(r"\\bibitem\b", body)]
@@ -141,7 +143,16 @@ def doi_prefix(bbl: str) -> str:
     return ""
 
 
+def _mcite(s: str) -> str:
+    """The mciteplus tail of an achemso/rsc entry: \\EndOfBibitem prints '.' after ...WouldAddEndPuncttrue."""
+    s = re.sub(r"\\relax\s*\\mciteBstWouldAddEndPunct(true|false)\s*\\mciteSetBstMidEndSepPunct\s*(\{[^{}]*\}\s*)+"
+               r"\\relax\s*\\EndOfBibitem", lambda m: "." if m.group(1) == "true" else "", s)
+    return re.sub(r"\\latin\s*\{([^{}]*)\}", r"\1", s)
+
+
 def latex_to_text(s: str) -> str:
+    if "\\EndOfBibitem" in s or "\\latin" in s:  # only in mciteplus .bbl files (achemso, rsc)
+        s = _mcite(s)
     s = re.sub(r"\\urldef\\tempurl%?\s*\\url\{([^}]*)\}\s*\\show(?:DOI|URL)\{\\tempurl\}", r" \1", s)
     if not AUTHOR_YEAR:  # natbib prints \natexlab{a} only in author-year mode
         s = re.sub(r"\\natexlab\{[a-z]*\}", "", s)

@@ -207,6 +207,8 @@ def bib_entry(e: dict) -> str:
               "institution", "doi", "note"):
         if e.get(f):
             fields[f] = e[f]
+    if e.get("url") and e["kind"] != "web":  # long URLs given to a few entries of the new papers only
+        fields["url"] = e["url"]
     if e["kind"] == "arxiv":
         fields.update(eprint=e["eprint"], archivePrefix="arXiv", primaryClass="cs.LG",
                       howpublished=f"arXiv preprint arXiv:{e['eprint']}")
@@ -276,6 +278,19 @@ PAPERS = [
     dict(id="p17_elsarticle_num_2col", field="cs", layout="els-num", cite="brackets", n_refs=50, paras=34,
          t1=False, hyperref=True, cls="elsarticle 5p elsarticle-num", columns=2, citation_style="numeric-brackets",
          reference_style="elsarticle-num [N]"),
+    # --- papers laid out like real published PDFs / preprints (appended: p01-p17 are unchanged) ---
+    dict(id="p18_preprint_lineno", field="medicine", layout="preprint", cite="authoryear", n_refs=34, paras=17,
+         t1=True, hyperref=True, cls="article 11pt preprint + lineno + fancyhdr, natbib abbrvnat", columns=1,
+         citation_style="author-year", reference_style="abbrvnat author-year, line numbers, running header"),
+    dict(id="p19_naturemag", field="physics", layout="naturemag", cite="super", n_refs=30, paras=9, t1=True,
+         hyperref=False, cls="article 11pt + natbib super naturemag", columns=1, citation_style="superscript",
+         reference_style="naturemag N., et al."),
+    dict(id="p20_achemso_2col", field="physics", layout="multicol2", cite="super", n_refs=32, paras=14, t1=False,
+         hyperref=False, cls="article + multicol 2 columns, natbib super achemso, wide mid-page figure", columns=2,
+         citation_style="superscript", reference_style="achemso (N), heading References", wide=True),
+    dict(id="p21_elsnames_2col", field="cs", layout="els-names", cite="brackets", n_refs=45, paras=30, t1=False,
+         hyperref=True, cls="elsarticle 5p elsarticle-num-names", columns=2, citation_style="numeric-brackets",
+         reference_style="elsarticle-num-names [N], long DOIs/URLs", long_links=True),
 ]
 
 SECTIONS = ["Introduction", "Related Work", "Method", "Experiments and Results", "Discussion", "Conclusion"]
@@ -481,6 +496,22 @@ def table(rng: random.Random) -> str:
             "\n\\hline\n\\end{tabular}\n\\end{table}\n")
 
 
+def wide_figure(n: int, topic: dict, rng: random.Random) -> str:
+    """A full-width figure between two multicols blocks: it sits in the middle of the page, text above and below."""
+    return ("\\end{multicols}\n\\begin{center}\\begin{minipage}{\\textwidth}\\centering\n\\fbox{\\parbox[c][3.5cm][c]{0.9\\textwidth}{\\centering "
+            f"Placeholder for the wide panel {n}}}}}\n\\captionof{{figure}}{{Dependence of {rng.choice(topic['nouns'])} "
+            f"on {rng.choice(topic['nouns'])} for all samples; the shaded band is the 95\\% confidence region.}}\n"
+            f"\\label{{fig:{n}}}\n\\end{{minipage}}\\end{{center}}\n\\begin{{multicols}}{{2}}\n")
+
+
+def wide_table(rng: random.Random) -> str:
+    rows = "\n".join(f"{name} & {rng.uniform(50, 95):.1f} & {rng.uniform(0.1, 3):.2f} & {rng.uniform(1, 9):.1f} & "
+                     f"{rng.randint(80, 4000)} \\\\" for name in ("Baseline", "Variant A", "Variant B", "Ours"))
+    return ("\\end{multicols}\n\\begin{center}\\begin{minipage}{\\textwidth}\\centering\n\\captionof{table}{Main results (mean over five samples).}\n"
+            "\\label{tab:main}\n\\begin{tabular}{lcccc}\n\\hline\nSetting & Score (\\%) & Std. & Gap & n \\\\\n"
+            "\\hline\n" + rows + "\n\\hline\n\\end{tabular}\n\\end{minipage}\\end{center}\n\\begin{multicols}{2}\n")
+
+
 EQUATION = ("\\begin{equation}\n  E(\\theta) = \\sum_{i=1}^{N} \\left(y_i - f_\\theta(x_i)\\right)^2 + "
             "\\lambda \\|\\theta\\|^2, \\qquad \\lambda = 10^{-3}.\n  \\label{eq:main}\n\\end{equation}\n")
 
@@ -503,10 +534,10 @@ def body(cfg: dict, refs: list[dict], seed: int) -> tuple[str, list[dict]]:
                 parts.append("For completeness, the update rule is\n\\begin{equation}\n  \\theta_{t+1} = \\theta_t - "
                              "\\eta \\nabla E(\\theta_t), \\quad \\eta = 2.5 \\times 10^{-4}.\n\\end{equation}\n\n")
             if si == 3 and pi == 0 and n >= 6:
-                parts.append(table(rng))
+                parts.append(wide_table(rng) if cfg.get("wide") else table(rng))
             if si in (2, 3) and figs < 1 + n // 12 and n >= 6:
                 figs += 1
-                parts.append(figure(cfg, figs, t, rng))
+                parts.append(wide_figure(figs, t, rng) if cfg.get("wide") else figure(cfg, figs, t, rng))
     # make sure every reference is cited
     while w.queue:
         parts.insert(-1, w.paragraph(4) + "\n\n")
@@ -612,7 +643,63 @@ def document(cfg: dict, title: str, abstr: str, text: str) -> str:
                 f"\\begin{{document}}\n\\title{{{title}}}\n\\author{{{a1}}}\n\\address{{{f1}}}\n"
                 f"\\begin{{abstract}}\n{abstr}\n\\end{{abstract}}\n\\maketitle\n" + text +
                 "\\bibliographystyle{amsplain}\n" + tail_bib)
+    if lay == "preprint":  # medRxiv-like: line numbers, running header and licence footer on every page
+        return ("\\documentclass[11pt]{article}\n" + pre + "\\usepackage{url}\n\\usepackage[round]{natbib}\n"
+                "\\usepackage[margin=2.5cm,headheight=14pt]{geometry}\n\\usepackage{fancyhdr}\n"
+                "\\pagestyle{fancy}\n\\fancyhf{}\n\\lhead{\\small\\itshape Journal of Clinical Outcomes Research}\n"
+                "\\rhead{\\small Preprint --- not peer reviewed}\n"
+                "\\lfoot{\\small \\textcopyright\\ 2024 The Authors. CC-BY 4.0}\n\\rfoot{\\small \\thepage}\n"
+                "\\usepackage{lineno}\n" + ("\\usepackage[hidelinks]{hyperref}\n" if cfg["hyperref"] else "") +
+                f"\\title{{{title}}}\n\\author{{{a1}\\thanks{{Corresponding author: a.lindqvist@example.org}}\\\\ "
+                f"{f1} \\and {a2}\\\\ {f2}}}\n\\date{{}}\n\\begin{{document}}\n\\linenumbers\n\\maketitle\n"
+                "\\thispagestyle{fancy}\n" + f"\\begin{{abstract}}\n{abstr}\n\\end{{abstract}}\n" + text +
+                "\\bibliographystyle{abbrvnat}\n" + tail_bib)
+    if lay == "naturemag":  # Nature-like: superscript numbers after the punctuation, 'Smith, J. A. et al.' entries
+        return ("\\documentclass[11pt]{article}\n" + pre + "\\usepackage{url}\n"
+                "\\usepackage[super,comma,sort&compress]{natbib}\n\\renewcommand{\\bibnumfmt}[1]{#1.}\n"
+                "\\usepackage[margin=2.2cm]{geometry}\n"
+                f"\\title{{\\bfseries {title}}}\n\\author{{{a1}\\thanks{{These authors contributed equally to this "
+                f"work.}}\\ \\thanks{{e-mail: a.lindqvist@example.org}} \\and {a2}\\footnotemark[1]\\\\[4pt]"
+                f"\\small {f1}}}\n\\date{{}}\n\\begin{{document}}\n\\maketitle\n"
+                f"\\begin{{abstract}}\n\\noindent\\bfseries {abstr}\n\\end{{abstract}}\n" + text +
+                "\\bibliographystyle{naturemag}\n" + tail_bib)
+    if lay == "multicol2":  # two columns via multicol so that wide figures/tables can sit mid-page
+        return ("\\documentclass[10pt]{article}\n" + pre + "\\usepackage{url}\n"
+                "\\usepackage[super,comma,sort&compress]{natbib}\n\\renewcommand{\\bibnumfmt}[1]{(#1)}\n"
+                "\\usepackage[margin=1.8cm]{geometry}\n\\usepackage{multicol}\n\\usepackage{capt-of}\n"
+                "\\setlength{\\columnsep}{0.6cm}\n"
+                f"\\title{{{title}}}\n\\author{{{a1}\\thanks{{Corresponding author: a.lindqvist@example.org}}\\\\ "
+                f"{f1} \\and {a2}\\\\ {f2}}}\n\\date{{}}\n\\begin{{document}}\n\\maketitle\n"
+                f"\\begin{{abstract}}\n{abstr}\n\\end{{abstract}}\n\\begin{{multicols}}{{2}}\n" + text +
+                "\\bibliographystyle{achemso}\n\\bibliography{refs}\n\\end{multicols}\n\\end{document}\n")
+    if lay == "els-names":
+        return ("\\documentclass[final,5p,twocolumn]{elsarticle}\n" + pre + "\\usepackage{url}\n"
+                + ("\\usepackage[hidelinks]{hyperref}\n" if cfg["hyperref"] else "") +
+                "\\journal{Journal of Placeholder Studies}\n\\begin{document}\n\\begin{frontmatter}\n"
+                f"\\title{{{title}}}\n\\author[a]{{{a1}}}\n\\author[b]{{{a2}}}\n\\address[a]{{{ASCII_AFFILS[0]}}}\n"
+                f"\\address[b]{{{ASCII_AFFILS[1]}}}\n\\begin{{abstract}}\n{abstr}\n\\end{{abstract}}\n"
+                "\\end{frontmatter}\n" + text + "\\bibliographystyle{elsarticle-num-names}\n" + tail_bib)
     raise ValueError(lay)
+
+
+LONG_URLS = ["https://www.example.org/reports/annual-benchmark/2021/supplementary-material/full-results-table.html",
+             "https://data.example.org/repository/datasets/citation-parsing-evaluation-corpus-version-2/README.md"]
+
+
+def with_long_links(chosen: list[dict], rng: random.Random) -> list[dict]:
+    """Copies of the chosen entries, several given long DOIs or URLs that break across lines (new papers only)."""
+    out = []
+    for n, e in enumerate(chosen):
+        e = dict(e)
+        if e.get("doi") and n % 3 == 0:
+            e["doi"] = rng.choice([f"10.1016/j.knosys.{e['year']}.{rng.randint(100000, 999999)}",
+                                   f"10.1109/TPAMI.{e['year']}.{rng.randint(1000000, 9999999)}",
+                                   f"10.48550/arXiv.{rng.randint(1501, 2312)}.{rng.randint(10000, 19999)}",
+                                   f"10.1371/journal.pcbi.{rng.randint(1000000, 1009999)}"])
+        elif e["kind"] in ("article", "techreport") and n % 5 == 1:
+            e["url"] = rng.choice(LONG_URLS)
+        out.append(e)
+    return out
 
 
 def main() -> None:
@@ -632,6 +719,8 @@ def main() -> None:
                     chosen.append(b)
                     keys.add(b["key"])
         rng.shuffle(chosen)
+        if cfg.get("long_links"):
+            chosen = with_long_links(chosen, random.Random(5000 + i))
         t = TOPICS[cfg["field"]]
         title = f"{rng.choice(t['title_a'])} {rng.choice(t['title_b'])} {rng.choice(t['title_c'])}"
         text, sentences = body(cfg, chosen, 2000 + i)

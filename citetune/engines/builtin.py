@@ -63,9 +63,14 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
 # --- structure -----------------------------------------------------------------------------------
 
 _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.?)\s+(?=\S)")
-_REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|works cited|reference list|"
-                         r"references and notes)$", re.I)
-_APPENDIX = re.compile(r"^(?:appendix|appendices|supplementary|acknowledg)", re.I)
+_REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|literature|works cited|reference list|"
+                         r"references and notes|notes and references|references cited|cited literature)$", re.I)
+# Sections that may follow the reference list (Nature puts Methods there, with a second list).
+_AFTER_REFERENCES = re.compile(
+    r"^(?:appendix|appendices|supplementary|supporting information|acknowledg|methods|materials and methods|"
+    r"online methods|author contributions?|author information|competing interests?|conflicts? of interest|"
+    r"declarations?|data availability|code availability|data and code availability|funding|"
+    r"additional information|extended data|ethics|abbreviations)", re.I)
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
 # Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
 _LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
@@ -328,7 +333,7 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
         text = ln.text.strip()
         if mode == "refs":
             # Appendices after the references: "Appendix", "A Proofs", "B.1 Data".
-            if _is_heading(ln, body) and ln.bold and (_APPENDIX.match(heading_text(text))
+            if _is_heading(ln, body) and ln.bold and (_AFTER_REFERENCES.match(heading_text(text))
                                                       or re.match(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]", text)):
                 mode, heading, chunk = "body", heading_text(text), []
                 continue

@@ -21,10 +21,10 @@ from citetune.engines.layout import SUPERSCRIPT, plain
 from citetune.engines.references import PARTICLE, WORD
 
 _NUM = r"\d{1,4}"
-_ITEM = re.compile(rf"({_NUM})(?:\s*([-–—]|--)\s*({_NUM}))?")
-_ITEMS = rf"{_NUM}(?:\s*(?:[-–—]|--)\s*{_NUM})?(?:\s*[,;]\s*{_NUM}(?:\s*(?:[-–—]|--)\s*{_NUM})?)*"
+_ITEM = re.compile(rf"({_NUM})(?:\s*([-–—−‒]|--)\s*({_NUM}))?")
+_ITEMS = rf"{_NUM}(?:\s*(?:[-–—−‒]|--)\s*{_NUM})?(?:\s*[,;]\s*{_NUM}(?:\s*(?:[-–—−‒]|--)\s*{_NUM})?)*"
 BRACKETS = re.compile(rf"\[\s*{_ITEMS}\s*\]")
-BRACKET_RANGE = re.compile(rf"\[({_NUM})\]\s*[-–—]\s*\[({_NUM})\]")  # IEEE: "[2]–[4]"
+BRACKET_RANGE = re.compile(rf"\[({_NUM})\]\s*[-–—−‒]\s*\[({_NUM})\]")  # IEEE: "[2]–[4]"
 PARENS = re.compile(rf"\(\s*{_ITEMS}\s*\)")
 # Words after which "(3)" is an equation, figure, step… and not a citation.
 _NOT_CITED_AFTER = re.compile(

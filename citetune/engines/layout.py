@@ -16,7 +16,7 @@ import pymupdf
 # text between these two private-use characters; the citation linker decides what it is.
 SUP_OPEN, SUP_CLOSE = "\ue000", "\ue001"
 SUPERSCRIPT = re.compile(f"{SUP_OPEN}([^{SUP_CLOSE}]*){SUP_CLOSE}")
-_SUP_NUMBERS = re.compile(r"\d{1,4}(?:\s*[,–—-]\s*\d{1,4})*")
+_SUP_NUMBERS = re.compile(r"\d{1,4}(?:\s*[,–—−‒-]\s*\d{1,4})*")
 
 
 def plain(text: str) -> str:

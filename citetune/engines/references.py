@@ -102,7 +102,7 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
     if etal:
         end = start + etal.start()
     if kind == "apa":
-        parts = _split_names(text, start, end, r"(?<=\.),\s(?:(?:&|and)\s)?|,?\s(?:&|and)\s")
+        parts = _split_names(text, start, end, r"(?<=\.)[,;]\s(?:(?:&|and)\s)?|[,;]?\s(?:&|and)\s")
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
     elif kind == "vancouver":
         parts = _split_names(text, start, end, r",\s")
@@ -235,8 +235,9 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     elif p:
         spans.append((rest + p.start("year"), rest + p.end("year"), "year", {}, []))
     else:
-        y = re.search(rf"(?<![\d/.])({YEAR})(?![\d/])", tail)
-        if y:
+        years = year_candidates(tail)
+        if years:
+            y = years[0]
             spans.append((rest + y.start(1), rest + y.end(1), "year", {}, []))
     return spans
 
@@ -253,15 +254,15 @@ def _parse_initials_first(text: str) -> list[Span] | None:
     """Physics ('A. B. Name and C. Name, Venue 9, 1735 (1997).') and IEEE ('..., “Title,” in Venue, 2017.')."""
     name = rf"{INITIALS}\s?{SURNAME}"
     m = re.match(rf"(?P<authors>{name}(?:(?:,\s|,?\sand\s|\s&\s){name})*(?:,?\set\sal\.)?),\s(?P<rest>.*)$", text)
-    if not m:
-        return None
+    if not m or re.match(rf"(?:and|&)\s|{INITIALS}\s?{SURNAME}[,.]", m.group("rest")):
+        return None  # the list goes on ('…, and K. Tanaka. Title'): another style
     names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
     if names is None:
         return None
     spans = names
     rest, tail = m.start("rest"), m.group("rest")
     quoted = re.match(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?", tail)
-    plain_title = re.match(r"(?P<title>[^,\d]+?),\s(?=\S)", tail)
+    plain_title = re.match(r"(?P<title>[^,]+?)[,.]\s(?=\S)", tail)
     if quoted:
         spans.append((rest + quoted.start("title"), rest + quoted.end("title"), "article-title", {}, []))
         rest += quoted.end()
@@ -302,9 +303,10 @@ _NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|dow
 def year_candidates(text: str) -> list[re.Match]:
     """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
     'cs/2008'), nor the date a web page was accessed."""
-    blocked = [(m.start(), m.end()) for m in URL.finditer(text)] + [s[:2] for s in identifiers(text)]
+    urls = re.finditer(r"https?://\S+?(?=,?\s|,(?:19|20)\d\d\b|[.,;]?$)", text)
+    blocked = [(m.start(), m.end()) for m in urls] + [s[:2] for s in identifiers(text)]
     out = []
-    for m in re.finditer(rf"(?<![\w/.\-])({YEAR})(?![\w/\-]|\.\d)", text):
+    for m in re.finditer(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)", text):
         if any(a <= m.start() < b for a, b in blocked) or _NOT_A_YEAR_BEFORE.search(text[:m.start()]):
             continue
         out.append(m)
@@ -319,6 +321,9 @@ def _corporate(text: str, start: int, end: int) -> list[Span] | None:
     return None
 
 
+_SURNAME_FIRST = rf"{SURNAME},\s{INITIALS}"
+
+
 def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
@@ -328,6 +333,8 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
         (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "vancouver")),
         (r"(?P<a>.+?):\s", ("apa", "given-first")),
         (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
+        # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
+        (rf"(?P<a>{_SURNAME_FIRST}(?:(?:[,;]\s|[,;]?\s(?:&|and)\s){_SURNAME_FIRST})*(?:,?\set\sal\.)?)\s(?=\S)", ("apa",)),
         (rf"(?P<a>.+?[^\s.]{{2}})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
     ]
     for pattern, kinds in tries:
@@ -341,8 +348,11 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
             return names, m.end(), year
     # 'A. Name, B. Name, and C. Name, Title, …': the longest run of names before a comma.
     best = None
-    for comma in re.finditer(r",\s(?=\S)", text[:600]):
-        names = _authors(text, 0, comma.start(), "given-first")
+    for n, comma in enumerate(re.finditer(r",\s(?=\S)", text[:600])):
+        names = _authors(text, 0, comma.start(), "given-first") or (
+            _corporate(text, 0, comma.start()) if n == 0 else None)  # 'OpenAI, Title, …'
+        if names and n == 0 and names[0][4][0][2] == "surname" and len(names[0][4]) == 1:
+            return names, comma.end(), None
         if not names:
             if best:
                 break
@@ -371,7 +381,7 @@ def _parse_generic(text: str) -> list[Span] | None:
     if quoted:
         spans.append((end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title", {}, []))
         return spans
-    m = re.match(r"(?P<t>.+?[^\s.A-Z])(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]))", rest[lead:])
+    m = re.match(r"(?P<t>.+?[^\s.A-Z])(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)", rest[lead:])
     if m:
         title = m.group("t")
         venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
