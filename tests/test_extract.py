@@ -19,7 +19,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from citetune import jats
 from citetune.cli import StageError
-from citetune.engines import Job, choose_engine, extract_papers, run_isolated
+from citetune.engines import Job, builtin, choose_engine, extract_papers, run_isolated
 from citetune.engines.builtin import join_lines
 from citetune.io import read_jsonl
 from citetune.params import ExtractParams
@@ -428,3 +428,32 @@ def test_extract_stage_command_line_with_the_cermine_command_replaced(corpus, pd
     env.pop("CITETUNE_CERMINE_CMD")
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "tools/cermine/fetch.sh" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_superscripts_drawn_apart_from_their_line_are_citations_where_they_sit(tmp_path):
+    """Some PDFs draw a superscript citation as text of its own, away from its sentence in the file."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+
+    def put(x, y, text, size=10):
+        page.insert_text((x, y), text, fontsize=size, fontname="helv")
+        return x + pymupdf.get_text_length(text, fontname="helv", fontsize=size)
+
+    put(72, 60, "Effects in larger cohorts", size=18)
+    page.insert_text((72, 84), "1 Introduction", fontsize=12, fontname="hebo")
+    lead = "Earlier studies found the same effect"
+    end = put(72, 110, lead)
+    put(end + 0.5, 106, "1,2", size=6)  # drawn apart from its line
+    put(end + 9, 110, " in larger cohorts.")
+    put(72, 124, "Exponents such as 10")
+    put(72 + pymupdf.get_text_length("Exponents such as 10", fontname="helv", fontsize=10) + 0.3, 120, "3", size=6)
+    put(160, 124, " are not citations of anything at all.")
+    page.insert_text((72, 160), "References", fontsize=12, fontname="hebo")
+    put(72, 180, "1. Smith J, Lee K. A first study of the effect. Nature. 2019;5:1-2.")
+    put(72, 194, "2. Chen L. A second study of the effect. Science. 2020;6:3-4.")
+    put(72, 208, "3. Park M. A third study. Cell. 2021;7:5-6.")
+    pdf = tmp_path / "apart.pdf"
+    doc.save(pdf)
+    rows, _ = citation_rows(jats.parse_jats(jats.to_bytes(builtin.extract(pdf))), "apart")
+    assert [(r["ref_id"], r["marker"]) for r in rows] == [("ref1", "1,2"), ("ref2", "1,2")]
+    assert rows[0]["context"] == "Earlier studies found the same effect in larger cohorts."

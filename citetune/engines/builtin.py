@@ -342,8 +342,9 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
             if (ln.page, ln.column) != footnotes:
                 ref_lines.append(ln)
             continue
-        if _is_heading(ln, body, gaps[k - 1]) and not (mode == "front" and (text.lower().startswith("abstract")
-                                                                             or not ln.bold)):
+        references = _REFERENCES.match(heading_text(text))
+        if _is_heading(ln, body, gaps[k - 1]) and (references or not (
+                mode == "front" and (text.lower().startswith("abstract") or not ln.bold))):
             flush()
             end = _heading_end(lines, k - 1, body)
             name = heading_text(normalize_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1])))

@@ -205,20 +205,54 @@ def _drop_line_numbers(raw: list[Line]) -> list[Line]:
     return [ln for ln in raw if id(ln) not in drop]
 
 
+def _attach_raised(rows: list[Line]) -> list[Line]:
+    """Raised small digits that the PDF keeps as a line of their own ("¹²" drawn apart from its
+    sentence) go into the line they sit on, at the word they follow, marked as a possible citation."""
+    out = list(rows)
+    for sup in rows:
+        digits = sup.text.strip()
+        if not _SUP_NUMBERS.fullmatch(digits):
+            continue
+        middle = (sup.y0 + sup.y1) / 2
+        hosts = [h for h in out if h is not sup and h.column == sup.column and sup.size < 0.85 * h.size
+                 and h.y0 - 1 <= middle <= h.y1 + 1 and sup.baseline < h.baseline - 0.15 * h.size
+                 and h.x0 - 1 <= sup.x0 <= h.x1 + 1.5 * h.size]
+        if not hosts:
+            continue
+        host = min(hosts, key=lambda h: abs(h.baseline - sup.baseline))
+        # Where in the host's text: its share of the line's width, moved to the end of that word.
+        k = round((sup.x0 - host.x0) / max(1.0, host.x1 - host.x0) * len(host.text))
+        k = len(host.text) if k >= len(host.text) else (re.search(r"[\s]|$", host.text[k:]).start() + k)
+        k = min(k, len(host.text))
+        while k > 0 and host.text[k - 1] == " ":
+            k -= 1
+        exponent = k > 0 and host.text[k - 1].isdigit()
+        compact = re.sub(r"\s+", "", digits)
+        mark = digits if exponent else SUP_OPEN + compact + SUP_CLOSE
+        pos, seen = 0, 0  # k in the marked text, which has the host's text plus marks
+        while pos < len(host.marked) and seen < k:
+            seen += host.marked[pos] not in (SUP_OPEN, SUP_CLOSE)
+            pos += 1
+        host.marked = host.marked[:pos] + mark + host.marked[pos:]
+        host.text = host.text[:k] + digits + host.text[k:]
+        out.remove(sup)
+    return out
+
+
 def page_lines(page: pymupdf.Page, number: int) -> list[Line]:
     """Visual lines of one page in reading order: full-width bands, and within each band the left
     column before the right one."""
     raw = _drop_line_numbers(_raw_lines(page, number))
     gutter = _gutter(raw, page.rect.width)
     if gutter is None:
-        return _rows(raw)
+        return _attach_raised(_rows(raw))
     for ln in raw:
         # A label hanging into the gutter does not make a line span both columns.
         reach = 0.03 * page.rect.width
         ln.column = 0 if ln.x0 < gutter - reach and ln.x1 > gutter + reach else (
             1 if (ln.x0 + ln.x1) / 2 < gutter else 2)
-    spanning = _rows([ln for ln in raw if ln.column == 0])
-    columns = _rows([ln for ln in raw if ln.column != 0])
+    spanning = _attach_raised(_rows([ln for ln in raw if ln.column == 0]))
+    columns = _attach_raised(_rows([ln for ln in raw if ln.column != 0]))
     ordered: list[Line] = []
     top = -1.0
     for bar in spanning + [None]:
