@@ -457,3 +457,30 @@ def test_superscripts_drawn_apart_from_their_line_are_citations_where_they_sit(t
     rows, _ = citation_rows(jats.parse_jats(jats.to_bytes(builtin.extract(pdf))), "apart")
     assert [(r["ref_id"], r["marker"]) for r in rows] == [("ref1", "1,2"), ("ref2", "1,2")]
     assert rows[0]["context"] == "Earlier studies found the same effect in larger cohorts."
+
+
+def test_unlabelled_references_without_indent_or_spacing_split_at_each_name(tmp_path):
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 60), "Effects in larger cohorts", fontsize=18, fontname="helv")
+    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
+    page.insert_text((72, 110), "The effect was seen before (Smith and Lee, 2019; Chen, 2020), and in", fontsize=10,
+                     fontname="helv")
+    page.insert_text((72, 123), "children too (Park et al., 2021).", fontsize=10, fontname="helv")
+    page.insert_text((72, 150), "References", fontsize=12, fontname="hebo")
+    entries = [("Chen, L. (2020). A second study of the effect in adults and in", "children. Science, 6, 3-4."),
+               ("Park, M., Kim, J., and Lee, S. (2021). A third study of the effect in", "children. Cell, 7, 5-6."),
+               ("Smith, J. and Lee, K. (2019). A first study of the effect in a large", "cohort. Nature, 5, 1-2.")]
+    y = 170
+    for first, second in entries:  # same left edge, same line spacing: nothing but the names tells
+        for line in (first, second):
+            page.insert_text((72, y), line, fontsize=10, fontname="helv")
+            y += 12
+    pdf = tmp_path / "flat.pdf"
+    doc.save(pdf)
+    article = jats.parse_jats(jats.to_bytes(builtin.extract(pdf)))
+    refs = read_references(article)
+    assert [r.authors.split(";")[0] for r in refs.values()] == ["Chen", "Park", "Smith"]
+    rows, _ = citation_rows(article, "flat")
+    cited = {r["ref_raw"].split(",")[0] for r in rows}
+    assert cited == {"Chen", "Park", "Smith"}

@@ -172,6 +172,11 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
     return [p for p in paras if p]
 
 
+# How an unlabelled entry begins: 'Smith, J.', 'Smith JA,', 'van der Berg, A.', 'World Health Organization.'
+_NAME_START = re.compile(r"^(?:(?:van|von|de|der|den|di|da|le|la|du)\s)*[A-Z][\w'’\-]+(?:,\s[A-Z]\.|\s[A-Z]{1,3}[,.]|"
+                         r"\s[A-Z][\w'’\-]+[,.])")
+
+
 def _entry_text(ln: Line) -> str:
     """A reference line's text; a raised label at its start ('¹Smith J') becomes a bare one ('1 Smith J')."""
     m = SUPERSCRIPT.match(ln.marked.lstrip())
@@ -218,6 +223,16 @@ def _split_entries(lines: list[Line]) -> list[list[str]]:
             entries.append([text])
         else:
             entries[-1].append(text)
+    if len(entries) == 1 and len(lines) > 4:
+        # Neither hanging indents nor space between entries: an entry starts with a name after a
+        # line that ended one ("... 45–67." / "Smith, J. A., ..." or "Smith JA, ...").
+        entries = []
+        for k, text in enumerate(texts):
+            ended = k and re.search(r"[.)]\s*$", texts[k - 1])
+            if not entries or (ended and _NAME_START.match(text)):
+                entries.append([text])
+            else:
+                entries[-1].append(text)
     return entries
 
 

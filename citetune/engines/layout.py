@@ -63,7 +63,8 @@ def _line_text(spans: list[dict]) -> tuple[str, float]:
         text = "".join(s["text"] for s in run)
         digits = text.strip()
         prev = "".join(parts).rstrip()[-1:] if "".join(parts).strip() else ""
-        exponent = prev.isdigit() or (before is not None and before["flags"] & 2 and before["text"].strip())
+        exponent = prev.isdigit() or (before is not None and before["flags"] & 2 and before["text"].strip()) \
+            or UNIT_BEFORE.search("".join(parts))
         if _SUP_NUMBERS.fullmatch(digits) and not exponent:
             parts.append(SUP_OPEN + re.sub(r"\s+", "", digits) + SUP_CLOSE + (" " if text.endswith(" ") else ""))
         else:
@@ -83,7 +84,25 @@ def _line_text(spans: list[dict]) -> tuple[str, float]:
         parts.append(s["text"])
     if run:
         close_run(before)
-    return "".join(parts), baseline
+    return _unicode_superscripts("".join(parts)), baseline
+
+
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+_UNICODE_RUN = re.compile(r"(?<![\d⁰¹²³⁴⁵⁶⁷⁸⁹⁻])([⁰¹²³⁴⁵⁶⁷⁸⁹]+(?:[,–—⁻-][⁰¹²³⁴⁵⁶⁷⁸⁹]+)*)")
+# A raised number after a unit is a power of it ("cm²", "m s⁻¹"), not a citation.
+UNIT_BEFORE = re.compile(r"(?:\d\s?|(?<![^\W\d_]))(?:[kcmµμn]m|mol|[kMG]?Hz|[kM]?eV|[kM]?Pa)\s?$|"
+                         r"\d\s?(?:[kmµμn]?[msgLKWJNÅ])\s?$")
+
+
+def _unicode_superscripts(text: str) -> str:
+    """Superscript digits printed as their own characters ('effect.¹²'), marked like raised ones;
+    after a digit they are an exponent and stay as they are."""
+    def mark(m: re.Match) -> str:
+        if UNIT_BEFORE.search(text[:m.start()]):
+            return m.group(0)
+        return SUP_OPEN + m.group(1).translate(_SUPERSCRIPT_DIGITS) + SUP_CLOSE
+
+    return _UNICODE_RUN.sub(mark, text)
 
 
 def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
