@@ -20,14 +20,14 @@ from lxml import etree
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import write_jsonl
-from citetune.text import (arxiv_in, doi_in, normalize_mapped, remove_spans, split_label, split_sentences, tidy_spacing,
+from citetune.text import (SAME_AUTHORS, arxiv_in, doi_in, normalize_mapped, remove_spans, split_label, split_sentences, tidy_spacing,
                            words_of)
 
 log = logging.getLogger(__name__)
 
 _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.)\s+(?=\S)")
 _NOT_BODY = {"fig", "table-wrap", "fn", "fn-group", "caption", "boxed-text"}
-_YEAR = re.compile(r"(?<![\d/.])((?:19|20)\d{2})(?![\d/])")
+_YEAR = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})(?![\d/])")
 # What may sit between the xrefs of one citation group, and between a group and its brackets.
 _BETWEEN = re.compile(r"^[\s\d,;–—−‒-]*(?:\band\b[\s\d,;–—−‒-]*)?$")
 _OPEN = re.compile(r"([\[(])[\s\d,;–—−‒-]*$")
@@ -75,6 +75,8 @@ def read_references(article: etree._Element) -> dict[str, Reference]:
         surnames = [jats.text_of(s) for s in cit.iterfind(".//surname")]
         if not surnames:
             surnames = [jats.text_of(s).split()[-1] for s in cit.iterfind(".//string-name") if jats.text_of(s)]
+        if not surnames and SAME_AUTHORS.match(raw) and refs:
+            surnames = list(refs.values())[-1].authors.split(";")  # '———. 1959.': the authors before
         title = tidy_spacing(jats.text_of(cit.find(".//article-title"))).strip(" .,;:")
         year_el = cit.find(".//year")
         marked = _YEAR.search(jats.text_of(year_el)) if year_el is not None else None

@@ -227,6 +227,10 @@ ARXIV = re.compile(r"(?:arXiv:\s*|arxiv\.org/abs/)(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\
 _ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})", re.I)
 
 
+# An entry whose authors are those of the entry before, printed as a dash: '———. 1959.', '——, 1955b.'
+SAME_AUTHORS = re.compile(r"^\s*(?:[—–-]{2,}|—|_{2,})\s*[.,:]")
+
+
 def split_label(raw: str) -> tuple[str, str]:
     """'[12] Smith J...' -> ('[12]', 'Smith J...'); no label -> ('', raw)."""
     m = REF_LABEL.match(raw)

@@ -19,7 +19,7 @@ from citetune.engines import citations
 from citetune.engines.layout import (SUPERSCRIPT, Line, body_size, drop_footnote_marks, drop_running_text,
                                      page_lines, plain)
 from citetune.engines.references import parse_reference
-from citetune.text import join_line_hyphen, normalize_text, split_label, words_of
+from citetune.text import SAME_AUTHORS, join_line_hyphen, normalize_text, split_label, words_of
 
 
 class ExtractionError(Exception):
@@ -70,7 +70,8 @@ _AFTER_REFERENCES = re.compile(
     r"^(?:appendix|appendices|supplementary|supporting information|acknowledg|methods|materials and methods|"
     r"online methods|author contributions?|author information|competing interests?|conflicts? of interest|"
     r"declarations?|data availability|code availability|data and code availability|funding|"
-    r"additional information|extended data|ethics|abbreviations)", re.I)
+    r"additional information|extended data|ethics|abbreviations|tables?|figures?|figure legends|figure captions|"
+    r"tables and figures)\b", re.I)
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
 # Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
 _LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
@@ -412,6 +413,10 @@ def to_jats(paper: Paper):
         pieces = parse_reference(raw)
         refs.append((ref_id, pieces))
         surname, _ = _first_author_and_year(pieces)
+        if SAME_AUTHORS.match(text) and entries:
+            # '———. 1959. Title': the authors of the entry before, for finding it from '(Heady 1959)'.
+            surname = entries[-1].first_author
+            text = f"{surname} {text}"
         entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname)))
     index = citations.ReferenceIndex(entries)
     paragraphs = [p for _, ps in paper.sections for p in ps]

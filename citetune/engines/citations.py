@@ -39,14 +39,14 @@ _NUMBER_WORD = re.compile(r"[\w)\]]$")
 _NAME = rf"(?:(?:{PARTICLE}|[Vv]an|[Dd]e|[Vv]on|[Dd]er|[Dd]i|[Dd]a|[Ll]e|[Ll]a|[Dd]el|[Dd]u)\s)*(?:{WORD})"
 # The first author may be several capitalised words: an organisation ("World Health Organization"),
 # or a word before the name ("Following Smith et al. (2019)"); the resolver tries the shorter tails too.
-_NAMES = (rf"(?P<first>{_NAME}(?:\s{WORD}){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
+_NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
           rf"(?P<second>{_NAME}))?")
-_YEAR = r"(?:19|20)\d{2}[a-z]?"
+_YEAR = r"(?:1[6-9]|20)\d{2}[a-z]?"
 _YEARS = rf"(?P<years>{_YEAR}(?:\s*,\s*(?:{_YEAR}|[a-z])\b)*)"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
 _NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
-_ONE_YEAR = re.compile(r"((?:19|20)\d{2})([a-z]?)|(?<=,)\s*([a-z])\b")
+_ONE_YEAR = re.compile(r"((?:1[6-9]|20)\d{2})([a-z]?)|(?<=,)\s*([a-z])\b")
 
 
 def fold(name: str) -> str:

@@ -19,10 +19,10 @@ _LO = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
 U, L = f"[{_UP}]", f"[{_LO}]"
 WORD = rf"{U}[{_UP}{_LO}'’\-]*{L}[{_UP}{_LO}'’\-]*|{U}{{2,}}"  # a capitalised word (or an acronym)
 PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|le|la|dos|das|ter|ten|bin|al|el)"
-SURNAME = rf"(?:{PARTICLE}\s)*(?:{WORD})(?:\s(?:{PARTICLE}\s)*(?:{WORD}))??"
+SURNAME = rf"(?:{PARTICLE}\s)*(?:[dDlL][’']|[Dd]e\s?)?(?:{WORD})(?:\s(?:{PARTICLE}\s)*(?:{WORD}))??"  # d’Aspremont
 CAP_PARTICLE = r"(?:Van|Von|De|Da|Di|Del|Della|Le|La|Ben|Bin|Al|El|Abu|Ibn|Dos|Das)"  # only between names
 INITIALS = rf"{U}{L}?\.(?:[\s-]?{U}{L}?\.)*"  # "A.", "T. B.", "M.-W."
-YEAR = r"(?:19|20)\d{2}[a-z]?"
+YEAR = r"(?:1[6-9]|20)\d{2}[a-z]?"  # old works are cited too (taxonomy, history of science)
 
 URL = re.compile(r"https?://\S+")
 PAGES = re.compile(r"(?<![\d.])(\d{1,6})(?:\s*(?:[-–—]|--)\s*(\d{1,6}))?(?![\d.])")
@@ -74,9 +74,10 @@ def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | Non
     """'Vaswani, A.' (sep ', ') or 'Vaswani A' (sep ' ')."""
     piece = text[start:end]
     if sep == ", ":
-        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{WORD})(?:\s{INITIALS})?)", piece)
+        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})",
+                         piece)
     else:
-        m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:-?{U}){{0,3}})", piece)
+        m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})", piece)
     if not m:
         return None
     return (start, end, "string-name", {}, [(start + m.start("sur"), start + m.end("sur"), "surname"),
@@ -105,8 +106,21 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
         parts = _split_names(text, start, end, r"(?<=\.)[,;]\s(?:(?:&|and)\s)?|[,;]?\s(?:&|and)\s")
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
     elif kind == "vancouver":
-        parts = _split_names(text, start, end, r",\s")
+        parts = _split_names(text, start, end, r",?\s(?:and|&)\s|,\s")
         names = [_name_surname_first(text, a, b, " ") for a, b in parts]
+    elif kind == "chicago":
+        # 'Babiker, Mustafa H., John M. Reilly, and A. Denny Ellerman': the first name inverted only.
+        first = re.match(rf"{SURNAME},\s(?:{INITIALS}|(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})(?=,|\sand\s|$)",
+                         text[start:end])
+        if not first:
+            return None
+        names = [_name_surname_first(text, start, start + first.end(), ", ")]
+        rest = re.match(r",?\s(?:and\s|&\s)?", text[start + first.end():end])
+        if start + first.end() < end:
+            if not rest:
+                return None
+            more = _authors(text, start + first.end() + rest.end(), end, "given-first")
+            names = names + more if more else [None]
     else:
         parts = _split_names(text, start, end, r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+")
         names = [_name_given_first(text, a, b) for a, b in parts]
@@ -303,7 +317,7 @@ _NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|dow
 def year_candidates(text: str) -> list[re.Match]:
     """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
     'cs/2008'), nor the date a web page was accessed."""
-    urls = re.finditer(r"https?://\S+?(?=,?\s|,(?:19|20)\d\d\b|[.,;]?$)", text)
+    urls = re.finditer(r"https?://\S+?(?=,?\s|,(?:1[6-9]|20)\d\d\b|[.,;]?$)", text)
     blocked = [(m.start(), m.end()) for m in urls] + [s[:2] for s in identifiers(text)]
     out = []
     for m in re.finditer(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)", text):
@@ -316,7 +330,7 @@ def year_candidates(text: str) -> list[re.Match]:
 def _corporate(text: str, start: int, end: int) -> list[Span] | None:
     """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole."""
     block = text[start:end]
-    if re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*?(?:\s{WORD})?", block) and len(block.split()) <= 6:
+    if re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*?(?:\s(?:{WORD}))?", block) and len(block.split()) <= 6:
         return [(start, end, "string-name", {}, [(start, end, "surname")])]
     return None
 
@@ -328,9 +342,12 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
     tries = [
-        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "given-first", "vancouver")),
+        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
+        (rf"(?P<a>.+?\.)\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Black, J.D. 1929. Title.'
+        (rf"(?P<a>.+?)\s(?P<y>{YEAR})\s(?=\S)", ("vancouver",)),  # IOP: 'Carlip S and Vera R 1998 Phys. Rev. D'
+
         (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa",)),
-        (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "vancouver")),
+        (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "chicago", "vancouver")),
         (r"(?P<a>.+?):\s", ("apa", "given-first")),
         (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
         # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
