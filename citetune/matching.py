@@ -10,8 +10,8 @@ author, year and an identifier or volume/first page), so a look-alike never beco
 from __future__ import annotations
 
 import gzip
-import html
 import hashlib
+import html
 import json
 import logging
 import re

@@ -20,14 +20,24 @@ from lxml import etree
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import write_jsonl
-from citetune.text import (SAME_AUTHORS, arxiv_in, doi_in, normalize_mapped, remove_spans, split_label, split_sentences, tidy_spacing,
-                           words_of)
+from citetune.text import (
+    SAME_AUTHORS,
+    YEAR_DIGITS,
+    arxiv_in,
+    doi_in,
+    normalize_mapped,
+    remove_spans,
+    split_label,
+    split_sentences,
+    tidy_spacing,
+    words_of,
+)
 
 log = logging.getLogger(__name__)
 
 _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.)\s+(?=\S)")
 _NOT_BODY = {"fig", "table-wrap", "fn", "fn-group", "caption", "boxed-text"}
-_YEAR = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})(?![\d/])")
+_YEAR = re.compile(rf"(?<![\d/.])({YEAR_DIGITS})(?![\d/])")
 # What may sit between the xrefs of one citation group, and between a group and its brackets.
 _BETWEEN = re.compile(r"^[\s\d,;–—−‒-]*(?:\band\b[\s\d,;–—−‒-]*)?$")
 _OPEN = re.compile(r"([\[(])[\s\d,;–—−‒-]*$")

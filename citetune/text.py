@@ -172,10 +172,12 @@ def tidy_spacing(s: str) -> str:
 
 # --- citation markers ----------------------------------------------------------------------------
 
-_NUM = r"\d{1,4}"
-_NUM_ITEM = rf"{_NUM}(?:\s*[-–—−‒]\s*{_NUM})?"
-# [3]  [2, 5]  [4–6]  [3,7–9]  [1; 4]
-NUMERIC_GROUP = re.compile(rf"\[\s*{_NUM_ITEM}(?:\s*[,;]\s*{_NUM_ITEM})*\s*\]")
+YEAR_DIGITS = r"(?:1[6-9]|20)\d{2}"  # a publication year; old works are cited too (taxonomy, history)
+NUM = r"\d{1,4}"
+DASH = r"(?:[-–—−‒]|--)"
+# 3  2, 5  4–6  3,7–9  1; 4: the numbers of one citation group (in brackets, parentheses or raised)
+NUMERIC_ITEMS = rf"{NUM}(?:\s*{DASH}\s*{NUM})?(?:\s*[,;]\s*{NUM}(?:\s*{DASH}\s*{NUM})?)*"
+NUMERIC_GROUP = re.compile(rf"\[\s*{NUMERIC_ITEMS}\s*\]")
 _NAME = r"[A-Z][\w'’\-]+(?:\s(?:van|von|de|der|del|da|di|le|la)\s[A-Z][\w'’\-]+)?"
 _AUTHOR_YEAR = (rf"(?:(?:see|e\.g\.|cf\.|i\.e\.)\s*,?\s*)?{_NAME}(?:\s+et\s+al\.?|\s*(?:,\s*)?(?:and|&)\s+{_NAME})?"
                 rf",?\s+(?:19|20)\d{{2}}[a-z]?(?:\s*,\s*(?:19|20)\d{{2}}[a-z]?)*")

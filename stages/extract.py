@@ -26,8 +26,10 @@ DEFAULT_PDF_DIR = "data/raw/pdf"
 
 
 def main(args, params) -> None:
-    if args.manifest is None and args.pdf_dir != DEFAULT_PDF_DIR:
+    if args.manifest is None and args.pdf_dir is not None:
         # A folder of PDFs given on its own: extract every PDF in it.
+        if not Path(args.pdf_dir).is_dir():
+            raise StageError(f"the folder {args.pdf_dir} does not exist")
         rows = folder_manifest(args.pdf_dir)
         if not rows:
             raise StageError(f"no PDF files in {args.pdf_dir}")
@@ -37,7 +39,7 @@ def main(args, params) -> None:
             rows = read_jsonl(manifest)
         except ValueError as e:
             raise StageError(f"{e}; rerun the curate stage") from None
-    report = extract_papers(rows, args.pdf_dir, args.out_dir, args.cache_dir, params)
+    report = extract_papers(rows, args.pdf_dir or DEFAULT_PDF_DIR, args.out_dir, args.cache_dir, params)
     status = Counter(r["status"] for r in report)
     log.info("%s: %s (see %s)", report[0]["engine"] if report else "-",
              ", ".join(f"{n} {s}" for s, n in sorted(status.items())), Path(args.out_dir) / "report.jsonl")
@@ -48,7 +50,7 @@ if __name__ == "__main__":
     parser.add_argument("--manifest", default=None,
                         help=f"curated manifest (default: {DEFAULT_MANIFEST}; when only --pdf-dir is given, "
                              "every PDF in that folder is extracted)")
-    parser.add_argument("--pdf-dir", default=DEFAULT_PDF_DIR, help=f"where <paper_id>.pdf lie (default: {DEFAULT_PDF_DIR})")
+    parser.add_argument("--pdf-dir", default=None, help=f"where <paper_id>.pdf lie (default: {DEFAULT_PDF_DIR})")
     parser.add_argument("--out-dir", default="data/xml", help="output folder (default: data/xml)")
     parser.add_argument("--cache-dir", default="data/cache/extract",
                         help="per-PDF cache, kept between runs (default: data/cache/extract)")

@@ -484,3 +484,52 @@ def test_unlabelled_references_without_indent_or_spacing_split_at_each_name(tmp_
     rows, _ = citation_rows(article, "flat")
     cited = {r["ref_raw"].split(",")[0] for r in rows}
     assert cited == {"Chen", "Park", "Smith"}
+
+
+def reference_list_pdf(path: Path, lines: list[tuple[float, str]]) -> Path:
+    """A one-page paper whose reference list is the given (x, text) lines, one per 12 pt."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 60), "A short paper", fontsize=18, fontname="helv")
+    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
+    page.insert_text((72, 110), "Some text that cites [1] and other works [2, 4] in one sentence.", fontsize=10,
+                     fontname="helv")
+    page.insert_text((72, 140), "References", fontsize=12, fontname="hebo")
+    for k, (x, text) in enumerate(lines):
+        page.insert_text((x, 160 + 12 * k), text, fontsize=10, fontname="helv")
+    doc.save(path)
+    return path
+
+
+def test_a_lost_label_does_not_swallow_the_entries_after_it(tmp_path):
+    pdf = reference_list_pdf(tmp_path / "lost.pdf", [
+        (72, "[1] Smith J, Lee K. A first study of the effect. Nature. 2019;5:1-2."),
+        (72, "[2] Chen L. A second study. Science. 2020;6:3-4."),
+        (90, "Smith J. An entry whose label the PDF does not give. Cell. 2021;7:5-6."),
+        (72, "[4] Park M. A fourth study. Lancet. 2022;8:7-8."),
+        (72, "[5] Kim S. A fifth study. BMJ. 2023;9:9-10."),
+    ])
+    refs = read_references(jats.parse_jats(jats.to_bytes(builtin.extract(pdf))))
+    assert [r.label for r in refs.values()] == ["1", "2", "4", "5"]
+    assert "Park" in refs["ref4"].raw and "Kim" not in refs["ref4"].raw
+
+
+def test_a_short_unlabelled_list_without_indent_keeps_an_entry_whole(tmp_path):
+    pdf = reference_list_pdf(tmp_path / "short.pdf", [
+        (72, "Smith, J., Lee, K., and Park, M. (2019). A first study of the effect in a large"),
+        (72, "cohort of patients followed for ten years. Nature, 5, 1-2."),
+    ])
+    refs = read_references(jats.parse_jats(jats.to_bytes(builtin.extract(pdf))))
+    assert len(refs) == 1 and list(refs.values())[0].raw.endswith("Nature, 5, 1-2.")
+
+
+def test_long_lists_of_capitalised_words_are_linked_in_no_time_and_rightly():
+    """Names are matched by regular expressions: a list of countries must not make them backtrack."""
+    from citetune.engines import citations
+
+    index = citations.ReferenceIndex([citations.Entry("ref1", None, "smith, j. (2019). a study. nature.", "smith")])
+    countries = ", ".join(["Germany", "France", "Italy", "Spain", "Poland", "Austria", "Belgium", "Denmark"] * 8)
+    text = f"Data were collected in {countries} and Smith (2019) showed it (see Smith, 2019)."
+    pieces = citations.link_paper([text], index)[0]
+    assert [(p.content, p.attrs["rid"]) for p in pieces if not isinstance(p, str)] == [
+        (["2019"], "ref1"), (["Smith, 2019"], "ref1")]

@@ -16,10 +16,23 @@ import pymupdf
 
 from citetune import jats
 from citetune.engines import citations
-from citetune.engines.layout import (SUPERSCRIPT, Line, body_size, drop_footnote_marks, drop_running_text,
-                                     page_lines, plain)
+from citetune.engines.layout import (
+    SUPERSCRIPT,
+    Line,
+    body_size,
+    drop_footnote_marks,
+    drop_running_text,
+    page_lines,
+    plain,
+)
 from citetune.engines.references import parse_reference
-from citetune.text import SAME_AUTHORS, join_line_hyphen, normalize_text, split_label, words_of
+from citetune.text import (
+    SAME_AUTHORS,
+    join_line_hyphen,
+    normalize_text,
+    split_label,
+    words_of,
+)
 
 
 class ExtractionError(Exception):
@@ -195,10 +208,17 @@ def _split_entries(lines: list[Line]) -> list[list[str]]:
              and b.y0 > a.y0]
     step = statistics.median(steps) if steps else 0
     if sum(n is not None for n in numbers) >= max(1, len(lines) // 6):
+        label_x: dict = {}  # where the labels start, per column (a lost label must not swallow the rest)
+        for ln, n in zip(lines, numbers):
+            if n is not None:
+                label_x[(ln.page, ln.column)] = min(label_x.get((ln.page, ln.column), ln.x0), ln.x0)
         expected, closed = None, False
         for k, (text, n) in enumerate(zip(texts, numbers)):
             prev = lines[k - 1] if k else None
-            if n is not None and (expected is None or n == expected):
+            ln = lines[k]
+            skipped = expected is not None and n is not None and expected < n <= expected + 3 \
+                and ln.x0 <= label_x[(ln.page, ln.column)] + 1.5 * ln.size
+            if n is not None and (expected is None or n == expected or skipped):
                 entries.append([text])
                 expected, closed = n + 1, False
             elif entries:
@@ -213,7 +233,7 @@ def _split_entries(lines: list[Line]) -> list[list[str]]:
     for ln in lines:
         key = (ln.page, ln.column)
         lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
-    hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= len(lines) // 5
+    hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= max(1, len(lines) // 5)
     for k, (ln, text) in enumerate(zip(lines, texts)):
         prev = lines[k - 1] if k else None
         spaced = prev is not None and prev.page == ln.page and prev.column == ln.column \
@@ -304,8 +324,8 @@ def _unheaded_references(lines: list[Line], start: int) -> int | None:
             continue
         expected, found = 2, 1
         for n in numbers[k + 1:]:
-            if n == expected:
-                expected, found = expected + 1, found + 1
+            if n is not None and expected <= n <= expected + 3:  # a label lost here and there
+                expected, found = n + 1, found + 1
         if found >= 2 and found >= sum(n is not None for n in numbers[k:]) * 0.5:
             return k
     return None

@@ -18,14 +18,12 @@ from dataclasses import dataclass
 
 from citetune import jats
 from citetune.engines.layout import SUPERSCRIPT, plain
-from citetune.engines.references import PARTICLE, WORD
+from citetune.engines.references import CAP_PARTICLE, PARTICLE, WORD, YEAR
+from citetune.text import DASH, NUM, NUMERIC_GROUP, NUMERIC_ITEMS, YEAR_DIGITS
 
-_NUM = r"\d{1,4}"
-_ITEM = re.compile(rf"({_NUM})(?:\s*([-–—−‒]|--)\s*({_NUM}))?")
-_ITEMS = rf"{_NUM}(?:\s*(?:[-–—−‒]|--)\s*{_NUM})?(?:\s*[,;]\s*{_NUM}(?:\s*(?:[-–—−‒]|--)\s*{_NUM})?)*"
-BRACKETS = re.compile(rf"\[\s*{_ITEMS}\s*\]")
-BRACKET_RANGE = re.compile(rf"\[({_NUM})\]\s*[-–—−‒]\s*\[({_NUM})\]")  # IEEE: "[2]–[4]"
-PARENS = re.compile(rf"\(\s*{_ITEMS}\s*\)")
+_ITEM = re.compile(rf"({NUM})(?:\s*{DASH}\s*({NUM}))?")
+BRACKET_RANGE = re.compile(rf"\[({NUM})\]\s*{DASH}\s*\[({NUM})\]")  # IEEE: "[2]–[4]"
+PARENS = re.compile(rf"\(\s*{NUMERIC_ITEMS}\s*\)")
 # Words after which "(3)" is an equation, figure, step… and not a citation.
 _NOT_CITED_AFTER = re.compile(
     r"(?:eqs?|equations?|fig|figs|figures?|tables?|tab|sections?|sec|steps?|algorithms?|lines?|theorems?|"
@@ -36,17 +34,16 @@ _NUMBER_WORD = re.compile(r"[\w)\]]$")
 
 # --- author-year -----------------------------------------------------------------------------------
 
-_NAME = rf"(?:(?:{PARTICLE}|[Vv]an|[Dd]e|[Vv]on|[Dd]er|[Dd]i|[Dd]a|[Ll]e|[Ll]a|[Dd]el|[Dd]u)\s)*(?:{WORD})"
+_NAME = rf"(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD})"
 # The first author may be several capitalised words: an organisation ("World Health Organization"),
 # or a word before the name ("Following Smith et al. (2019)"); the resolver tries the shorter tails too.
 _NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
           rf"(?P<second>{_NAME}))?")
-_YEAR = r"(?:1[6-9]|20)\d{2}[a-z]?"
-_YEARS = rf"(?P<years>{_YEAR}(?:\s*,\s*(?:{_YEAR}|[a-z])\b)*)"
+_YEARS = rf"(?P<years>{YEAR}(?:\s*,\s*(?:{YEAR}|[a-z])\b)*)"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
 _NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
-_ONE_YEAR = re.compile(r"((?:1[6-9]|20)\d{2})([a-z]?)|(?<=,)\s*([a-z])\b")
+_ONE_YEAR = re.compile(rf"({YEAR_DIGITS})([a-z]?)|(?<=,)\s*([a-z])\b")
 
 
 def fold(name: str) -> str:
@@ -102,7 +99,7 @@ Found = tuple  # (start, end, pieces)
 def _expand(text: str) -> list[int] | None:
     numbers = []
     for m in _ITEM.finditer(text):
-        a, b = int(m.group(1)), int(m.group(3) or m.group(1))
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if not 0 <= b - a <= 50:
             return None
         numbers += range(a, b + 1)
@@ -128,7 +125,7 @@ def bracket_groups(text: str, index: ReferenceIndex) -> list[Found]:
             if 0 < int(m.group(2)) - int(m.group(1)) <= 50 else None
         if ids:
             out.append((m.start(), m.end(), ["[", jats.xref(text[m.start() + 1:m.end() - 1], ids), "]"]))
-    for m in BRACKETS.finditer(text):
+    for m in NUMERIC_GROUP.finditer(text):
         inner = _numbered_pieces(m.group(0)[1:-1], index)
         if inner and not any(s <= m.start() < e for s, e, _ in out):
             out.append((m.start(), m.end(), ["[", *inner, "]"]))
@@ -147,10 +144,10 @@ def superscript_groups(text: str, index: ReferenceIndex) -> list[Found]:
 def paren_groups(text: str, index: ReferenceIndex) -> list[Found]:
     out = []
     for m in PARENS.finditer(text):
-        before, after = text[:m.start()], text[m.end():]
+        before, after = text[max(0, m.start() - 80):m.start()], text[m.end():m.end() + 20]  # the words around
         if _NUMBER_WORD.search(before) or _NOT_CITED_AFTER.search(before):
             continue  # "f(3)", "Eq. (3)", "Eqs. (3) and (4)"
-        if re.search(r"(?:^|[:;]\s*|(?<!\bal)\.\s*)$", before) and re.match(r"\s*[a-z]", after):
+        if (m.start() == 0 or re.search(r"(?:[:;]\s*|(?<!\bal)\.\s*)$", before)) and re.match(r"\s*[a-z]", after):
             continue  # an enumeration: "(1) we ..., (2) we ..."
         inner = _numbered_pieces(m.group(0)[1:-1], index)
         if inner:
@@ -163,12 +160,15 @@ def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
     """Where the cited names start and the xref spans of the years, trying the first author's
     capitalised words from the longest run to the last word alone."""
     first = m.group("first")
-    words = list(re.finditer(r"\S+", first))
-    for w in words:
-        name = first[w.start():]
-        found = _year_pieces(m.group("years"), offset + m.start("years"), name, m.group("second"), index)
+    years, at = m.group("years"), offset + m.start("years")
+    for w in re.finditer(r"\S+", first):
+        found = _year_pieces(years, at, first[w.start():], m.group("second"), index)
         if found:
             return offset + m.start("first") + w.start(), found
+    if m.group("second"):  # 'Germany and Smith (2019)': the words before 'and' were not a name
+        found = _year_pieces(years, at, m.group("second"), None, index)
+        if found:
+            return offset + m.start("second"), found
     return None
 
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from citetune.text import NUMERIC_ITEMS
+
 # A run of small raised digits that may be a citation ("...shown before.¹⁻³") is kept in the line's
 # text between these two private-use characters; the citation linker decides what it is.
 SUP_OPEN, SUP_CLOSE = "\ue000", "\ue001"
 SUPERSCRIPT = re.compile(f"{SUP_OPEN}([^{SUP_CLOSE}]*){SUP_CLOSE}")
-_SUP_NUMBERS = re.compile(r"\d{1,4}(?:\s*[,–—−‒-]\s*\d{1,4})*")
+_SUP_NUMBERS = re.compile(NUMERIC_ITEMS)
 
 
 def plain(text: str) -> str:
@@ -299,11 +301,18 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\
 
 
 def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:
-    """Drop page numbers and running headers/footers: short text in the top or bottom margin band that
-    is a bare number, repeats on other pages, is set smaller than the body, or repeats the title."""
+    """Drop page numbers and running headers/footers: short text in the top or bottom margin band, or
+    the first or last line of a page (margins may be wide), that is a bare number, repeats on other
+    pages, is set smaller than the body, or repeats the title."""
+    tops, bottoms = set(), set()  # the first and last line of each page
+    for p in pages:
+        if p:
+            tops.add(id(min(p, key=lambda ln: ln.y0)))
+            bottoms.add(id(max(p, key=lambda ln: ln.y1)))
+
     def in_band(ln: Line) -> bool:
         h = heights[ln.page]
-        return ln.y1 < 0.085 * h or ln.y0 > 0.915 * h
+        return ln.y1 < 0.085 * h or ln.y0 > 0.915 * h or id(ln) in tops or id(ln) in bottoms
 
     def key(ln: Line) -> str:
         return re.sub(r"\d+", "#", ln.text.lower()).strip()
@@ -311,7 +320,7 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
     def isolated(ln: Line, p: list[Line]) -> bool:
         """No text of the page close above (for a footer) or below (for a header) this line: a header
         stands apart from the text, a reference list running to the top of a page does not."""
-        top = ln.y1 < 0.5 * heights[ln.page]
+        top = id(ln) in tops or (ln.y1 < 0.5 * heights[ln.page] and id(ln) not in bottoms)
         return not any(o is not ln and o.x0 < ln.x1 and ln.x0 < o.x1 and (
             0 <= o.y0 - ln.y1 < 0.9 * ln.size if top else 0 <= ln.y0 - o.y1 < 0.9 * ln.size) for o in p)
 

@@ -1,10 +1,12 @@
 """One printed reference -> its raw text with the fields marked up, CERMINE style.
 
-Four families of styles are recognised from how an entry begins: author-year with full names
-("Ashish Vaswani and Noam Shazeer. 2017. Title. Venue." — ACM, ACL/natbib), APA ("Vaswani, A., &
-Shazeer, N. (2017). Title. Venue, 1(2), 3–4."), Vancouver ("Vaswani A, Shazeer N. Title. Venue.
-2017;1:3–4.") and initials-first ("A. Vaswani and N. Shazeer, Venue 1, 3 (2017)." — physics, IEEE
-with a quoted title). A field that cannot be told apart is left unmarked, never guessed.
+Four families of styles have parsers of their own, recognised from how an entry begins: author-year
+with full names ("Ashish Vaswani and Noam Shazeer. 2017. Title. Venue." — ACM, ACL/natbib), APA
+("Vaswani, A., & Shazeer, N. (2017). Title. Venue, 1(2), 3–4."), Vancouver ("Vaswani A, Shazeer N.
+Title. Venue. 2017;1:3–4.") and initials-first ("A. Vaswani and N. Shazeer, Venue 1, 3 (2017)." —
+physics, IEEE with a quoted title). Any other style (Nature, ACS, Chicago, Harvard, LNCS, IOP, …)
+goes to a generic parser that finds the author block, the year and the title separately. A field
+that cannot be told apart is left unmarked, never guessed.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ from __future__ import annotations
 import re
 
 from citetune.jats import El, Piece
-from citetune.text import ARXIV, DOI, split_label, trim_identifier
+from citetune.text import ARXIV, DOI, YEAR_DIGITS, split_label, trim_identifier
 
 _UP = "".join(chr(c) for c in range(0x41, 0x250) if chr(c).isupper())
 _LO = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
 U, L = f"[{_UP}]", f"[{_LO}]"
-WORD = rf"{U}[{_UP}{_LO}'’\-]*{L}[{_UP}{_LO}'’\-]*|{U}{{2,}}"  # a capitalised word (or an acronym)
+# A capitalised word (or an acronym). The first lower-case letter is the required one, so that a
+# word can be matched in one way only (no exponential backtracking over lists of words).
+WORD = rf"{U}[{_UP}'’\-]*{L}[{_UP}{_LO}'’\-]*|{U}{{2,}}"
 PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|le|la|dos|das|ter|ten|bin|al|el)"
 SURNAME = rf"(?:{PARTICLE}\s)*(?:[dDlL][’']|[Dd]e\s?)?(?:{WORD})(?:\s(?:{PARTICLE}\s)*(?:{WORD}))??"  # d’Aspremont
 CAP_PARTICLE = r"(?:Van|Von|De|Da|Di|Del|Della|Le|La|Ben|Bin|Al|El|Abu|Ibn|Dos|Das)"  # only between names
 INITIALS = rf"{U}{L}?\.(?:[\s-]?{U}{L}?\.)*"  # "A.", "T. B.", "M.-W."
-YEAR = r"(?:1[6-9]|20)\d{2}[a-z]?"  # old works are cited too (taxonomy, history of science)
+YEAR = rf"{YEAR_DIGITS}[a-z]?"
 
 URL = re.compile(r"https?://\S+")
 PAGES = re.compile(r"(?<![\d.])(\d{1,6})(?:\s*(?:[-–—]|--)\s*(\d{1,6}))?(?![\d.])")
@@ -317,7 +321,7 @@ _NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|dow
 def year_candidates(text: str) -> list[re.Match]:
     """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
     'cs/2008'), nor the date a web page was accessed."""
-    urls = re.finditer(r"https?://\S+?(?=,?\s|,(?:1[6-9]|20)\d\d\b|[.,;]?$)", text)
+    urls = re.finditer(rf"https?://\S+?(?=,?\s|,{YEAR_DIGITS}\b|[.,;]?$)", text)
     blocked = [(m.start(), m.end()) for m in urls] + [s[:2] for s in identifiers(text)]
     out = []
     for m in re.finditer(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)", text):
@@ -330,7 +334,7 @@ def year_candidates(text: str) -> list[re.Match]:
 def _corporate(text: str, start: int, end: int) -> list[Span] | None:
     """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole."""
     block = text[start:end]
-    if re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*?(?:\s(?:{WORD}))?", block) and len(block.split()) <= 6:
+    if len(block.split()) <= 6 and re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*", block):
         return [(start, end, "string-name", {}, [(start, end, "surname")])]
     return None
 
@@ -352,7 +356,7 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
         (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
         # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
         (rf"(?P<a>{_SURNAME_FIRST}(?:(?:[,;]\s|[,;]?\s(?:&|and)\s){_SURNAME_FIRST})*(?:,?\set\sal\.)?)\s(?=\S)", ("apa",)),
-        (rf"(?P<a>.+?[^\s.]{{2}})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
+        (r"(?P<a>.+?[^\s.]{2})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
     ]
     for pattern, kinds in tries:
         m = re.match(pattern, text)
