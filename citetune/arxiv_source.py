@@ -1,11 +1,21 @@
-"""Search arXiv with the `arxiv` package and download each result's PDF, politely and verifiably.
+"""arXiv acquisition: search the API politely, download each PDF once, survive being killed.
 
-One failing paper never stops the run: it becomes a failure row (id, url, reason). A PDF
-already on disk with the version and sha256 recorded in the previous manifest is reused.
+Search: the `arxiv` package builds the requests and parses the Atom feed; PoliteClient sends them
+through one HTTP session with citetune's User-Agent, at least `delay_seconds` apart (3 s at least
+for arXiv's own API, whatever params say), and retries 5xx, 429, dropped connections and pages
+that come back empty in the middle of paging, with exponential backoff that honours Retry-After.
+
+Download: each PDF is streamed to a temporary file beside its place, checked (non-empty, starts
+with %PDF-, ends with the %%EOF trailer), renamed into place and hashed. A paper whose valid PDF is
+already there is not downloaded again (a newer arXiv version only with update_versions). The
+manifest is checkpointed as papers complete, so a run killed at any moment loses nothing that was
+finished; every failure is recorded in failures.jsonl with its reason; the search actually sent is
+written to query.json.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import logging
 import os
@@ -13,22 +23,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 import arxiv
 import requests
-from tenacity import (
-    Retrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tqdm import tqdm
 
 from citetune import __version__
 from citetune.cli import StageError
 from citetune.ids import ARXIV_ID, paper_id, split_version
-from citetune.io import atomic_path
+from citetune.io import atomic_path, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +43,25 @@ SORT_BY = {
     "last_updated_date": arxiv.SortCriterion.LastUpdatedDate,
 }
 SORT_ORDER = {"descending": arxiv.SortOrder.Descending, "ascending": arxiv.SortOrder.Ascending}
+ARXIV_API_HOSTS = {"export.arxiv.org", "arxiv.org", "www.arxiv.org"}
+API_FLOOR_SECONDS = 3.0  # arXiv's terms: one request every 3 seconds, on one connection
+BULK_WARNING = 10_000  # results beyond which the API is the wrong tool
+BULK_DATA = "https://info.arxiv.org/help/bulk_data.html"
 PDF_MAGIC = b"%PDF-"
 CHUNK = 1 << 16
+CHECKPOINT_EVERY = 20  # papers between manifest checkpoints
 
 
 class PdfRejected(Exception):
-    """A response that retrying will not fix (4xx, HTML instead of a PDF, empty body)."""
+    """A response that retrying will not fix (a 4xx, an HTML page, an empty body)."""
 
 
-class RetryableHTTP(Exception):
-    """A 5xx or 429 response: worth another try after a pause."""
+class Retryable(Exception):
+    """Worth another try after a pause: 5xx, 429, a PDF cut short. `retry_after` from the server."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -58,11 +72,227 @@ class DownloadReport:
     reused: int = 0
 
 
+# --- what to ask for -------------------------------------------------------------------------------
+
+def _quoted(value: str) -> str:
+    value = " ".join(value.replace('"', " ").split())
+    return f'"{value}"' if " " in value or "-" in value else value
+
+
+def build_query(params) -> str:
+    """The arXiv search_query for the params: the raw query and each structured field ANDed
+    together, the values of one field ORed: keywords in title or abstract, categories, authors,
+    a submitted-date range."""
+    parts = []
+    if params.query.strip():
+        parts.append(f"({params.query.strip()})")
+    if params.keywords:
+        parts.append("(" + " OR ".join(f"ti:{_quoted(k)} OR abs:{_quoted(k)}" for k in params.keywords) + ")")
+    if params.categories:
+        parts.append("(" + " OR ".join(f"cat:{c.strip()}" for c in params.categories) + ")")
+    if params.authors:
+        parts.append("(" + " OR ".join(f"au:{_quoted(a)}" for a in params.authors) + ")")
+    if params.submitted_from or params.submitted_to:
+        start = params.submitted_from.strftime("%Y%m%d") + "0000" if params.submitted_from else "199107010000"
+        end = params.submitted_to.strftime("%Y%m%d") + "2359" if params.submitted_to else "209912312359"
+        parts.append(f"submittedDate:[{start} TO {end}]")
+    return " AND ".join(parts)
+
+
+def make_search(params) -> arxiv.Search:
+    query = build_query(params)
+    id_list = [i.strip() for i in params.id_list if i.strip()]
+    bad = [i for i in id_list if not ARXIV_ID.match(i)]
+    if bad:
+        raise StageError(f"download.id_list has ids arXiv does not use: {', '.join(bad[:5])} "
+                         "(new style 2301.01234 or 2301.01234v2, old style hep-th/9901001)")
+    if not query and not id_list:
+        raise StageError("download.query is empty and so are keywords, categories, authors, the dates and id_list; "
+                         "say what to search for in params.yaml, e.g. query: 'abs:\"LoRA\" AND cat:cs.CL'")
+    max_results = params.max_results if query else max(params.max_results, len(id_list))
+    if max_results > BULK_WARNING:
+        log.warning("asking the arXiv API for up to %d papers: it is meant for searches, not harvesting; "
+                    "for this many see arXiv's bulk data (%s)", max_results, BULK_DATA)
+    return arxiv.Search(query=query, id_list=id_list, max_results=max_results,
+                        sort_by=SORT_BY[params.sort_by], sort_order=SORT_ORDER[params.sort_order])
+
+
+def api_delay(params) -> float:
+    """Seconds between API calls: as params say, but never below 3 s for arXiv's own API."""
+    host = (urlparse(params.api_url).hostname or "").lower()
+    if host in ARXIV_API_HOSTS and params.delay_seconds < API_FLOOR_SECONDS:
+        log.warning("download.delay_seconds is %g; arXiv asks for %g s between API calls, which is used",
+                    params.delay_seconds, API_FLOOR_SECONDS)
+        return API_FLOOR_SECONDS
+    return params.delay_seconds
+
+
 def user_agent(contact: str = "") -> str:
     contact = contact or os.environ.get("CITETUNE_CONTACT", "")
-    if not contact:
-        return f"citetune/{__version__}"
-    return f"citetune/{__version__} (mailto:{contact})"
+    return f"citetune/{__version__}" + (f" (mailto:{contact})" if contact else "")
+
+
+# --- HTTP with manners -------------------------------------------------------------------------------
+
+def retry_after(resp: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date), if the server sent one."""
+    value = resp.headers.get("Retry-After") if resp is not None else None
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds())
+
+
+class PoliteSession(requests.Session):
+    """One connection pool for everything, citetune's User-Agent on every request (the arxiv
+    package sets its own per request), and the last response kept for its Retry-After."""
+
+    def __init__(self, agent: str):
+        super().__init__()
+        self.agent = agent
+        self.headers["User-Agent"] = agent
+        self.last_response: requests.Response | None = None
+
+    def request(self, method, url, **kwargs):
+        headers = {k: v for k, v in (kwargs.pop("headers", None) or {}).items() if k.lower() != "user-agent"}
+        kwargs["headers"] = {**headers, "User-Agent": self.agent}
+        self.last_response = super().request(method, url, **kwargs)
+        return self.last_response
+
+
+def _retrying(attempts: int, backoff: float, retry) -> Retrying:
+    def wait(state) -> float:
+        exc = state.outcome.exception()
+        pause = backoff * 2 ** (state.attempt_number - 1)
+        return min(max(pause, getattr(exc, "retry_after", None) or 0.0), 600.0)
+
+    def before_sleep(state) -> None:
+        log.info("retrying in %.1f s after: %s", state.next_action.sleep, state.outcome.exception())
+
+    return Retrying(stop=stop_after_attempt(attempts + 1), wait=wait, retry=retry_if_exception(retry),
+                    before_sleep=before_sleep, reraise=True)
+
+
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class PoliteClient(arxiv.Client):
+    """arxiv.Client whose every page request goes through a PoliteSession, paced by
+    `delay_seconds` (the client's own pacing), retried with backoff on transient failures."""
+
+    def __init__(self, session: PoliteSession, api_url: str, delay_seconds: float, page_size: int, retries: int,
+                 backoff: float, on_page=None):
+        super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=0)
+        self.query_url_format = api_url + ("&" if "?" in api_url else "?") + "{}"
+        self._session = session
+        self.retries, self.backoff, self.on_page = retries, backoff, on_page
+
+    def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0):
+        def transient(exc: BaseException) -> bool:
+            if isinstance(exc, arxiv.HTTPError):
+                return exc.status >= 500 or exc.status == 429
+            return isinstance(exc, (arxiv.UnexpectedEmptyPageError, *_TRANSIENT))
+
+        def fetch():
+            try:
+                feed = super(PoliteClient, self)._parse_feed(url, first_page=first_page)
+            except arxiv.HTTPError as e:
+                e.retry_after = retry_after(self._session.last_response)
+                raise
+            if not feed.results and feed.header.total_results:
+                # A first page without entries that says there are some: arXiv under load.
+                raise arxiv.UnexpectedEmptyPageError(url, 0, feed)
+            return feed
+
+        feed = _retrying(self.retries, self.backoff, transient)(fetch)
+        if self.on_page is not None:
+            self.on_page(feed)
+        return feed
+
+
+# --- searching -------------------------------------------------------------------------------------
+
+def search(client: PoliteClient, query: arxiv.Search) -> tuple[list[arxiv.Result], list[dict]]:
+    """All results of the search, plus a failure row if a later page could not be had."""
+    results: list[arxiv.Result] = []
+    with tqdm(total=query.max_results, desc="arXiv search", unit="result", disable=None) as bar:
+        def page(feed) -> None:
+            total = min(query.max_results or feed.header.total_results, feed.header.total_results)
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
+
+        client.on_page = page
+        try:
+            for result in client.results(query):
+                results.append(result)
+                bar.update(1)
+        except (arxiv.ArxivError, *_TRANSIENT) as e:
+            what = f"search {describe(query)}"
+            if not results:
+                raise StageError(f"arXiv {what} failed: {e}; check download.api_url and the query, or try "
+                                 "again later (arXiv may be busy or rate-limiting)") from None
+            log.warning("search stopped after %d results: %s", len(results), e)
+            return results, [{"id": None, "paper_id": None, "url": getattr(e, "url", None),
+                              "reason": f"search page failed after {len(results)} results: {e}"}]
+    if not results:
+        raise StageError(f"arXiv returned no results for {describe(query)}; check the query "
+                         "(arXiv syntax: ti:, abs:, au:, cat:, submittedDate:[...], joined by AND/OR/ANDNOT)")
+    return results, []
+
+
+def describe(query: arxiv.Search) -> str:
+    return " and ".join(x for x in (f"query {query.query!r}" if query.query else "",
+                                    f"id_list {query.id_list[:5]}" if query.id_list else "") if x)
+
+
+def manifest_row(result: arxiv.Result) -> dict:
+    """What arXiv says about a paper, as a manifest row (sha256/bytes/downloaded_at come later)."""
+    base, version = split_version(result.get_short_id())
+    return {
+        "id": base,
+        "paper_id": paper_id(base),
+        "version": version,
+        "title": " ".join(result.title.split()),
+        "authors": [a.name for a in result.authors],
+        "abstract": " ".join(result.summary.split()),
+        "categories": list(result.categories),
+        "primary_category": result.primary_category or None,
+        "published": result.published.isoformat() if result.published else None,
+        "updated": result.updated.isoformat() if result.updated else None,
+        "doi": result.doi or None,
+        "journal_ref": result.journal_ref or None,
+        "comment": result.comment or None,
+        "pdf_url": result.pdf_url,
+        "source": "arxiv",
+    }
+
+
+# --- PDFs ------------------------------------------------------------------------------------------
+
+def pdf_problem(path: Path) -> str | None:
+    """Why the file at path is not a whole PDF (None when it is): empty, no %PDF- header, or cut
+    short (no %%EOF in its last kilobytes)."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return "empty file"
+        with open(path, "rb") as f:
+            head = f.read(1024)
+            f.seek(max(0, size - 2048))
+            tail = f.read()
+    except OSError as e:
+        return f"unreadable: {e}"
+    if PDF_MAGIC not in head[:1024]:
+        return f"not a PDF (starts with {head[:40]!r})"
+    if b"%%EOF" not in tail:
+        return "truncated PDF (no %%EOF trailer)"
+    return None
 
 
 def sha256_file(path: str | Path) -> str:
@@ -73,175 +303,189 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def make_client(params, page_size: int = 100, num_retries: int = 3) -> arxiv.Client:
-    client = arxiv.Client(page_size=page_size, delay_seconds=params.delay_seconds, num_retries=num_retries)
-    # An instance attribute, so tests (or a mirror) can point the client elsewhere.
-    sep = "&" if "?" in params.api_url else "?"
-    client.query_url_format = params.api_url + sep + "{}"
-    return client
+def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int = 4, backoff: float = 3.0,
+              timeout: float = 60.0) -> tuple[str, int]:
+    """Download url to dest if the body is a whole PDF; return (sha256, size).
 
-
-def make_search(params) -> arxiv.Search:
-    if not params.query.strip():
-        raise StageError("download.query is empty; set an arXiv query in params.yaml, e.g. 'abs:\"LoRA\" AND cat:cs.CL'")
-    if params.max_results < 1:
-        raise StageError(f"download.max_results is {params.max_results}; set it to 1 or more")
-    return arxiv.Search(
-        query=params.query,
-        max_results=params.max_results,
-        sort_by=SORT_BY[params.sort_by],
-        sort_order=SORT_ORDER[params.sort_order],
-    )
-
-
-def search(client: arxiv.Client, query: arxiv.Search) -> tuple[list[arxiv.Result], list[dict]]:
-    """All results of the search, plus a failure row if a later page could not be fetched."""
-    results: list[arxiv.Result] = []
-    try:
-        for result in client.results(query):
-            results.append(result)
-    except (arxiv.ArxivError, requests.RequestException) as e:
-        if not results:
-            raise StageError(
-                f"arXiv search for {query.query!r} failed: {e}; check download.api_url and download.query, "
-                "or try again later (arXiv may be rate-limiting)"
-            ) from e
-        log.warning("search stopped after %d results: %s", len(results), e)
-        return results, [{"id": None, "paper_id": None, "url": getattr(e, "url", None),
-                          "reason": f"search page failed after {len(results)} results: {e}"}]
-    if not results:
-        raise StageError(
-            f"arXiv returned no results for query {query.query!r}; check download.query "
-            "(arXiv syntax: ti:, abs:, au:, cat:, joined by AND/OR/ANDNOT)"
-        )
-    return results, []
-
-
-def manifest_row(result: arxiv.Result) -> dict:
-    """What arXiv says about a paper, as a manifest row (sha256/bytes/downloaded_at come later)."""
-    short = result.get_short_id()
-    base, version = split_version(short)
-    return {
-        "id": base,
-        "paper_id": paper_id(base),
-        "version": version,
-        "title": result.title,
-        "authors": [a.name for a in result.authors],
-        "abstract": " ".join(result.summary.split()),
-        "categories": list(result.categories),
-        "primary_category": result.primary_category or None,
-        "published": result.published.isoformat(),
-        "updated": result.updated.isoformat(),
-        "doi": result.doi or None,
-        "journal_ref": result.journal_ref or None,
-        "comment": result.comment or None,
-        "pdf_url": result.pdf_url,
-        "source": "arxiv",
-    }
-
-
-def fetch_pdf(session: requests.Session, url: str, dest: Path, *, attempts: int = 4,
-              backoff: float = 1.0, timeout: float = 60.0) -> tuple[str, int]:
-    """Download url to dest (atomically) if the body is a PDF; return (sha256, size).
-
-    5xx, 429 and connection errors are retried with exponential backoff; anything else
-    raises PdfRejected at once, and dest is left untouched.
+    5xx, 429, dropped connections and bodies cut short are retried with backoff (honouring
+    Retry-After); 4xx, HTML and empty bodies raise PdfRejected at once. dest is replaced only by a
+    whole, checked PDF.
     """
-    retrying = Retrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=backoff, max=60),
-        retry=retry_if_exception_type((RetryableHTTP, requests.ConnectionError, requests.Timeout,
-                                       requests.exceptions.ChunkedEncodingError)),
-        before_sleep=before_sleep_log(log, logging.INFO),
-        reraise=True,
-    )
-    return retrying(_fetch_once, session, url, dest, timeout)
+    def transient(exc: BaseException) -> bool:
+        return isinstance(exc, (Retryable, *_TRANSIENT))
+
+    return _retrying(retries, backoff, transient)(_fetch_once, session, url, dest, timeout)
 
 
 def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float) -> tuple[str, int]:
     with session.get(url, stream=True, timeout=(10, timeout)) as resp:
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise RetryableHTTP(f"HTTP {resp.status_code}")
+            raise Retryable(f"HTTP {resp.status_code}", retry_after(resp))
         if resp.status_code >= 400:
             raise PdfRejected(f"HTTP {resp.status_code} {resp.reason}")
         ctype = resp.headers.get("Content-Type", "unknown type")
         h, size = hashlib.sha256(), 0
-        with atomic_path(dest, suffix=".pdf") as tmp:
-            head = b""
+        with atomic_path(dest, suffix=".part") as tmp:
             with open(tmp, "wb") as f:
                 for chunk in resp.iter_content(CHUNK):
-                    if len(head) < 64:
-                        head += chunk[:64]
                     f.write(chunk)
                     h.update(chunk)
                     size += len(chunk)
-            if size == 0:
+            problem = pdf_problem(tmp)
+            if problem == "empty file":
                 raise PdfRejected(f"empty response body ({ctype})")
-            if not head.startswith(PDF_MAGIC):
-                raise PdfRejected(f"not a PDF: got {ctype} starting with {head[:40]!r}")
+            if problem and problem.startswith("truncated"):
+                raise Retryable(f"{problem}, {size} bytes")
+            if problem:
+                raise PdfRejected(f"{problem}; the server sent {ctype}")
     return h.hexdigest(), size
 
 
-def _reusable(prev: dict | None, row: dict, path: Path) -> bool:
-    return (prev is not None and prev.get("version") == row["version"] and path.exists()
-            and prev.get("sha256") == sha256_file(path))
+# --- the run ---------------------------------------------------------------------------------------
+
+class Manifest:
+    """The manifest being built: rows of this run in search order, and the previous run's rows kept
+    until this run has seen them, so that a checkpoint (or a kill) never loses one."""
+
+    def __init__(self, path: Path, previous: list[dict]):
+        self.path = path
+        self.previous = {r["paper_id"]: r for r in previous if r.get("paper_id")}
+        self.rows: dict[str, dict] = {}
+        self.written_at = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        self.rows[row["paper_id"]] = row
+        if len(self.rows) % CHECKPOINT_EVERY == 0 or time.monotonic() - self.written_at > 30:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        unseen = [r for pid, r in self.previous.items() if pid not in self.rows]
+        write_jsonl(self.path, [*self.rows.values(), *unseen])
+        self.written_at = time.monotonic()
+
+    def final(self) -> list[dict]:
+        rows = list(self.rows.values())
+        write_jsonl(self.path, rows)
+        return rows
 
 
-def download(params, pdf_dir: str | Path, previous: list[dict] | None = None, *, page_size: int = 100,
-             num_retries: int = 3, pdf_attempts: int = 4, backoff_seconds: float | None = None) -> DownloadReport:
-    """Search arXiv per `params` (DownloadParams), download the PDFs into pdf_dir.
+def _read_previous(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    try:
+        return read_jsonl(path)
+    except ValueError as e:  # the manifest is written atomically; this is someone else's edit
+        raise StageError(f"{e}; fix or delete {path} and run the download stage again") from None
 
-    previous: the manifest rows of an earlier run; their PDFs are reused when unchanged.
-    backoff_seconds: first retry pause for a PDF (doubling after); defaults to pdf_delay_seconds.
+
+def _kept(row: dict, prev: dict | None, dest: Path, update_versions: bool) -> dict | None:
+    """The manifest row for a paper whose PDF is already here and whole, or None to download it."""
+    if pdf_problem(dest):
+        return None
+    if prev is not None and prev.get("version") != row["version"]:
+        if update_versions:
+            return None
+        # Keep the version we have; say which one arXiv now has.
+        row = {**row, "version": prev.get("version"), "pdf_url": prev.get("pdf_url") or row["pdf_url"],
+               "latest_version": row["version"]}
+    size = dest.stat().st_size
+    if prev is not None and prev.get("bytes") == size and prev.get("sha256"):
+        return {**row, "sha256": prev["sha256"], "bytes": size, "downloaded_at": prev.get("downloaded_at")}
+    # Downloaded by a run killed before its checkpoint: hash it now.
+    return {**row, "sha256": sha256_file(dest), "bytes": size,
+            "downloaded_at": datetime.fromtimestamp(dest.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
+
+
+def download(params, out_dir: str | Path) -> DownloadReport:
+    """Search arXiv per `params` (DownloadParams) and bring every result's PDF into out_dir/pdf.
+
+    Writes out_dir/manifest.jsonl (checkpointed while it runs), out_dir/failures.jsonl and
+    out_dir/query.json. Raises StageError when nothing at all could be had, or when more papers
+    failed than params.max_failed_fraction allows.
     """
-    pdf_dir = Path(pdf_dir)
-    client = make_client(params, page_size=page_size, num_retries=num_retries)
-    results, failures = search(client, make_search(params))
+    out = Path(out_dir)
+    pdf_dir = out / "pdf"
+    pdf_dir.mkdir(parents=True, exist_ok=True)
+    for partial in pdf_dir.glob(".*.part.tmp"):  # left by a run killed in the middle of a download
+        partial.unlink()
+    manifest = Manifest(out / "manifest.jsonl", _read_previous(out / "manifest.jsonl"))
+    query = make_search(params)
+    delay = api_delay(params)
+    agent = user_agent(params.contact)
+    if "mailto:" not in agent and (urlparse(params.api_url).hostname or "") in ARXIV_API_HOSTS:
+        log.warning("no contact in the User-Agent: set download.contact or CITETUNE_CONTACT so arXiv can reach you")
+    write_json(out / "query.json", {
+        "search_query": query.query, "id_list": query.id_list, "max_results": query.max_results,
+        "sort_by": params.sort_by, "sort_order": params.sort_order, "api_url": params.api_url,
+        "delay_seconds": delay, "user_agent": agent,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    session = PoliteSession(agent)
+    client = PoliteClient(session, params.api_url, delay, params.page_size, params.num_retries,
+                          params.backoff_seconds)
+    results, failures = search(client, query)
     report = DownloadReport(failures=failures)
-    prev_rows = {r.get("paper_id"): r for r in previous or []}
-    backoff = params.pdf_delay_seconds if backoff_seconds is None else backoff_seconds
-    session = requests.Session()
-    session.headers["User-Agent"] = user_agent(params.contact)
-    seen: set[str] = set()
-    last_fetch = None
-    for result in tqdm(results, desc="arXiv PDFs", unit="paper"):
+
+    todo: list[tuple[dict, Path]] = []
+    order: dict[str, int] = {}  # paper_id -> place in the search results
+    for result in results:
         short = result.get_short_id()
         if not ARXIV_ID.match(short):
             report.failures.append({"id": short, "paper_id": None, "url": result.entry_id,
                                     "reason": "the entry id is not an arXiv identifier"})
             continue
         row = manifest_row(result)
-        pid = row["paper_id"]
-        if pid in seen:  # the API can repeat an entry across pages
-            continue
-        seen.add(pid)
-        dest = pdf_dir / f"{pid}.pdf"
-        prev = prev_rows.get(pid)
-        if _reusable(prev, row, dest):
-            row.update(sha256=prev["sha256"], bytes=prev["bytes"], downloaded_at=prev.get("downloaded_at"))
-            report.rows.append(row)
+        if row["paper_id"] in order:
+            continue  # the API can repeat an entry across pages
+        order[row["paper_id"]] = len(order)
+        dest = pdf_dir / f"{row['paper_id']}.pdf"
+        kept = _kept(row, manifest.previous.get(row["paper_id"]), dest, params.update_versions)
+        if kept is not None:
+            manifest.rows[row["paper_id"]] = kept
             report.reused += 1
-            continue
-        if not row["pdf_url"]:
-            report.failures.append({"id": row["id"], "paper_id": pid, "url": None,
+        elif not row["pdf_url"]:
+            report.failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": None,
                                     "reason": "the arXiv entry has no PDF link"})
-            continue
-        if last_fetch is not None:  # arXiv asks for a pause between downloads
-            time.sleep(max(0.0, params.pdf_delay_seconds - (time.monotonic() - last_fetch)))
-        last_fetch = time.monotonic()
-        try:
-            sha, size = fetch_pdf(session, row["pdf_url"], dest, attempts=pdf_attempts, backoff=backoff)
-        except PdfRejected as e:
-            reason = str(e)
-        except RetryableHTTP as e:
-            reason = f"{e} after {pdf_attempts} attempts"
-        except requests.RequestException as e:
-            reason = f"{type(e).__name__} after {pdf_attempts} attempts: {e}"
         else:
-            row.update(sha256=sha, bytes=size, downloaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            report.rows.append(row)
-            report.downloaded += 1
-            continue
-        log.warning("%s: %s", row["id"], reason)
-        report.failures.append({"id": row["id"], "paper_id": pid, "url": row["pdf_url"], "reason": reason})
+            todo.append((row, dest))
+    if report.reused:
+        manifest.checkpoint()
+
+    last = None
+    with tqdm(total=len(todo), desc="arXiv PDFs", unit="paper", disable=None) as bar:
+        for row, dest in todo:
+            if last is not None:  # the pause counts in the bar's rate, so its ETA includes it
+                time.sleep(max(0.0, params.pdf_delay_seconds - (time.monotonic() - last)))
+            last = time.monotonic()
+            try:
+                sha, size = fetch_pdf(session, row["pdf_url"], dest, retries=params.num_retries,
+                                      backoff=params.backoff_seconds, timeout=params.timeout_seconds)
+            except PdfRejected as e:
+                reason = str(e)
+            except Retryable as e:
+                reason = f"{e} after {params.num_retries + 1} attempts"
+            except requests.RequestException as e:
+                reason = f"{type(e).__name__} after {params.num_retries + 1} attempts: {e}"
+            else:
+                manifest.add({**row, "sha256": sha, "bytes": size,
+                              "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                report.downloaded += 1
+                bar.update(1)
+                continue
+            bar.update(1)
+            log.warning("%s: %s", row["id"], reason)
+            report.failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": row["pdf_url"],
+                                    "reason": reason})
+
+    manifest.rows = dict(sorted(manifest.rows.items(), key=lambda kv: order[kv[0]]))
+    report.rows = manifest.final()
+    write_jsonl(out / "failures.jsonl", report.failures)
+    tried = len(report.rows) + sum(1 for f in report.failures if f.get("paper_id"))
+    if not report.rows:
+        raise StageError(f"no paper could be downloaded; the reasons are in {out / 'failures.jsonl'}")
+    failed = tried - len(report.rows)
+    if tried and failed / tried > params.max_failed_fraction:
+        raise StageError(f"{failed} of {tried} papers failed (more than download.max_failed_fraction = "
+                         f"{params.max_failed_fraction:g}); the reasons are in {out / 'failures.jsonl'}, the "
+                         "papers that did download are kept")
     return report

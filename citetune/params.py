@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -20,17 +21,30 @@ class Section(BaseModel):
 
 class DownloadParams(Section):
     source: Literal["sample", "arxiv"] = "sample"
+    # What to search for: a raw arXiv query and/or structured fields, all combined with AND (the
+    # values inside one field with OR), or a fixed list of arXiv ids.
     query: str = ""
-    max_results: int = 20
+    keywords: list[str] = []  # each in the title or the abstract
+    categories: list[str] = []  # e.g. cs.CL
+    authors: list[str] = []
+    submitted_from: date | None = None  # YYYY-MM-DD
+    submitted_to: date | None = None
+    id_list: list[str] = []
+    max_results: int = Field(20, ge=1)
     sort_by: Literal["relevance", "submitted_date", "last_updated_date"] = "relevance"
     sort_order: Literal["descending", "ascending"] = "descending"
+    update_versions: bool = False  # download a newer arXiv version of a paper already here
+    # Politeness and robustness.
     api_url: str = "https://export.arxiv.org/api/query"
-    delay_seconds: float = 3.0
-    pdf_delay_seconds: float = 1.0
-    contact: str = ""
-    page_size: int = 100
-    num_retries: int = 3
-    sample_limit: int = 0
+    delay_seconds: float = Field(3.0, ge=0)  # between API calls; never below 3 s for arXiv itself
+    pdf_delay_seconds: float = Field(1.0, ge=0)  # between PDF downloads
+    contact: str = ""  # e-mail for the User-Agent (or env CITETUNE_CONTACT)
+    page_size: int = Field(100, ge=1, le=2000)
+    num_retries: int = Field(4, ge=0)  # per API page and per PDF, with exponential backoff
+    backoff_seconds: float = Field(3.0, ge=0)  # first pause before a retry (doubling; Retry-After wins)
+    timeout_seconds: float = Field(60.0, gt=0)  # per HTTP read
+    max_failed_fraction: float = Field(1.0, ge=0, le=1)  # fail the stage when more papers than this failed
+    sample_limit: int = Field(0, ge=0)
 
 
 class CurateParams(Section):

@@ -1,6 +1,8 @@
 """download: arXiv search + PDFs (source: arxiv) or the bundled sample corpus rendered offline (source: sample).
 
-Writes <out-dir>/pdf/<paper_id>.pdf, <out-dir>/manifest.jsonl and <out-dir>/failures.jsonl.
+Writes <out-dir>/pdf/<paper_id>.pdf, <out-dir>/manifest.jsonl, <out-dir>/failures.jsonl and (arxiv)
+<out-dir>/query.json, the search as sent. The folder is kept between runs (a DVC persist output): a
+rerun, or a run after a kill, downloads only what is not already there and whole.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from tqdm import tqdm
 from citetune import arxiv_source
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.ids import paper_id
-from citetune.io import read_jsonl, write_bytes, write_jsonl
+from citetune.io import write_bytes, write_jsonl
 from citetune.sample import SampleCorpus, manifest_row, render_pdf
 
 log = logging.getLogger("download")
@@ -48,27 +50,18 @@ def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list
 
 def main(args, params) -> None:
     out = Path(args.out_dir)
-    pdf_dir, manifest = out / "pdf", out / "manifest.jsonl"
-    if params.source == "sample":
-        rows, failures = render_sample(Path(args.sample_dir), pdf_dir, params.sample_limit)
-    else:
-        previous = read_jsonl(manifest) if manifest.exists() else []
-        report = arxiv_source.download(
-            params, pdf_dir, previous,
-            page_size=params.page_size, num_retries=params.num_retries,
-        )
-        rows, failures = report.rows, report.failures
-        log.info("%d downloaded, %d unchanged and reused, %d failed", report.downloaded, report.reused, len(failures))
+    if params.source == "arxiv":
+        report = arxiv_source.download(params, out)
+        log.info("%d papers in %s: %d downloaded, %d already here; %d failures (see %s)", len(report.rows),
+                 out / "manifest.jsonl", report.downloaded, report.reused, len(report.failures),
+                 out / "failures.jsonl")
+        return
+    rows, failures = render_sample(Path(args.sample_dir), out / "pdf", params.sample_limit)
     write_jsonl(out / "failures.jsonl", failures)
     if not rows:
-        raise StageError(f"no paper could be downloaded; the reasons are in {out / 'failures.jsonl'}")
-    # PDFs of papers no longer in the manifest would be read by nobody and confuse everybody.
-    keep = {f"{r['paper_id']}.pdf" for r in rows}
-    for stale in pdf_dir.glob("*.pdf"):
-        if stale.name not in keep:
-            stale.unlink()
-    write_jsonl(manifest, rows)
-    log.info("%d papers in %s (%d failures)", len(rows), manifest, len(failures))
+        raise StageError(f"no paper could be rendered; the reasons are in {out / 'failures.jsonl'}")
+    write_jsonl(out / "manifest.jsonl", rows)
+    log.info("%d papers in %s (%d failures)", len(rows), out / "manifest.jsonl", len(failures))
 
 
 if __name__ == "__main__":

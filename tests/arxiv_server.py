@@ -1,14 +1,20 @@
-"""A loopback HTTP server that speaks enough of the arXiv API for tests.
+"""A loopback HTTP server that speaks enough of the arXiv API for tests and benchmarks.
 
 GET /api/query answers an Atom feed laid out like export.arxiv.org's (opensearch paging
 header, arxiv:primary_category, arxiv:doi, arxiv:journal_ref, arxiv:comment, links with
-title="pdf"), paged by start/max_results. GET /pdf/<id>v<n> serves each paper's PDF.
-Faults are queued per PDF path or for the API: a status code, "html", "empty" or "drop".
+title="pdf"), paged by start/max_results, restricted to id_list when one is given.
+GET /pdf/<id>v<n> serves each paper's PDF, `pdf_seconds` slowly.
+Faults are queued per PDF path or for the API, one consumed per request: a status code (with a
+Retry-After of 0 for 429/503), "html", "empty" (no body; for the API an empty page), "drop"
+(the connection closed without a response), "reset" (half the PDF, then the connection closed
+before Content-Length is reached) or "truncated" (a whole response whose PDF lacks its end).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +75,7 @@ class ArxivServer:
         self.hits: Counter = Counter()  # "api" and "pdf/<id>v<n>" -> number of requests
         self.api_requests: list[dict[str, str]] = []
         self.user_agents: list[str] = []
+        self.pdf_seconds = 0.0  # how long each PDF takes to send
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
@@ -86,9 +93,16 @@ class ArxivServer:
     def pdf_hits(self) -> int:
         return sum(n for k, n in self.hits.items() if k.startswith("pdf/"))
 
-    def feed(self, query: dict[str, str]) -> bytes:
+    def matching(self, query: dict[str, str]) -> list[Paper]:
+        ids = [i for i in query.get("id_list", "").split(",") if i]
+        if not ids:
+            return self.papers
+        return [p for p in self.papers if p.id in ids or p.id.rsplit("v", 1)[0] in ids]
+
+    def feed(self, query: dict[str, str], empty: bool = False) -> bytes:
         start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
-        page = self.papers[start : start + size]
+        papers = self.matching(query)
+        page = [] if empty else papers[start : start + size]
         self_link = escape(f"{self.api_url}?{urlencode(query)}")
         entries = "".join(self._entry(p) for p in page)
         return (
@@ -100,7 +114,7 @@ class ArxivServer:
             f'  <updated>2024-05-01T00:00:00Z</updated>\n'
             f'  <link href="{self_link}" type="application/atom+xml"/>\n'
             f"  <opensearch:itemsPerPage>{size}</opensearch:itemsPerPage>\n"
-            f"  <opensearch:totalResults>{len(self.papers)}</opensearch:totalResults>\n"
+            f"  <opensearch:totalResults>{len(papers)}</opensearch:totalResults>\n"
             f"  <opensearch:startIndex>{start}</opensearch:startIndex>\n"
             f"{entries}</feed>\n"
         ).encode()
@@ -146,8 +160,14 @@ class ArxivServer:
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in separate writes: without this, delayed ACKs cost 40 ms each.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
+                paper = None
                 with server._lock:
                     server.user_agents.append(self.headers.get("User-Agent", ""))
                     if url.path == "/api/query":
@@ -155,36 +175,55 @@ class ArxivServer:
                         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
                         server.api_requests.append(query)
                         fault = server.api_faults.pop(0) if server.api_faults else None
-                        if fault is None:
-                            return self._send(200, server.feed(query), "application/atom+xml; charset=utf-8")
+                        if fault in (None, "empty"):
+                            return self._send(200, server.feed(query, empty=fault == "empty"),
+                                              "application/atom+xml; charset=utf-8")
                         return self._fault(fault)
                     if url.path.startswith("/pdf/"):
                         key = url.path[len("/pdf/") :]
                         server.hits["pdf/" + key] += 1
                         queue = server.pdf_faults.get(key) or []
-                        if queue:
-                            return self._fault(queue.pop(0))
                         paper = next((p for p in server.papers if p.id == key), None)
-                        if paper is not None:
-                            return self._send(200, paper.pdf_bytes(), "application/pdf")
-                    return self._send(404, b"<html><body>Not Found</body></html>", "text/html")
+                        if queue:
+                            return self._fault(queue.pop(0), paper)
+                if url.path.startswith("/pdf/") and paper is not None:
+                    if server.pdf_seconds:  # outside the lock: other requests go on meanwhile
+                        time.sleep(server.pdf_seconds)
+                    return self._send(200, paper.pdf_bytes(), "application/pdf")
+                return self._send(404, b"<html><body>Not Found</body></html>", "text/html")
 
-            def _fault(self, fault) -> None:
+            def _fault(self, fault, paper: Paper | None = None) -> None:
                 if fault == "html":
                     return self._send(200, HTML_PAGE, "text/html; charset=utf-8")
                 if fault == "empty":
                     return self._send(200, b"", "application/pdf")
                 if fault == "drop":  # connection closed without a response
-                    self.close_connection = True
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return None
-                return self._send(int(fault), f"error {fault}".encode(), "text/plain")
+                    return self._close()
+                whole = paper.pdf_bytes() if paper is not None else b"%PDF-1.4\n" + b"x" * 400
+                if fault == "reset":  # the connection dies half-way through the body
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/pdf")
+                    self.send_header("Content-Length", str(len(whole)))
+                    self.end_headers()
+                    self.wfile.write(whole[: len(whole) // 2])
+                    return self._close()
+                if fault == "truncated":  # a complete response of an incomplete file
+                    return self._send(200, whole[: len(whole) // 2], "application/pdf")
+                status = int(fault)
+                extra = {"Retry-After": "0"} if status in (429, 503) else {}
+                return self._send(status, f"error {fault}".encode(), "text/plain", extra)
 
-            def _send(self, status: int, body: bytes, ctype: str) -> None:
+            def _close(self) -> None:
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(2)
+
+            def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
 
