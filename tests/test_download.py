@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from citetune.arxiv_source import api_delay, build_query, download, user_agent
+from citetune.arxiv_source import api_delay, build_query, download, make_search, user_agent
 from citetune.cli import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams
@@ -346,3 +346,11 @@ def test_stage_script_runs_on_the_sample(tmp_path, sample_dir):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "download.query is empty" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads((out / "manifest.jsonl").read_text().splitlines()[0])["source"] == "sample"
+
+
+def test_a_search_too_big_for_the_api_points_to_bulk_data(caplog):
+    make_search(DownloadParams(query="cat:cs.CL", max_results=50_000))
+    assert "bulk data" in caplog.text and "info.arxiv.org/help/bulk_data" in caplog.text
+    caplog.clear()
+    make_search(DownloadParams(query="cat:cs.CL", max_results=2_000))
+    assert "bulk" not in caplog.text
