@@ -70,14 +70,23 @@ class MergeParams(Section):
 
 class MatchParams(Section):
     backend: Literal["local", "crossref"] = "local"
-    records: str = "data/sample/crossref.jsonl"
-    mailto: str = ""
+    records: str = "data/sample/crossref.jsonl"  # local: Crossref-format records (file or folder)
+    mailto: str = ""  # crossref: the polite pool's contact (or env CROSSREF_MAILTO)
     api_url: str = "https://api.crossref.org"
-    rows: int = 5
-    min_title_similarity: float = 85
-    year_tolerance: int = 1
-    min_author_similarity: float = 85
-    timeout_seconds: float = 30
+    rows: int = Field(5, ge=1, le=100)  # candidates per search
+    # Validation, as Crossref's search-based matching does it.
+    min_title_similarity: float = Field(85, ge=0, le=100)
+    year_tolerance: int = Field(1, ge=0)
+    min_author_similarity: float = Field(85, ge=0, le=100)
+    prefer_published: bool = False  # for a printed arXiv id, the published version's DOI when one validates
+    # Crossref's limits: 0 = its published ones for the pool (polite with a mailto, else public).
+    search_rate: float = Field(0, ge=0)  # requests per second
+    search_concurrency: int = Field(0, ge=0)  # requests in flight
+    lookup_rate: float = Field(0, ge=0)
+    lookup_concurrency: int = Field(0, ge=0)
+    timeout_seconds: float = Field(30, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    backoff_seconds: float = Field(2.0, ge=0)  # first pause before a retry, doubling; Retry-After wins
 
 
 class QaParams(Section):

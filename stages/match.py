@@ -1,11 +1,26 @@
-"""match: every unique reference to its DOI (Crossref API or a local index of Crossref records), validated."""
+"""match: every unique reference to its DOI (Crossref API or a local index of Crossref records), validated.
+
+Writes data/matched/references.csv (one row per unique reference: DOI, method, score, status —
+matched, rejected, not_found or error — the candidate's title, year and authors, and why),
+data/matched/citations.csv (every citation row with its reference's DOI and status),
+metrics/match.json and metrics/match_scores.json (validation scores of accepted and rejected
+candidates). Crossref's answers are cached in data/cache/crossref.sqlite, the local index in
+data/cache/index/: a rerun asks only what it has not asked before; --offline asks nothing.
+"""
 
 import logging
 import os
+from pathlib import Path
 
 from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.io import read_csv, write_csv, write_json
-from citetune.matching import CrossrefBackend, make_backend, match_citations
+from citetune.matching import (
+    CrossrefBackend,
+    make_backend,
+    match_citations,
+    score_distribution,
+)
+from citetune.matching.crossref import AnswerCache
 
 log = logging.getLogger("match")
 
@@ -14,18 +29,21 @@ def main(args, params):
     citations = read_csv(require_input(args.citations, "merge"))
     # The contact is a parameter or comes from the environment; it goes to Crossref, never into outputs.
     mailto = params.mailto or os.environ.get("CROSSREF_MAILTO", "")
+    # Both caches are the stage's (persistent) outputs, whichever backend runs.
+    AnswerCache(args.cache)
+    Path(args.index_dir).mkdir(parents=True, exist_ok=True)
     try:
-        backend = make_backend(params, args.cache, mailto)
+        backend = make_backend(params, args.cache, mailto, args.index_dir, offline=args.offline)
     except FileNotFoundError as e:
-        raise StageError(f"{e}: set match.records to Crossref-format records (.jsonl/.json, or a folder of them) "
-                         "or use match.backend: crossref") from e
+        raise StageError(f"{e}: set match.records to Crossref-format records (.jsonl/.json, .gz, or a folder of "
+                         "them) or use match.backend: crossref") from e
     except ValueError as e:
         raise StageError(f"{e}: check match.records") from e
     if isinstance(backend, CrossrefBackend):
-        if mailto:
-            log.info("Crossref at %s, polite pool as %s; cache %s", params.api_url, mailto, args.cache)
-        else:
-            log.warning("no contact for Crossref's polite pool: set match.mailto or CROSSREF_MAILTO")
+        pool = "polite pool as " + mailto if mailto else "public pool (set match.mailto or CROSSREF_MAILTO)"
+        log.info("Crossref at %s, %s; %s; cache %s (%d answers)", params.api_url, pool,
+                 ", ".join(f"{k} {lim.rate:g}/s x{lim.concurrency}" for k, lim in backend.limiters.items()),
+                 args.cache, len(backend.cache))
     else:
         log.info("local index: %d records from %s", len(backend), params.records)
     try:
@@ -35,17 +53,22 @@ def main(args, params):
     write_csv(args.references, references)
     write_csv(args.out, matched)
     write_json(args.metrics, metrics)
+    write_json(args.scores, score_distribution(references))
     if isinstance(backend, CrossrefBackend):
         log.info("%d Crossref requests, %d answers from the cache", backend.requests, backend.cache_hits)
-    print(f"match: {metrics['matched']}/{metrics['references']} references matched {metrics['by_method']}; "
-          f"{metrics['rejected']} rejected, {metrics['unmatched']} unmatched, {metrics['error']} errors")
+    by = metrics["by_status"]
+    print(f"match: {by['matched']}/{metrics['references']} references matched {metrics['by_method']}; "
+          f"{by['rejected']} rejected, {by['not_found']} not found, {by['error']} errors")
 
 
 if __name__ == "__main__":
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("--citations", default="data/merged/citations.csv")
     parser.add_argument("--references", default="data/matched/references.csv")
     parser.add_argument("--out", default="data/matched/citations.csv")
     parser.add_argument("--metrics", default="metrics/match.json")
-    parser.add_argument("--cache", default="data/cache/crossref", help="Crossref answers kept between runs")
+    parser.add_argument("--scores", default="metrics/match_scores.json")
+    parser.add_argument("--cache", default="data/cache/crossref.sqlite", help="Crossref answers kept between runs")
+    parser.add_argument("--index-dir", default="data/cache/index", help="local indexes of record files")
+    parser.add_argument("--offline", action="store_true", help="answer from the cache alone (crossref)")
     run_stage("match", parser, main)

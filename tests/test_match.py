@@ -39,7 +39,7 @@ BY_DOI = {r["DOI"].lower(): r for r in RECORDS}
 REAL = [r for r in RECORDS if not r["DOI"].startswith("10.5555/")]  # the distractors use the test prefix
 JOURNAL = [r for r in REAL if not r["DOI"].startswith("10.48550/")]  # what Crossref itself holds
 PARAMS = MatchParams()
-FAST = {"backoff_seconds": 0.01, "min_interval_seconds": 0.0}
+FAST = {"backoff_seconds": 0.01}
 
 
 def rec(doi: str) -> dict:
@@ -67,8 +67,8 @@ def match(row: dict, backend, params=PARAMS):
 
 
 @pytest.fixture(scope="module")
-def index() -> LocalIndex:
-    return LocalIndex(RECORDS)
+def index(tmp_path_factory) -> LocalIndex:
+    return LocalIndex.build(tmp_path_factory.mktemp("index") / "sample.sqlite", SAMPLE, progress=False)
 
 
 # --- local backend --------------------------------------------------------------------------------
@@ -107,14 +107,15 @@ def test_arxiv_only_physics_reference(index):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_distractors_alone_never_give_a_doi(style):
+def test_distractors_alone_never_give_a_doi(style, tmp_path):
     """The true record removed, the look-alikes (same authors, similar titles) must all be refused."""
     rejected = 0
     for record in REAL:
-        others = LocalIndex([r for r in RECORDS if r is not record])
+        others = LocalIndex.from_records(tmp_path / f"{ref_key(record['DOI'])}.sqlite",
+                                          [r for r in RECORDS if r is not record])
         for parsed in (True, False):
             m = match(row_for(record, style, parsed), others)
-            assert m.status in ("unmatched", "rejected") and m.doi == "" and m.method == "none", (
+            assert m.status in ("not_found", "rejected") and m.doi == "" and m.method == "none", (
                 format_reference(record, style), m)
             rejected += m.status == "rejected"
             if m.status == "rejected":
@@ -122,7 +123,7 @@ def test_distractors_alone_never_give_a_doi(style):
     assert rejected > len(REAL)  # distractors were found and refused, not merely missed
 
 
-def test_printed_doi_of_another_paper_is_rejected(index):
+def test_printed_doi_of_another_paper_is_rejected(index, tmp_path):
     lstm, backprop = rec("10.1162/neco.1997.9.8.1735"), rec("10.1038/323533a0")
     for parsed in (True, False):
         row = row_for(lstm, "apa", parsed)
@@ -133,7 +134,7 @@ def test_printed_doi_of_another_paper_is_rejected(index):
         # The wrong DOI is refused; the search still finds the work the reference describes.
         assert (m.status, m.doi, m.method) == ("matched", lstm["DOI"], "search")
         assert f"printed DOI {backprop['DOI']} is another work" in m.note
-        without_true = LocalIndex([r for r in RECORDS if r is not lstm])
+        without_true = LocalIndex.from_records(tmp_path / "without.sqlite", [r for r in RECORDS if r is not lstm])
         m = match(row, without_true)
         assert (m.status, m.doi) == ("rejected", "")
         assert backprop["DOI"] in m.note
@@ -197,7 +198,7 @@ def crossref():
 
 
 def backend_for(srv, cache, **kw) -> CrossrefBackend:
-    return CrossrefBackend(srv.base_url, "tests@example.org", 5, cache, **(FAST | kw))
+    return CrossrefBackend(srv.base_url, "tests@example.org", 5, Path(cache) / "crossref.sqlite", **(FAST | kw))
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -225,7 +226,7 @@ def test_crossref_distractors_and_wrong_doi(tmp_path):
                 if record is backprop:
                     assert m.doi == backprop["DOI"]
                 else:
-                    assert m.status in ("unmatched", "rejected") and m.doi == "", (format_reference(record, style), m)
+                    assert m.status in ("not_found", "rejected") and m.doi == "", (format_reference(record, style), m)
         row = row_for(lstm, "acm")
         row["ref_raw"] = row["ref_raw"].replace(lstm["DOI"], backprop["DOI"])
         row["ref_doi"] = backprop["DOI"]
@@ -269,7 +270,7 @@ def test_crossref_500_storm_is_an_error_for_that_reference_only(crossref, tmp_pa
     note = refs.loc[refs["ref_raw"] == rows[0]["ref_raw"], "match_note"].item()
     assert "HTTP 500" in note and "after 3 attempts" in note
     assert [by_doi[r["ref_raw"]] for r in rows[1:]] == ["matched"] * 3
-    assert metrics["error"] == 1 and metrics["matched"] == 3 and metrics["citations_with_doi"] == 3
+    assert metrics["by_status"]["error"] == 1 and metrics["matched"] == 3 and metrics["citations_with_doi"] == 3
     # Failures are not cached: once Crossref recovers, a rerun matches the reference.
     refs, _, metrics = match_citations(df, backend_for(crossref, tmp_path), PARAMS, progress=False)
     assert metrics["matched"] == 4
@@ -284,7 +285,8 @@ def test_crossref_answers_are_cached(crossref, tmp_path):
     again, _, _ = match_citations(df, be, PARAMS, progress=False)
     assert crossref.requests() == n and be.requests == 0 and be.cache_hits > 0
     pd.testing.assert_frame_equal(first, again)
-    assert not any("tests@example.org" in p.read_text() for p in tmp_path.rglob("*.json"))
+    assert (tmp_path / "crossref.sqlite").exists()
+    assert not any(b"tests@example.org" in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
 
 
 # --- the stage ----------------------------------------------------------------------------------------
@@ -310,7 +312,8 @@ def _run_stage(tmp_path: Path, match_params: dict, env: dict | None = None) -> s
     args = [sys.executable, "-m", "stages.match", "--params", str(tmp_path / "params.yaml"),
             "--citations", str(tmp_path / "in.csv"), "--references", str(tmp_path / "out/references.csv"),
             "--out", str(tmp_path / "out/citations.csv"), "--metrics", str(tmp_path / "metrics.json"),
-            "--cache", str(tmp_path / "cache")]
+            "--cache", str(tmp_path / "cache/crossref.sqlite"), "--index-dir", str(tmp_path / "cache/index"),
+            "--scores", str(tmp_path / "scores.json")]
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
 
@@ -330,7 +333,7 @@ def test_stage_end_to_end_local(tmp_path):
                                    "10.3115/v1/D14-1162", "10.48550/arXiv.1810.04805"}
     assert (matched["match_title"] != "").all() and (matched["match_year"] != "").all()
     doe = refs[refs["ref_raw"].str.startswith("J. Doe")].iloc[0]
-    assert doe["match_status"] in ("unmatched", "rejected") and doe["doi"] == "" and doe["match_note"]
+    assert doe["match_status"] in ("not_found", "rejected") and doe["doi"] == "" and doe["match_note"]
     assert len(cites) == len(df) and list(cites.columns) == [*CITATION_COLUMNS, "ref_key", "doi", "match_method",
                                                              "match_score", "match_status"]
     assert cites["doi"].ne("").sum() == 8
@@ -347,8 +350,8 @@ def test_stage_end_to_end_crossref_keeps_the_contact_out_of_outputs(crossref, tm
     assert metrics["matched"] == 4 and metrics["by_method"]["arxiv_id"] == 2
     assert any("mailto:stage-contact@example.org" in ua for ua in crossref.user_agents)
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "params.yaml"]
-    assert any(p.parent.parent.name == "cache" for p in written)
-    assert not any("stage-contact@example.org" in p.read_text() for p in written)
+    assert (tmp_path / "cache/crossref.sqlite").exists()
+    assert not any(b"stage-contact@example.org" in p.read_bytes() for p in written)
 
 
 def test_stage_explains_missing_inputs(tmp_path):

@@ -1,0 +1,295 @@
+"""The Crossref backend: the REST API through habanero, within Crossref's limits, every answer cached.
+
+Limits: Crossref publishes them per pool and kind of request (search: 3 requests per second with at
+most 3 in flight in the polite pool, 1 per second and 1 in flight in the public one; single-record
+look-ups: 10/s and 3, 5/s and 1); those are the defaults, and each response's x-rate-limit-limit /
+x-rate-limit-interval headers lower them when they say less. 429 and 5xx are retried with backoff
+that honours Retry-After; timeouts and dropped connections are retried; an answer that is not JSON
+is an error for that reference, not the run.
+
+habanero builds the requests and reads the answers; it calls httpx2.get for each, with no way to add
+a header or see the response's. So the backend gives habanero a stand-in for httpx2 whose `get` uses
+one shared client: it adds the Crossref Plus token when CROSSREF_PLUS_TOKEN is set (habanero keeps
+an api_key but does not send it), and hands each response's rate-limit headers to the limiter.
+
+Cache: every answer (found, not found) in an SQLite file keyed by the request, written as it
+arrives, so that a rerun (after a kill, a threshold change, more papers) asks only what is new; a
+cache hit costs no rate-limit budget. offline=True answers from the cache alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+log = logging.getLogger(__name__)
+
+# Only the fields validation reads: smaller answers, smaller cache.
+SEARCH_SELECT = ["DOI", "title", "subtitle", "author", "issued", "published-print", "published-online",
+                 "container-title", "short-container-title", "volume", "issue", "page", "article-number",
+                 "type", "score"]
+# Crossref's published limits: (requests per second, requests in flight).
+LIMITS = {("polite", "search"): (3.0, 3), ("polite", "lookup"): (10.0, 3),
+          ("public", "search"): (1.0, 1), ("public", "lookup"): (5.0, 1)}
+PLUS_TOKEN_ENV = "CROSSREF_PLUS_TOKEN"
+
+
+class LookupFailed(RuntimeError):
+    """A Crossref request that failed (after retries, where retrying made sense)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status == 429 or self.status >= 500
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_lookup_failed(exc: Exception) -> LookupFailed:
+    """habanero raises httpx2.HTTPStatusError, its RequestError, RuntimeError wrapping a transport
+    error, or a JSON error for an answer that is not JSON."""
+    import httpx2
+    from habanero.exceptions import RequestError
+
+    if isinstance(exc, LookupFailed):
+        return exc
+    if isinstance(exc, httpx2.HTTPStatusError):
+        r = exc.response
+        return LookupFailed(f"HTTP {r.status_code} {r.reason_phrase}", r.status_code,
+                            retry_after_seconds(r.headers.get("Retry-After")))
+    if isinstance(exc, RequestError):
+        return LookupFailed(f"HTTP {exc.status_code}: {str(exc.error)[:200]}", int(exc.status_code))
+    cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
+    if isinstance(cause, httpx2.TransportError):
+        return LookupFailed(f"connection failed: {type(cause).__name__}: {cause}")
+    if isinstance(exc, ValueError):  # json.JSONDecodeError, habanero's "not JSON" check
+        return LookupFailed(f"malformed answer: {exc}", status=0)
+    return LookupFailed(f"{type(exc).__name__}: {exc}", status=0)
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, evenly spaced, and `concurrency` in flight; the
+    rate only ever goes down, when the server's headers say less."""
+
+    def __init__(self, rate: float, concurrency: int):
+        self.rate, self.concurrency = rate, concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def __enter__(self):
+        self._slots.acquire()
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.rate
+        if start > now:
+            time.sleep(start - now)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._slots.release()
+
+    def observe(self, headers) -> None:
+        """Lower the rate to what x-rate-limit-limit / x-rate-limit-interval allow."""
+        limit, interval = headers.get("x-rate-limit-limit"), headers.get("x-rate-limit-interval")
+        try:
+            seconds = float(re.sub(r"[^\d.]", "", interval or "1") or 1)
+            allowed = float(limit) / seconds if limit else None
+        except ValueError:
+            return
+        if allowed and allowed < self.rate:
+            with self._lock:
+                if allowed < self.rate:
+                    log.info("Crossref allows %g requests/s here; slowing down from %g", allowed, self.rate)
+                    self.rate = allowed
+
+
+class AnswerCache:
+    """Crossref's answers by request, in SQLite; safe to share between threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, request TEXT NOT NULL, "
+                         "answer TEXT NOT NULL, at REAL NOT NULL)")
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(request: dict) -> str:
+        return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+    def get(self, request: dict) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (self.key(request),)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, request: dict, answer: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
+                             (self.key(request), json.dumps(request, sort_keys=True), json.dumps(answer), time.time()))
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+
+class _Transport:
+    """What habanero sees as the httpx2 module: `get` goes through one shared client that adds the
+    Plus token and reports each response's headers; everything else is httpx2's."""
+
+    def __init__(self, client, on_response: Callable):
+        import httpx2
+
+        self._httpx2, self._client, self._on_response = httpx2, client, on_response
+
+    def __getattr__(self, name):
+        return getattr(self._httpx2, name)
+
+    def get(self, url, params=None, headers=None, timeout=None, **kw):
+        token = os.environ.get(PLUS_TOKEN_ENV)
+        headers = {**(headers or {}), **({"Crossref-Plus-API-Token": f"Bearer {token}"} if token else {})}
+        response = self._client.get(url, params=params, headers=headers, timeout=timeout, **kw)
+        self._on_response(response)
+        return response
+
+
+_local = threading.local()  # the limiter the current thread's request belongs to
+
+
+class CrossrefBackend:
+    """Crossref's REST API through habanero: polite pool with a mailto, Crossref's limits, retries
+    with backoff that honour Retry-After, and every answer cached."""
+
+    holds_arxiv = False  # arXiv DOIs are DataCite's; Crossref answers 404 for them
+
+    def __init__(self, api_url: str, mailto: str | None, timeout: float, cache_path: str | Path,
+                 max_attempts: int = 5, backoff_seconds: float = 2.0, max_wait_seconds: float = 120.0,
+                 offline: bool = False, limits: dict[str, tuple[float, int]] | None = None):
+        import habanero.request
+        import httpx2
+        from habanero import Crossref
+
+        self.api_url = api_url.rstrip("/")
+        self.client = Crossref(base_url=self.api_url, mailto=mailto or None, timeout=timeout, ua_string="citetune")
+        pool = "polite" if mailto else "public"
+        limits = limits or {}
+        self.limiters = {kind: RateLimiter(*limits.get(kind, LIMITS[(pool, kind)])) for kind in ("search", "lookup")}
+        self.cache = AnswerCache(cache_path)
+        self.offline = offline
+        self.max_attempts, self.backoff, self.max_wait = max_attempts, backoff_seconds, max_wait_seconds
+        self.requests = 0  # made over the network (cache misses), for logs and tests
+        self.cache_hits = 0
+        self._count = threading.Lock()
+        http = httpx2.Client(limits=httpx2.Limits(max_connections=8, max_keepalive_connections=8))
+        habanero.request.httpx2 = _Transport(http, self._observe)
+        # The stage logs at INFO; one line per HTTP request from httpx2 would drown the progress bar.
+        for name in ("httpx2", "httpcore2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    def _observe(self, response) -> None:
+        limiter = getattr(_local, "limiter", None)
+        if limiter is not None:
+            limiter.observe(response.headers)
+
+    def lookup(self, doi: str) -> dict | None:
+        answer = self._answer("lookup", {"kind": "work", "doi": doi.lower()}, lambda: self._work(doi))
+        return answer["message"] if answer["found"] else None
+
+    def search(self, text: str, rows: int) -> list[dict]:
+        def call():
+            res = self.client.works(query_bibliographic=text, limit=rows, select=SEARCH_SELECT)
+            if not isinstance(res, dict) or not isinstance(res.get("message"), dict):
+                raise LookupFailed(f"malformed answer: {str(res)[:120]}", status=0)
+            return {"found": True, "message": res["message"].get("items") or []}
+
+        request = {"kind": "search", "query": text, "rows": rows, "select": SEARCH_SELECT}
+        return self._answer("search", request, call)["message"]
+
+    def _work(self, doi: str) -> dict:
+        try:
+            # DOIs may hold '?', '#', '<', ';' (SICI): percent-encode them into the path.
+            res = self.client.works(ids=quote(doi, safe="/:;()._-"))
+        except Exception as e:
+            if _as_lookup_failed(e).status == 404:
+                return {"found": False, "message": None}
+            raise
+        if not isinstance(res, dict) or not isinstance(res.get("message"), dict):
+            raise LookupFailed(f"malformed answer: {str(res)[:120]}", status=0)
+        return {"found": True, "message": res["message"]}
+
+    def _answer(self, kind: str, request: dict, call: Callable[[], dict]) -> dict:
+        request = {"api": self.api_url, **request}
+        cached = self.cache.get(request)
+        if cached is not None:
+            with self._count:
+                self.cache_hits += 1
+            return cached
+        if self.offline:
+            raise LookupFailed("offline and not in the cache", status=0)
+        answer = self._with_retries(self.limiters[kind], call)
+        self.cache.put(request, answer)
+        return answer
+
+    def _wait(self, state) -> float:
+        exc = state.outcome.exception()
+        backoff = self.backoff * 2 ** (state.attempt_number - 1)
+        return min(self.max_wait, max(backoff, getattr(exc, "retry_after", None) or 0.0))
+
+    def _with_retries(self, limiter: RateLimiter, call: Callable[[], dict]) -> dict:
+        def before_sleep(state):
+            log.info("Crossref: %s; retry %d/%d in %.1f s", state.outcome.exception(), state.attempt_number,
+                     self.max_attempts - 1, state.next_action.sleep)
+
+        def once() -> dict:
+            with limiter:
+                with self._count:
+                    self.requests += 1
+                _local.limiter = limiter
+                try:
+                    return call()
+                except Exception as e:
+                    raise _as_lookup_failed(e) from e
+                finally:
+                    _local.limiter = None
+
+        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait, reraise=True,
+                            retry=retry_if_exception(lambda e: isinstance(e, LookupFailed) and e.retryable),
+                            before_sleep=before_sleep)
+        try:
+            return retrying(once)
+        except LookupFailed as e:
+            if e.retryable:
+                e.args = (f"{e} (after {self.max_attempts} attempts)",)
+            raise

@@ -1,0 +1,383 @@
+"""References and Crossref records: what a reference prints, what a record says, and whether they
+are the same work (`validate`); the readers of Crossref-format record files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import orjson
+from rapidfuzz import fuzz
+
+from citetune.ids import split_version
+
+log = logging.getLogger(__name__)
+
+# --- text -----------------------------------------------------------------------------------
+
+# Letters that NFKD does not split into base letter + accent; Greek letters spelled out ("β-VAE" = "beta-VAE").
+_FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "ß": "ss",
+                       "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "ð": "d"}
+                      | {chr(c): unicodedata.name(chr(c)).split()[-1].lower() for c in range(0x391, 0x3CA)
+                         if unicodedata.name(chr(c), "").startswith("GREEK")})
+_TAG = re.compile(r"<[^>]+>")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: 'Müller' and 'Muller' compare equal."""
+    text = unicodedata.normalize("NFKD", str(text)).translate(_FOLD)
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def norm_text(text: str) -> str:
+    """Folded, tags (Crossref titles carry <i>, <sub>, MathML), entities and punctuation removed, spaces collapsed."""
+    return _NON_ALNUM.sub(" ", fold(html.unescape(_TAG.sub(" ", str(text or ""))))).strip()
+
+
+def ref_key(ref_raw: str) -> str:
+    """Stable key of a reference: the same text (up to case, accents, punctuation) gives the same key."""
+    return hashlib.sha1(norm_text(ref_raw).encode()).hexdigest()[:16]
+
+
+# --- identifiers and years printed in a reference -----------------------------------------------
+
+DOI_RE = re.compile(r"10\.\d{4,9}/[^\s\"<>]+", re.I)
+ARXIV_RE = re.compile(
+    r"arxiv(?:\.org/(?:abs|pdf)/|\s*:\s*|\.)\s*([a-z\-]+(?:\.[a-z]{2})?/\d{7}|\d{4}\.\d{4,5})(v\d+)?", re.I)
+URL_RE = re.compile(r"(?:https?://|www\.)\S+|doi:\s*\S+", re.I)
+YEAR_RE = re.compile(r"(?<![\w.])(1[89]\d\d|20\d\d)[a-z]?(?!\w|\.\d)")
+PAREN_YEAR_RE = re.compile(r"\((1[89]\d\d|20\d\d)[a-z]?\)")
+
+
+def clean_doi(text: str) -> str:
+    """'https://doi.org/10.1/ABC.' -> '10.1/ABC'; '' when there is no DOI."""
+    m = DOI_RE.search(str(text or ""))
+    if not m:
+        return ""
+    doi = m.group(0).rstrip(".,;:")
+    # A closing bracket belongs to the DOI only if the DOI opened it: "(see 10.1/x)".
+    while doi.endswith(")") and doi.count(")") > doi.count("("):
+        doi = doi[:-1].rstrip(".,;:")
+    return doi
+
+
+def arxiv_from(text: str) -> str:
+    """The arXiv id (no version) printed in a text or an arXiv DOI, or ''."""
+    m = ARXIV_RE.search(str(text or ""))
+    return m.group(1) if m else ""
+
+
+def arxiv_doi(arxiv_id: str) -> str:
+    return f"10.48550/arXiv.{split_version(arxiv_id)[0]}"
+
+
+def without_ids(text: str) -> str:
+    text = URL_RE.sub(" ", text)
+    text = DOI_RE.sub(" ", text)
+    return ARXIV_RE.sub(" ", text)
+
+
+def year_from(text: str) -> int | None:
+    text = without_ids(str(text or ""))
+    m = PAREN_YEAR_RE.search(text) or YEAR_RE.search(text)
+    return int(m.group(1)) if m else None
+
+
+# --- references and records -------------------------------------------------------------------
+
+@dataclass
+class Reference:
+    """What a reference prints; every field falls back on the raw text when the parser left it empty."""
+
+    raw: str
+    authors: list[str] = field(default_factory=list)
+    title: str = ""
+    year: int | None = None
+    doi: str = ""
+    arxiv: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> "Reference":
+        def get(k: str) -> str:
+            v = row.get(k)
+            return "" if v is None or (isinstance(v, float) and v != v) else str(v).strip()  # None or NaN
+
+        raw = get("ref_raw")
+        doi = clean_doi(get("ref_doi")) or clean_doi(raw)
+        arxiv = split_version(get("ref_arxiv"))[0] if get("ref_arxiv") else ""
+        arxiv = arxiv or arxiv_from(doi) or arxiv_from(raw)
+        year_m = YEAR_RE.search(get("ref_year"))
+        return cls(
+            raw=raw,
+            authors=[a.strip() for a in get("ref_authors").split(";") if a.strip()],
+            title=get("ref_title"),
+            year=int(year_m.group(1)) if year_m else year_from(raw),
+            doi=doi,
+            arxiv=arxiv,
+        )
+
+    @cached_property
+    def segments(self) -> list[str]:
+        """Runs of 1-3 consecutive sentence-like pieces of the raw text: one of them is the title, if printed."""
+        pieces = [norm_text(p) for p in re.split(r"(?<=[.?!])\s+|[“”\"«»]", without_ids(self.raw))]
+        pieces = [p for p in pieces if p]
+        return [" ".join(pieces[i:j]) for i in range(len(pieces)) for j in range(i + 1, min(i + 4, len(pieces) + 1))]
+
+    @cached_property
+    def first_author_tokens(self) -> list[str]:
+        """Normalised words that name the first author: the raw text up to the first author separator."""
+        head = re.split(r",|;|\band\b|&|\bet al\b", self.raw, maxsplit=1)[0]
+        return norm_text(head).split()[:8]
+
+    @cached_property
+    def numbers(self) -> set[str]:
+        return set(norm_text(without_ids(self.raw)).split())
+
+
+def record_titles(rec: Mapping) -> list[str]:
+    """The record's title, and title + subtitle: references print either."""
+    title = rec.get("title") or [""]
+    title = title[0] if isinstance(title, list) else str(title)
+    subtitle = rec.get("subtitle") or []
+    subtitle = subtitle[0] if isinstance(subtitle, list) and subtitle else ""
+    return [t for t in (title, f"{title}: {subtitle}" if subtitle else "") if t]
+
+
+def record_title(rec: Mapping) -> str:
+    titles = record_titles(rec)
+    return " ".join(_TAG.sub("", titles[0]).split()) if titles else ""
+
+
+def record_year(rec: Mapping) -> int | None:
+    for k in ("issued", "published", "published-print", "published-online", "created"):
+        try:
+            year = rec[k]["date-parts"][0][0]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if year:
+            return int(year)
+    return None
+
+
+def record_authors(rec: Mapping) -> list[str]:
+    authors = rec.get("author") or []
+    first = [a for a in authors if a.get("sequence") == "first"]
+    ordered = first[:1] + [a for a in authors if a not in first[:1]]
+    return [str(a.get("family") or a.get("name") or "").strip() for a in ordered if a.get("family") or a.get("name")]
+
+
+def record_bib(rec: Mapping) -> str:
+    """The record as a reference-like string: what a search compares a raw reference with."""
+    parts = record_authors(rec)[:3] + record_titles(rec)[:1]
+    parts += [(rec.get("container-title") or [""])[0] if isinstance(rec.get("container-title"), list)
+              else str(rec.get("container-title") or "")]
+    parts += [str(record_year(rec) or ""), str(rec.get("volume") or ""), str(rec.get("page") or "")]
+    return " ".join(p for p in parts if p)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das", "du", "la", "le",
+             "ben", "bin", "ibn", "al", "el", "ter", "ten", "zu", "af", "y"}
+
+
+def surname_variants(name: str) -> set[str]:
+    """'Ben Zaken' -> {'ben zaken', 'benzaken', 'zaken'}; 'Allen-Zhu' -> {'allen zhu', 'allenzhu', 'allen', 'zhu'}."""
+    toks = norm_text(name).split()
+    if not toks:
+        return set()
+    core = [t for t in toks if t not in PARTICLES] or toks
+    return {" ".join(toks), "".join(toks), " ".join(core), "".join(core), core[0], core[-1]}
+
+
+def author_similarity(ref: Reference, rec: Mapping) -> tuple[float, str]:
+    """Best similarity of the record's first-author surname with the reference's first author (0-100)."""
+    authors = record_authors(rec)
+    if not authors:
+        return 0.0, ""
+    cand = surname_variants(authors[0])
+    printed = surname_variants(ref.authors[0]) if ref.authors else set()
+    # The first author's words in the raw text, alone and joined in twos/threes ("ben zaken").
+    toks = ref.first_author_tokens
+    printed |= {" ".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 1, min(i + 4, len(toks) + 1))}
+    printed |= {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 2, min(i + 4, len(toks) + 1))}
+    best = max((fuzz.ratio(a, b) for a in cand for b in printed), default=0.0)
+    return best, authors[0]
+
+
+# Words whose presence or absence does not make another title; "not", "without", numbers all count.
+_TITLE_STOP = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "by", "at", "from", "via", "with", "is",
+               "are", "as", "its", "into"}
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Spelling variants ('optimisation', 'models') are the same word; numbers and short words must be equal."""
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 4 or any(c.isdigit() for c in a + b):
+        return False
+    return fuzz.ratio(a, b) >= 85
+
+
+def _unexplained(words: list[str], other: list[str]) -> list[str]:
+    """Content words of one title the other lacks, after allowing split compounds ('fine tuning' = 'finetuning')."""
+    other_joined = set(other) | {"".join(other[i:j]) for i in range(len(other))
+                                 for j in range(i + 2, min(i + 4, len(other) + 1))}
+    explained = [False] * len(words)
+    for i in range(len(words)):
+        for j in range(i + 1, min(i + 4, len(words) + 1)):
+            if "".join(words[i:j]) in other_joined:
+                explained[i:j] = [True] * (j - i)
+    return [w for w, ok in zip(words, explained, strict=True)
+            if not ok and w not in _TITLE_STOP and not any(_same_word(w, o) for o in other)]
+
+
+def title_agreement(ref: Reference, rec: Mapping, threshold: float) -> tuple[float, list[str]]:
+    """(similarity 0-100, words that differ) of the record's title and the printed title or a title-like
+    piece of the raw text. Agreement needs similarity >= threshold and no differing content word: look-alike
+    titles ('... with human feedback' / '... without human feedback') are close by characters only."""
+    titles = [t for t in (norm_text(t) for t in record_titles(rec)) if t]
+    printed = ([norm_text(ref.title)] if ref.title else []) + ref.segments
+    best: tuple[float, list[str]] = (0.0, [])
+    for p in printed:
+        for t in titles:
+            sim = fuzz.token_sort_ratio(p, t)
+            if sim < threshold:
+                if sim > best[0] and not best[1]:
+                    best = (sim, [])
+                continue
+            a, b = p.split(), t.split()
+            diff = _unexplained(a, b) + _unexplained(b, a)
+            if not diff:
+                return sim, []
+            if best[0] < threshold or len(diff) < len(best[1]):
+                best = (sim, diff)
+    return best
+
+
+def volume_page_agree(ref: Reference, rec: Mapping) -> bool:
+    """The record's volume (or, without one, its proceedings' title) and first page are printed in the reference."""
+    page = norm_text(re.split(r"[-–]", str(rec.get("page") or rec.get("article-number") or ""))[0])
+    if not page or page not in ref.numbers:
+        return False
+    volume = norm_text(rec.get("volume") or "")
+    if volume:
+        return volume in ref.numbers
+    container = rec.get("container-title") or []
+    container = norm_text(container[0] if isinstance(container, list) and container else container)
+    return len(container) >= 10 and fuzz.partial_ratio(container, norm_text(ref.raw)) >= 95
+
+
+@dataclass
+class Verdict:
+    accepted: bool
+    score: float  # 0-100 from the components
+    note: str
+
+
+def validate(ref: Reference, rec: Mapping, params, identifier_agrees: bool = False) -> Verdict:
+    """Accept a candidate only if title, year and first author agree (or, without a printed title,
+    first author, year and an identifier or volume/first page agree). One rule for every backend."""
+    problems = []
+    ref_year, rec_year = ref.year, record_year(rec)
+    if ref_year is None or rec_year is None:
+        year_score = 0.0
+        problems.append("no year to compare" if ref_year is None else "record has no year")
+    else:
+        diff = abs(ref_year - rec_year)
+        year_score = 100.0 if diff == 0 else max(0.0, 100.0 - 25.0 * diff)
+        if diff > params.year_tolerance:
+            problems.append(f"year {rec_year} vs printed {ref_year}")
+    author_score, cand_author = author_similarity(ref, rec)
+    if author_score < params.min_author_similarity:
+        problems.append(f"first author {cand_author or '(none)'!r} not the printed one ({author_score:.0f})")
+    title_score, differing = title_agreement(ref, rec, params.min_title_similarity)
+    title_ok = title_score >= params.min_title_similarity and not differing
+    if title_ok or ref.title or differing:
+        how = "" if ref.title or not title_ok else "title found in the reference text"
+        score = 0.6 * title_score + 0.25 * author_score + 0.15 * year_score
+        if differing:
+            problems.append(f"title words differ: {', '.join(differing[:4])}")
+        elif not title_ok:
+            problems.append(f"title similarity {title_score:.0f} < {params.min_title_similarity:g}")
+    else:
+        # Physics style prints no title: the identifier or the volume and first page must agree instead.
+        if identifier_agrees:
+            how = "no title printed: accepted on first author, year and identifier"
+        elif volume_page_agree(ref, rec):
+            how = "no title printed: accepted on first author, year, volume/venue and first page"
+        else:
+            how = ""
+            problems.append("no title printed and neither identifier nor volume/first page agree")
+        score = 0.35 * author_score + 0.15 * year_score + (50.0 if how else 0.0)
+    if problems:
+        return Verdict(False, round(score, 1), "; ".join(problems))
+    return Verdict(True, round(score, 1), how)
+
+
+# --- Crossref-format records on disk -------------------------------------------------------------------
+
+def _records_in(obj) -> Iterator[dict]:
+    """Records from a record, a list, a {'items': [...]} file of Crossref's public data file or an API
+    response ({'message': {'items': [...]}})."""
+    if isinstance(obj, list):
+        for item in obj:
+            yield from _records_in(item)
+    elif isinstance(obj, dict):
+        if "message" in obj:
+            yield from _records_in(obj["message"])
+        elif isinstance(obj.get("items"), list):
+            yield from _records_in(obj["items"])
+        else:
+            yield obj
+
+
+RECORD_FILE = re.compile(r"\.jsonl?(\.gz)?$")
+
+
+def record_files(path: str | Path) -> list[Path]:
+    """The record files at path: the file itself, or every .json/.jsonl(.gz) below a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"records file {path} not found")
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and RECORD_FILE.search(p.name))
+    return [path]
+
+
+def iter_file_records(f: Path) -> Iterator[dict]:
+    """The records with a DOI in one file, read as a stream: JSON lines one at a time, a JSON file
+    (Crossref's public data file holds {"items": [...]} per .json.gz file of a few thousand) whole."""
+    opener = gzip.open if f.suffix == ".gz" else open
+    with opener(f, "rb") as fh:
+        if re.search(r"\.jsonl(\.gz)?$", f.name):
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    log.warning("%s:%d: skipped, not valid JSON (%s)", f, n, e)
+                    continue
+                yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+        else:
+            try:
+                obj = orjson.loads(fh.read())
+            except orjson.JSONDecodeError as e:
+                log.warning("%s: skipped, not valid JSON (%s)", f, e)
+                return
+            yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+
+
+def load_records(path: str | Path) -> list[dict]:
+    """Every record with a DOI in a file or a folder of them (for small collections and tests)."""
+    return [r for f in record_files(path) for r in iter_file_records(f)]
