@@ -93,6 +93,7 @@ class CrossrefServer:
         self.hits: Counter = Counter()  # "search" and "work" -> number of requests (429s included)
         self.paths: list[str] = []
         self.user_agents: list[str] = []
+        self.tokens: list[str] = []  # the Crossref-Plus-API-Token header of each request ('' when absent)
         self.limits: dict[str, Limit | None] | None = None  # None / missing kind: unlimited
         self.advertise: dict[str, tuple[int, float]] = {}  # kind -> (rate, interval) advertised and enforced
         self.too_many: Counter = Counter()  # kind -> requests answered 429 by the limits
@@ -222,6 +223,7 @@ class CrossrefServer:
                     start = time.monotonic()
                     server.paths.append(target)
                     server.user_agents.append(self.headers.get("User-Agent", ""))
+                    server.tokens.append(self.headers.get("Crossref-Plus-API-Token", ""))
                     kind = "search" if url.path.rstrip("/") == "/works" else "work"
                     server.hits[kind] += 1
                     admitted, self._extra = server._admit(kind, start)

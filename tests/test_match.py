@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from crossref_server import CrossrefServer, Limit
 
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv
@@ -28,9 +29,9 @@ from citetune.matching import (
     ref_key,
     validate,
 )
+from citetune.matching import local as local_module
 from citetune.params import MatchParams
 from citetune.sample import STYLES, format_reference
-from crossref_server import CrossrefServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/sample/crossref.jsonl"
@@ -371,3 +372,124 @@ def test_crossref_lookup_of_dois_with_url_special_characters(tmp_path):
         be = backend_for(srv, tmp_path)
         assert be.lookup(sici)["title"] == ["One"] and be.lookup(odd)["title"] == ["Two"]
         assert be.lookup("10.1000/absent") is None
+
+
+# --- Crossref's limits, faults and the cache -----------------------------------------------------------
+
+def _search_rows(n: int) -> pd.DataFrame:
+    """n distinct references that each need one search (physics style: no DOI, no title printed)."""
+    rows = []
+    for i in range(n):
+        record = JOURNAL[i % len(JOURNAL)]
+        row = row_for(record, "physics")
+        row["ref_raw"] += f" [{i}]"  # distinct text, same work
+        rows.append(dict({c: "" for c in CITATION_COLUMNS}, paper_id="p", sentence_id=str(i), **row))
+    return pd.DataFrame(rows)
+
+
+def test_crossref_polite_limits_are_kept_with_several_requests_in_flight(tmp_path):
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        srv.limits = {"search": Limit(rate=3, interval=1.0, concurrency=3)}
+        srv.latency = 0.4  # slower than 1/3 s: reaching the allowed rate needs requests in flight together
+        refs, _, _ = match_citations(_search_rows(12), backend_for(srv, tmp_path), PARAMS, progress=False)
+    assert (refs["match_status"] == "matched").all()
+    assert srv.too_many["search"] == 0 and srv.hits["search"] == 12
+    assert srv.max_in_flight("search") >= 2  # several at once, as Crossref allows
+    assert srv.max_in_flight("search") <= 3 and srv.rate("search") <= 3
+
+
+def test_crossref_rate_is_lowered_when_its_headers_say_less(tmp_path):
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        srv.limits = {"search": Limit(rate=3, interval=1.0, concurrency=3)}
+        srv.advertise = {"search": (2, 1.0)}  # enforced, and said in x-rate-limit-limit / -interval
+        srv.latency = 0.05
+        be = backend_for(srv, tmp_path)
+        refs, _, _ = match_citations(_search_rows(10), be, PARAMS, progress=False)
+    assert (refs["match_status"] == "matched").all()
+    assert be.limiters["search"].rate == 2.0
+    assert srv.too_many["search"] <= 1  # at most the one already on its way when the first answer came
+
+
+def test_public_pool_without_a_contact_keeps_one_request_in_flight(tmp_path):
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        srv.latency = 0.1
+        be = CrossrefBackend(srv.base_url, None, 5, tmp_path / "c.sqlite", backoff_seconds=0.01)
+        assert (be.limiters["search"].rate, be.limiters["search"].concurrency) == (1.0, 1)
+        assert (be.limiters["lookup"].rate, be.limiters["lookup"].concurrency) == (5.0, 1)
+        match_citations(_search_rows(3), be, PARAMS, progress=False)
+    assert srv.max_in_flight("search") == 1
+    assert not any("mailto" in ua for ua in srv.user_agents)
+
+
+def test_crossref_429_storm_timeouts_and_malformed_answers(tmp_path):
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        srv.fail(429, times=4, retry_after="0")
+        srv.timeout_sleep = 3
+        srv.fail("timeout", times=1)
+        df = _search_rows(4)
+        victim = df.loc[2, "ref_raw"]
+        srv.fail("malformed", times=None, when=victim.split(",")[0].split()[-1])
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 1, tmp_path / "c.sqlite", backoff_seconds=0.01)
+        refs, cites, metrics = match_citations(df, be, PARAMS, progress=False)
+    status = dict(zip(refs["ref_raw"], refs["match_status"], strict=True))
+    assert status.pop(victim) == "error"  # recorded for that reference, not fatal for the run
+    assert set(status.values()) == {"matched"}
+    note = refs.loc[refs["ref_raw"] == victim, "match_note"].item()
+    assert "malformed answer" in note
+    assert cites.loc[cites["ref_raw"] == victim, "match_status"].item() == "error"  # every citation keeps it
+    assert srv.too_many == {} or sum(srv.too_many.values()) == 0
+
+
+def test_a_warm_cache_asks_nothing_and_offline_answers_from_it_alone(tmp_path):
+    df = _search_rows(5)
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        first, _, _ = match_citations(df, backend_for(srv, tmp_path), PARAMS, progress=False)
+        n = srv.requests()
+        strict = MatchParams(min_title_similarity=95)  # a threshold changed: same requests, new decisions
+        be = backend_for(srv, tmp_path)
+        match_citations(df, be, strict, progress=False)
+        assert srv.requests() == n and be.requests == 0
+    offline = backend_for(srv, tmp_path, offline=True)  # the server is gone
+    again, _, _ = match_citations(df, offline, PARAMS, progress=False)
+    pd.testing.assert_frame_equal(first, again)
+    new = pd.DataFrame([dict(row_for(JOURNAL[0], "apa"), ref_raw="A. Nobody. 2020. Not asked before. J. 1, 2.")])
+    refs, _, _ = match_citations(new, offline, PARAMS, progress=False)
+    assert refs["match_status"].item() == "error" and "offline and not in the cache" in refs["match_note"].item()
+
+
+def test_the_crossref_plus_token_is_sent_when_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("CROSSREF_PLUS_TOKEN", "secret-token")
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        backend_for(srv, tmp_path).search("Hochreiter Long short-term memory", 2)
+    assert srv.tokens == ["Bearer secret-token"]
+    assert b"secret-token" not in (tmp_path / "crossref.sqlite").read_bytes()
+
+
+# --- the local index -----------------------------------------------------------------------------------
+
+def test_local_index_reads_the_public_data_file_layout_and_grows_incrementally(tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    for k, part in enumerate((RECORDS[:50], RECORDS[50:100])):
+        with gzip.open(dump / f"{k}.json.gz", "wt") as f:
+            json.dump({"items": part}, f)
+    index = LocalIndex.build(tmp_path / "dump.sqlite", dump, progress=False)
+    assert len(index) == 100 and index.lookup(RECORDS[10]["DOI"].upper())["DOI"] == RECORDS[10]["DOI"]
+    reads = []
+    original = local_module.iter_file_records
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(local_module, "iter_file_records", lambda f: (reads.append(f.name), original(f))[1])
+    try:
+        with gzip.open(dump / "2.json.gz", "wt") as f:
+            json.dump({"items": RECORDS[100:]}, f)
+        index = LocalIndex.build(tmp_path / "dump.sqlite", dump, progress=False)
+        assert reads == ["2.json.gz"] and len(index) == len(RECORDS)  # only the new file is read
+        changed = dict(RECORDS[0], title=["A corrected title"])
+        with gzip.open(dump / "0.json.gz", "wt") as f:
+            json.dump({"items": [changed, *RECORDS[1:50]]}, f)
+        index = LocalIndex.build(tmp_path / "dump.sqlite", dump, progress=False)
+        assert reads[1:] == ["0.json.gz"] and len(index) == len(RECORDS)
+        assert index.lookup(RECORDS[0]["DOI"])["title"] == ["A corrected title"]
+        assert index.search("A corrected title", 1)[0]["DOI"] == RECORDS[0]["DOI"]
+    finally:
+        monkey.undo()
