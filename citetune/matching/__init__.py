@@ -159,7 +159,8 @@ def _best(ref: Reference, candidates: list[dict], params, known: set[str],
     for rec in candidates:
         doi = str(rec.get("DOI", "")).lower()
         verdict = validate(ref, rec, params, identifier_agrees=doi in known)
-        if verdict.accepted and (best is None or verdict.score > best[0].score):
+        # Of two that agree (a preprint and its journal version), the one whose volume and pages are printed.
+        if verdict.accepted and (best is None or (verdict.venue, verdict.score) > (best[0].venue, best[0].score)):
             best = (verdict, rec)
         elif not verdict.accepted and rejected is not None and doi not in known:
             rejected.append((verdict, rec))

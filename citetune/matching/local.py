@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -46,8 +47,28 @@ CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, size INTEGER, mtime_n
 """
 
 
-def _slim(rec: dict) -> dict:
-    return {k: rec[k] for k in KEEP_FIELDS if k in rec}
+def index_row(rec: dict) -> tuple[str, str, bytes]:
+    """(DOI, normalised bibliographic string, the record trimmed to what validation reads)."""
+    slim = {k: rec[k] for k in KEEP_FIELDS if k in rec}
+    return str(rec["DOI"]).strip().lower(), norm_text(record_bib(slim)), orjson.dumps(slim)
+
+
+def rows_of_file(path: Path) -> list[tuple[str, str, bytes]]:
+    return [index_row(rec) for rec in iter_file_records(path)]
+
+
+class _InProcess:
+    """A stand-in for a process pool when there is one file or one core."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    @staticmethod
+    def map(fn, items):
+        return map(fn, items)
 
 
 class LocalIndex:
@@ -101,17 +122,23 @@ class LocalIndex:
             if known.get(key) != (st.st_size, st.st_mtime_ns):
                 todo.append((f, key, st))
         total = 0
-        with tqdm(total=len(todo), desc="index records", unit="file", disable=not progress or None) as bar:
-            for f, key, st in todo:
-                n = self._add_records(iter_file_records(f))
+        workers = min(len(todo), os.cpu_count() or 1, 8)
+        # Reading JSON is most of the work: files are read in other processes while this one writes.
+        with tqdm(total=len(todo), desc="index records", unit="file", disable=not progress or None) as bar, \
+                ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else _InProcess() as pool:
+            for (f, key, st), rows in zip(todo, pool.map(rows_of_file, [f for f, _, _ in todo])):
+                n = self._add_rows(rows)
                 db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?)", (key, st.st_size, st.st_mtime_ns, n))
                 db.commit()
                 total += n
                 bar.update(1)
-                bar.set_postfix(records=f"{len(self):,}")
+                bar.set_postfix(records=f"{total:,}")
         return total
 
     def _add_records(self, records: Iterable[dict], batch: int = 5000) -> int:
+        return self._add_rows(map(index_row, records), batch)
+
+    def _add_rows(self, index_rows: Iterable[tuple[str, str, bytes]], batch: int = 5000) -> int:
         db, n, rows = self._db(), 0, []
 
         def flush() -> None:
@@ -135,10 +162,8 @@ class LocalIndex:
             rows.clear()
 
         seen: dict[str, int] = {}
-        for rec in records:
-            doi = str(rec["DOI"]).strip().lower()
-            slim = _slim(rec)
-            row = (doi, norm_text(record_bib(slim)), orjson.dumps(slim))
+        for row in index_rows:
+            doi = row[0]
             if doi in seen:  # twice in one batch: the later one wins
                 rows[seen[doi]] = row
                 continue

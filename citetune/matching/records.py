@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 from citetune.ids import split_version
 
@@ -29,18 +30,28 @@ _FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "�
                       | {chr(c): unicodedata.name(chr(c)).split()[-1].lower() for c in range(0x391, 0x3CA)
                          if unicodedata.name(chr(c), "").startswith("GREEK")})
 _TAG = re.compile(r"<[^>]+>")
+# Inline formatting inside a word: "Sr<sub>2</sub>RuO<sub>4</sub>" is printed "Sr2RuO4".
+_INLINE_TAG = re.compile(r"</?(?:sub|sup|i|b|em|strong|scp|u|span)(?:\s[^>]*)?>", re.IGNORECASE)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 
 def fold(text: str) -> str:
     """Lower case without accents: 'Müller' and 'Muller' compare equal."""
-    text = unicodedata.normalize("NFKD", str(text)).translate(_FOLD)
-    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = str(text)
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text).translate(_FOLD)).lower()
 
 
 def norm_text(text: str) -> str:
     """Folded, tags (Crossref titles carry <i>, <sub>, MathML), entities and punctuation removed, spaces collapsed."""
-    return _NON_ALNUM.sub(" ", fold(html.unescape(_TAG.sub(" ", str(text or ""))))).strip()
+    text = str(text or "")
+    if "<" in text:
+        text = _TAG.sub(" ", _INLINE_TAG.sub("", text))
+    if "&" in text:
+        text = html.unescape(text)
+    return _NON_ALNUM.sub(" ", fold(text)).strip()
 
 
 def ref_key(ref_raw: str) -> str:
@@ -225,7 +236,8 @@ def _same_word(a: str, b: str) -> bool:
         return True
     if min(len(a), len(b)) < 4 or any(c.isdigit() for c in a + b):
         return False
-    return fuzz.ratio(a, b) >= 85
+    # One slip of the keyboard in a long word ('traget', 'phsae') leaves it the same word.
+    return fuzz.ratio(a, b) >= 85 or (min(len(a), len(b)) >= 5 and OSA.distance(a, b) <= 1)
 
 
 def _unexplained(words: list[str], other: list[str]) -> list[str]:
@@ -282,6 +294,7 @@ class Verdict:
     accepted: bool
     score: float  # 0-100 from the components
     note: str
+    venue: bool = False  # the record's volume (or venue) and first page are printed too: breaks ties
 
 
 def validate(ref: Reference, rec: Mapping, params, identifier_agrees: bool = False) -> Verdict:
@@ -321,7 +334,7 @@ def validate(ref: Reference, rec: Mapping, params, identifier_agrees: bool = Fal
         score = 0.35 * author_score + 0.15 * year_score + (50.0 if how else 0.0)
     if problems:
         return Verdict(False, round(score, 1), "; ".join(problems))
-    return Verdict(True, round(score, 1), how)
+    return Verdict(True, round(score, 1), how, volume_page_agree(ref, rec))
 
 
 # --- Crossref-format records on disk -------------------------------------------------------------------
