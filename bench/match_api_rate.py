@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from crossref_server import CrossrefServer, Limit  # noqa: E402
+
 from citetune.matching import CrossrefBackend, load_records, match_citations  # noqa: E402
 from citetune.params import MatchParams  # noqa: E402
 from citetune.sample import format_reference  # noqa: E402
-from crossref_server import CrossrefServer, Limit  # noqa: E402
 
 ALLOWED = 3.0
 

@@ -15,7 +15,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from citetune.arxiv_source import api_delay, build_query, download, make_search, user_agent
+from citetune.arxiv_source import (
+    api_delay,
+    build_query,
+    download,
+    make_search,
+    user_agent,
+)
 from citetune.cli import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sft_sample import sft_records, write_references, write_sft
 
 from citetune.cli import StageError
 from citetune.evaluation import evaluate, extract_dois, known_dois, score
@@ -14,7 +15,6 @@ from citetune.io import read_jsonl
 from citetune.models import build_tiny_base
 from citetune.params import TinyModelParams, TrainParams
 from citetune.training import train_adapter
-from sft_sample import sft_records, write_references, write_sft
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)

@@ -24,8 +24,15 @@ from citetune.engines.builtin import join_lines
 from citetune.io import read_jsonl
 from citetune.params import ExtractParams
 from citetune.parse import citation_rows, read_references
-from citetune.sample import (CITE_GROUP, SampleCorpus, format_reference, number_references, reference_label,
-                             render_citations, render_pdf)
+from citetune.sample import (
+    CITE_GROUP,
+    SampleCorpus,
+    format_reference,
+    number_references,
+    reference_label,
+    render_citations,
+    render_pdf,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ROOT / "tests/fake_cermine.py"

@@ -476,9 +476,9 @@ def test_local_index_reads_the_public_data_file_layout_and_grows_incrementally(t
     index = LocalIndex.build(tmp_path / "dump.sqlite", dump, progress=False)
     assert len(index) == 100 and index.lookup(RECORDS[10]["DOI"].upper())["DOI"] == RECORDS[10]["DOI"]
     reads = []
-    original = local_module.iter_file_records
+    original = local_module.rows_of_file
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(local_module, "iter_file_records", lambda f: (reads.append(f.name), original(f))[1])
+    monkey.setattr(local_module, "rows_of_file", lambda f: (reads.append(f.name), original(f))[1])
     try:
         with gzip.open(dump / "2.json.gz", "wt") as f:
             json.dump({"items": RECORDS[100:]}, f)

@@ -10,8 +10,15 @@ import torch
 import yaml
 
 from citetune.cli import StageError
-from citetune.models import (build_tiny_base, fetch_base, load_base, load_tokenizer, paper_texts, record_texts,
-                             train_tokenizer)
+from citetune.models import (
+    build_tiny_base,
+    fetch_base,
+    load_base,
+    load_tokenizer,
+    paper_texts,
+    record_texts,
+    train_tokenizer,
+)
 from citetune.params import TinyModelParams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,12 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from sft_sample import sft_records, write_sft
 
 from citetune.cli import StageError
 from citetune.models import build_tiny_base, load_base, load_tokenizer
 from citetune.params import TinyModelParams, TrainParams
-from citetune.training import build_trainer, load_split, to_prompt_completion, train_adapter
-from sft_sample import sft_records, write_sft
+from citetune.training import (
+    build_trainer,
+    load_split,
+    to_prompt_completion,
+    train_adapter,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)

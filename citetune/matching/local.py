@@ -3,21 +3,26 @@
 The index is built once from the record files (JSON lines, gzip, or the folders of {"items": [...]}
 .json.gz files of Crossref's public data file) and then grown incrementally: a file already indexed
 (same size and modification time) is not read again. It holds, per work, the DOI, a normalised
-bibliographic string (first authors, title, venue, year, volume, pages) in an FTS5 full-text index,
-and the record itself, trimmed to what validation reads. A search asks FTS5 for the works sharing the
+bibliographic string (first authors, title, venue, year, volume, pages) in a contentless FTS5
+full-text index, and the record itself, trimmed to what validation reads. A search asks FTS5 for the works sharing the
 reference's rarest words, then ranks that block with rapidfuzz; nothing is loaded into memory whole.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
+import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from itertools import combinations
 from pathlib import Path
 
+import msgspec
 import orjson
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
@@ -38,13 +43,17 @@ KEEP_FIELDS = ("DOI", "title", "subtitle", "author", "issued", "published", "pub
                "page", "article-number", "type")
 _STOP = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "with", "by", "from", "at", "is", "are", "via"}
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, bib TEXT NOT NULL,
-                                  record BLOB NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='works', content_rowid='id',
-                                                         tokenize='unicode61', detail='none');
-CREATE VIRTUAL TABLE IF NOT EXISTS works_terms USING fts5vocab(works_fts, 'row');
+CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokenize='ascii', detail='none',
+                                                         columnsize=0);
+CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records INTEGER);
 """
+
+
+def bib_of(record: bytes) -> str:
+    """The normalised bibliographic string of a stored record: what the full-text index holds."""
+    return norm_text(record_bib(orjson.loads(record)))
 
 
 def index_row(rec: dict) -> tuple[str, str, bytes]:
@@ -53,8 +62,91 @@ def index_row(rec: dict) -> tuple[str, str, bytes]:
     return str(rec["DOI"]).strip().lower(), norm_text(record_bib(slim)), orjson.dumps(slim)
 
 
-def rows_of_file(path: Path) -> list[tuple[str, str, bytes]]:
-    return [index_row(rec) for rec in iter_file_records(path)]
+# Decoding only the fields kept, straight into structs, is several times faster than building every
+# object of a record (its reference list, licences, …) and then dropping most of them.
+class _Fields:
+    """Read a struct as record_bib reads a record: rec.get("container-title"), rec["issued"]."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default=None):
+        value = getattr(self, key.replace("-", "_"), None)
+        return default if value is None else value
+
+    def __getitem__(self, key: str):
+        value = getattr(self, key.replace("-", "_"), None)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+
+class _Date(_Fields, msgspec.Struct):
+    date_parts: list[list[int | str | None] | None] | None = msgspec.field(default=None, name="date-parts")
+
+
+class _Author(_Fields, msgspec.Struct, omit_defaults=True):
+    given: str | None = None
+    family: str | None = None
+    name: str | None = None
+    sequence: str | None = None
+
+
+class _Work(_Fields, msgspec.Struct, omit_defaults=True):
+    DOI: str
+    title: list[str] | None = None
+    subtitle: list[str] | None = None
+    author: list[_Author] | None = None
+    issued: _Date | None = None
+    published: _Date | None = None
+    published_print: _Date | None = msgspec.field(default=None, name="published-print")
+    published_online: _Date | None = msgspec.field(default=None, name="published-online")
+    created: _Date | None = None
+    container_title: list[str] | None = msgspec.field(default=None, name="container-title")
+    short_container_title: list[str] | None = msgspec.field(default=None, name="short-container-title")
+    volume: str | int | None = None
+    issue: str | int | None = None
+    page: str | int | None = None
+    article_number: str | int | None = msgspec.field(default=None, name="article-number")
+    type: str | None = None
+
+
+class _Items(msgspec.Struct):
+    items: list[_Work]
+
+
+_ITEMS = msgspec.json.Decoder(_Items)
+_WORK = msgspec.json.Decoder(_Work)
+
+
+def _fast_rows(path: Path) -> list[tuple[str, str, bytes]] | None:
+    """The index rows of a public-data-file part or a JSON-lines file through the struct decoders,
+    or None when the file has another shape (then the generic reader takes it)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            if re.search(r"\.jsonl(\.gz)?$", path.name):
+                works = [_WORK.decode(line) for line in fh if line.strip()]
+            else:
+                works = _ITEMS.decode(fh.read()).items
+    except (msgspec.DecodeError, msgspec.ValidationError, OSError):
+        return None
+    return [(w.DOI.strip().lower(), norm_text(record_bib(w)), _ENCODE(w)) for w in works if w.DOI]
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def rows_of_file(path: Path) -> tuple[list[tuple[str, str, bytes]], Counter]:
+    """The index rows of a file's records, and how many of them hold each word."""
+    rows = _fast_rows(path)
+    if rows is None:
+        rows = [index_row(rec) for rec in iter_file_records(path)]
+    return rows, Counter(t for r in rows for t in set(r[1].split()))
+
+
+def _add_terms(db: sqlite3.Connection, df: Counter) -> None:
+    db.executemany("INSERT INTO terms VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
+                   [(t, k) for t, k in df.items() if k])
 
 
 class _InProcess:
@@ -91,6 +183,7 @@ class LocalIndex:
             db = sqlite3.connect(self.db_path, timeout=60)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA cache_size=-262144")  # 256 MB of pages: building touches the b-trees all over
             self._local.db = db
         return db
 
@@ -126,20 +219,28 @@ class LocalIndex:
         # Reading JSON is most of the work: files are read in other processes while this one writes.
         with tqdm(total=len(todo), desc="index records", unit="file", disable=not progress or None) as bar, \
                 ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else _InProcess() as pool:
-            for (f, key, st), rows in zip(todo, pool.map(rows_of_file, [f for f, _, _ in todo])):
-                n = self._add_rows(rows)
+            pending = 0
+            for (f, key, st), (rows, df) in zip(todo, pool.map(rows_of_file, [f for f, _, _ in todo])):
+                n = self._add_rows(rows, df=df)
+                # A file counts as read in the same transaction as its records: a kill loses nothing.
                 db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?)", (key, st.st_size, st.st_mtime_ns, n))
-                db.commit()
-                total += n
+                total, pending = total + n, pending + n
+                if pending >= 50_000:  # fewer, larger commits: FTS5 writes fewer segments to merge later
+                    db.commit()
+                    pending = 0
                 bar.update(1)
                 bar.set_postfix(records=f"{total:,}")
+            db.commit()
         return total
 
     def _add_records(self, records: Iterable[dict], batch: int = 5000) -> int:
         return self._add_rows(map(index_row, records), batch)
 
-    def _add_rows(self, index_rows: Iterable[tuple[str, str, bytes]], batch: int = 5000) -> int:
+    def _add_rows(self, index_rows: Iterable[tuple[str, str, bytes]], batch: int = 5000,
+                  df: Counter | None = None) -> int:
+        """Insert rows (a DOI already there is replaced); `df`, when given, is their word counts."""
         db, n, rows = self._db(), 0, []
+        counted = df is not None
 
         def flush() -> None:
             # A DOI seen before (a newer snapshot of a work) replaces the old row and its index entry.
@@ -149,14 +250,21 @@ class LocalIndex:
                 part = dois[chunk:chunk + 900]
                 old.update(db.execute(f"SELECT doi, id FROM works WHERE doi IN ({','.join('?' * len(part))})",
                                       part).fetchall())
+            words = Counter() if counted else Counter(t for r in rows for t in set(r[1].split()))
             if old:
-                db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) SELECT 'delete', id, bib FROM works "
-                               "WHERE id = ?", [(i,) for i in old.values()])
-                db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i in old.values()])
+                ids = [(i,) for i in old.values()]
+                gone = [(i, bib_of(r)) for i, r in db.execute(
+                    f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", [i for (i,) in ids])]
+                for _, bib in gone:
+                    words.subtract(set(bib.split()))  # the replaced versions' words no longer count
+                # A contentless FTS5 table forgets a row when told the words it was indexed with.
+                db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
+                db.executemany("DELETE FROM works WHERE id = ?", ids)
+            _add_terms(db, words)
             cur = db.execute("SELECT COALESCE(MAX(id), 0) FROM works")
             start = cur.fetchone()[0] + 1
-            db.executemany("INSERT INTO works (id, doi, bib, record) VALUES (?, ?, ?, ?)",
-                           [(start + k, *r) for k, r in enumerate(rows)])
+            db.executemany("INSERT INTO works (id, doi, record) VALUES (?, ?, ?)",
+                           [(start + k, r[0], r[2]) for k, r in enumerate(rows)])
             db.executemany("INSERT INTO works_fts (rowid, bib) VALUES (?, ?)",
                            [(start + k, r[1]) for k, r in enumerate(rows)])
             rows.clear()
@@ -175,6 +283,8 @@ class LocalIndex:
                 seen.clear()
         if rows:
             flush()
+        if counted:
+            _add_terms(db, df)
         return n
 
     def __len__(self) -> int:
@@ -185,28 +295,40 @@ class LocalIndex:
         return orjson.loads(row[0]) if row else None
 
     def search(self, text: str, rows: int) -> list[dict]:
-        """Records most like the reference text: a block of works sharing its rarest words (FTS5),
-        ranked by how much of each work's bibliographic string the reference holds."""
+        """Records most like the reference text: the works that hold its rarest words together (FTS5
+        AND queries of the three rarest, then of pairs, so that a misspelt or missing word does not
+        lose the work), ranked by how much of each work's bibliographic string the reference holds."""
         query = norm_text(without_ids(text))
         words = sorted({w for w in query.split() if w not in _STOP and len(w) > 1})
         if not words:
             return []
         db = self._db()
         marks = ",".join("?" * len(words))
-        freq = db.execute(f"SELECT term, doc FROM works_terms WHERE term IN ({marks})", words).fetchall()
+        freq = db.execute(f"SELECT term, df FROM terms WHERE term IN ({marks}) AND df > 0", words).fetchall()
         rare = [t for t, _ in sorted(freq, key=lambda td: td[1])[: self.query_terms]]
         if not rare:
             return []
-        match = " OR ".join(f'"{t}"' for t in rare)
-        block = db.execute("SELECT works.id, works.bib FROM works_fts JOIN works ON works.id = works_fts.rowid "
-                           "WHERE works_fts MATCH ? ORDER BY bm25(works_fts) LIMIT ?",
-                           (match, self.block_size)).fetchall()
-        if not block:
+        # The works holding the most of the rarest words first; fewer words at a time only while the
+        # block is small (a misspelt or abbreviated word must not lose the work).
+        groups = [rare[:k] for k in (5, 4, 3) if k <= len(rare)] + [list(p) for p in combinations(rare[:4], 2)]
+        groups += [[t] for t in rare[:2]]
+        found: set[int] = set()
+        tried: set[tuple] = set()
+        for group in groups:
+            if len(found) >= 2 * rows or tuple(group) in tried:
+                break
+            tried.add(tuple(group))
+            match = " AND ".join(f'"{t}"' for t in group)
+            found.update(r for (r,) in db.execute("SELECT rowid FROM works_fts WHERE works_fts MATCH ? LIMIT ?",
+                                                  (match, self.block_size)))
+        if not found:
             return []
-        ranked = process.extract(query, {i: bib for i, bib in block}, scorer=fuzz.token_set_ratio, limit=rows)
-        ids = [key for _, _, key in ranked]
-        records = dict(db.execute(f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", ids))
-        return [orjson.loads(records[i]) for i in ids]
+        ids = list(found)
+        records = {i: orjson.loads(r) for i, r in
+                   db.execute(f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        bibs = {i: norm_text(record_bib(r)) for i, r in records.items()}
+        ranked = process.extract(query, bibs, scorer=fuzz.token_set_ratio, limit=rows)
+        return [records[key] for _, _, key in ranked]
 
 
 def default_index_path(records: str | Path, cache_dir: str | Path = "data/cache/index") -> Path:
