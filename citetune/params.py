@@ -74,6 +74,7 @@ class MatchParams(Section):
     mailto: str = ""  # crossref: the polite pool's contact (or env CROSSREF_MAILTO)
     api_url: str = "https://api.crossref.org"
     rows: int = Field(5, ge=1, le=100)  # candidates per search
+    min_relevance: float = Field(0.0, ge=0)  # Crossref's score / the reference's length; 0: every candidate validated
     # Validation, as Crossref's search-based matching does it.
     min_title_similarity: float = Field(85, ge=0, le=100)
     year_tolerance: int = Field(1, ge=0)

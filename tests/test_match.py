@@ -493,3 +493,13 @@ def test_local_index_reads_the_public_data_file_layout_and_grows_incrementally(t
         assert index.search("A corrected title", 1)[0]["DOI"] == RECORDS[0]["DOI"]
     finally:
         monkey.undo()
+
+
+def test_crossref_relevance_normalised_by_length_filters_weak_candidates(crossref, tmp_path):
+    row = row_for(rec("10.1038/323533a0"), "physics")
+    be = backend_for(crossref, tmp_path)
+    assert match(row, be).status == "matched"
+    score = be.search(row["ref_raw"], 1)[0]["score"]
+    strict = MatchParams(min_relevance=2 * score / len(row["ref_raw"]))
+    m = match(row, be, strict)
+    assert (m.status, m.doi) == ("not_found", "") and "below relevance" in m.note

@@ -138,6 +138,12 @@ def match_reference(ref: Reference, backend, params) -> Match:
     # 3. A bibliographic search of the whole string: the best candidate that passes validation.
     if candidates is None:
         candidates = search()
+    if params.min_relevance:
+        # Crossref's relevance score grows with the query's length: normalised by it, as Crossref does.
+        weak = [c for c in candidates if c.get("score") is not None and c["score"] / len(ref.raw) < params.min_relevance]
+        if weak:
+            notes.append(f"{len(weak)} candidate(s) below relevance {params.min_relevance:g}")
+        candidates = [c for c in candidates if c not in weak]
     known = {d.lower() for d in (ref.doi, arxiv_doi(ref.arxiv) if ref.arxiv else "") if d}
     best = _best(ref, candidates, params, known, rejected)
     if best is not None:
