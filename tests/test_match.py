@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -503,3 +504,16 @@ def test_crossref_relevance_normalised_by_length_filters_weak_candidates(crossre
     strict = MatchParams(min_relevance=2 * score / len(row["ref_raw"]))
     m = match(row, be, strict)
     assert (m.status, m.doi) == ("not_found", "") and "below relevance" in m.note
+
+
+def test_an_index_of_another_format_is_rebuilt_and_any_record_file_name_is_read(tmp_path):
+    (tmp_path / "records.ndjson").write_text("\n".join(json.dumps(r) for r in RECORDS))  # lines, whatever the name
+    index = LocalIndex.build(tmp_path / "i.sqlite", tmp_path / "records.ndjson", progress=False)
+    assert len(index) == len(RECORDS)
+    db = sqlite3.connect(tmp_path / "i.sqlite")
+    db.execute("UPDATE meta SET value = 'older' WHERE key = 'format'")
+    db.commit()
+    db.close()
+    reopened = LocalIndex(tmp_path / "i.sqlite")
+    assert len(reopened) == 0  # not mixed with what an older version wrote
+    assert len(LocalIndex.build(tmp_path / "i.sqlite", tmp_path / "records.ndjson", progress=False)) == len(RECORDS)

@@ -48,7 +48,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokeniz
                                                          columnsize=0);
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records INTEGER);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# What the index holds and how (the bibliographic string, the tokens): an index of another format is
+# rebuilt rather than mixed with new rows.
+INDEX_FORMAT = "2"
 
 
 def bib_of(record: bytes) -> str:
@@ -173,8 +177,15 @@ class LocalIndex:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
         self._local = threading.local()  # one connection per thread
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        db = self._db()
+        db.executescript(SCHEMA)
+        found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        if found is None or found[0] != INDEX_FORMAT:
+            if found is not None:
+                log.info("%s was built by another version; rebuilding it", self.db_path)
+            db.executescript("DROP TABLE works; DROP TABLE works_fts; DROP TABLE terms; DROP TABLE sources;" + SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (INDEX_FORMAT,))
+            db.commit()
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

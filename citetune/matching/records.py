@@ -189,8 +189,9 @@ def record_authors(rec: Mapping) -> list[str]:
 def record_bib(rec: Mapping) -> str:
     """The record as a reference-like string: what a search compares a raw reference with."""
     parts = record_authors(rec)[:3] + record_titles(rec)[:1]
-    parts += [(rec.get("container-title") or [""])[0] if isinstance(rec.get("container-title"), list)
-              else str(rec.get("container-title") or "")]
+    for key in ("container-title", "short-container-title"):  # references print either
+        value = rec.get(key) or [""]
+        parts.append(value[0] if isinstance(value, list) and value else str(value or ""))
     parts += [str(record_year(rec) or ""), str(rec.get("volume") or ""), str(rec.get("page") or "")]
     return " ".join(p for p in parts if p)
 
@@ -367,28 +368,37 @@ def record_files(path: str | Path) -> list[Path]:
     return [path]
 
 
+def _lines(f: Path, lines) -> Iterator[dict]:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            log.warning("%s:%d: skipped, not valid JSON (%s)", f, n, e)
+            continue
+        yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+
+
 def iter_file_records(f: Path) -> Iterator[dict]:
-    """The records with a DOI in one file, read as a stream: JSON lines one at a time, a JSON file
-    (Crossref's public data file holds {"items": [...]} per .json.gz file of a few thousand) whole."""
+    """The records with a DOI in one file: JSON lines one at a time (.jsonl), a JSON document whole
+    (Crossref's public data file holds {"items": [...]} per .json.gz file of a few thousand); a file
+    whose name does not say is read as a document, or else as lines."""
     opener = gzip.open if f.suffix == ".gz" else open
     with opener(f, "rb") as fh:
         if re.search(r"\.jsonl(\.gz)?$", f.name):
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    log.warning("%s:%d: skipped, not valid JSON (%s)", f, n, e)
-                    continue
-                yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+            yield from _lines(f, fh)
+            return
+        data = fh.read()
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        if data.lstrip()[:1] == b"{" and b"\n" in data.strip():
+            yield from _lines(f, data.splitlines())  # one record per line, whatever the file's name
         else:
-            try:
-                obj = orjson.loads(fh.read())
-            except orjson.JSONDecodeError as e:
-                log.warning("%s: skipped, not valid JSON (%s)", f, e)
-                return
-            yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+            log.warning("%s: skipped, not valid JSON (%s)", f, e)
+        return
+    yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
 
 
 def load_records(path: str | Path) -> list[dict]:
