@@ -15,6 +15,8 @@ _CHAR_FIXES = {
     "\u2010": "-", "\u2011": "-",
 }
 _CHAR_RE = re.compile("[" + "".join(_CHAR_FIXES) + "]")
+# Characters XML cannot hold (control characters of broken font encodings, lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 # TeX's OT1 fonts (and other producers) print an accent as its own glyph before the letter:
 # "Schr¨odinger", "G´omez", "¸cedilla", "´ı" (accent over a dotless i). Joined into one character.
@@ -110,7 +112,7 @@ def normalize_text(s: str) -> str:
     """
     if not isinstance(s, str) or not s:
         return "" if not isinstance(s, str) else s
-    s = _CHAR_RE.sub(lambda m: _CHAR_FIXES[m.group(0)], s)
+    s = _NOT_XML.sub(" ", _CHAR_RE.sub(lambda m: _CHAR_FIXES[m.group(0)], s))
     s = _ACCENT_THEN_LETTER.sub(_compose_accent, s)
     s = _LINE_HYPHEN.sub(_hyphen_fixer(), s)
     return " ".join(s.split())
@@ -154,6 +156,7 @@ def normalize_mapped(text: str, vocabulary: set[str] | None = None) -> tuple[str
     """
     index = list(range(len(text)))
     text, index = _edit(text, index, _CHAR_RE, lambda m: _CHAR_FIXES[m.group(0)])
+    text, index = _edit(text, index, _NOT_XML, " ")
     text, index = _edit(text, index, _ACCENT_THEN_LETTER, _compose_accent)
     text, index = _edit(text, index, _LINE_HYPHEN, _hyphen_fixer(vocabulary))
     text, index = _edit(text, index, _WS, " ")

@@ -540,3 +540,24 @@ def test_long_lists_of_capitalised_words_are_linked_in_no_time_and_rightly():
     pieces = citations.link_paper([text], index)[0]
     assert [(p.content, p.attrs["rid"]) for p in pieces if not isinstance(p, str)] == [
         (["2019"], "ref1"), (["Smith, 2019"], "ref1")]
+
+
+def test_long_paragraphs_join_line_by_line_and_control_characters_never_reach_the_xml(tmp_path):
+    lines = [f"line {n} of a very long paragraph that ends with a split word, hyphen-" if n % 2 else "ation here"
+             for n in range(20_000)]  # each decision looks at one line: this is fast, not quadratic
+    joined = join_lines(lines)
+    assert joined.count("hyphenation here") == 9_999 and "hyphen- ation" not in joined
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 60), "A paper with broken glyphs", fontsize=18, fontname="helv")
+    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
+    page.insert_text((72, 110), "Text with a control character \x07 from a broken font, citing [1].", fontsize=10,
+                     fontname="helv")
+    page.insert_text((72, 140), "References", fontsize=12, fontname="hebo")
+    page.insert_text((72, 160), "[1] A. Author, A title\x01 here, J. Phys. 1, 2 (2000).", fontsize=10, fontname="helv")
+    doc.set_metadata({"author": "Ann\x02 Author"})
+    pdf = tmp_path / "ctrl.pdf"
+    doc.save(pdf)
+    xml = jats.to_bytes(builtin.extract(pdf))
+    rows, _ = citation_rows(jats.parse_jats(xml), "ctrl")
+    assert [r["ref_id"] for r in rows] == ["ref1"] and not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", xml)

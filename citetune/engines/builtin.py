@@ -133,30 +133,36 @@ _LINK = r"(?:https?://|doi\.org/|doi:\s?|10\.\d{4,9}/)\S*"
 
 
 def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
-    """Join printed lines into running text, undoing line-break hyphenation and URL breaks."""
-    text = ""
+    """Join printed lines into running text, undoing line-break hyphenation and URL breaks.
+
+    Each decision looks only at the end of the line before (kept as its own piece), so a paragraph
+    of thousands of lines costs no more per line than one of three."""
+    pieces: list[str] = []
     for line in lines:
         line = line.strip()
-        if not text:
-            text = line
+        if not line:
             continue
-        m = re.search(r"([^\W\d_]+)-$", text)
+        if not pieces:
+            pieces.append(line)
+            continue
+        prev = pieces[-1]
+        m = re.search(r"([^\W\d_]+)-$", prev)
         first = line.split(" ", 1)[0]
-        if m and first[:1].islower() and not re.search(r"\S+/\S*-$", text):
+        if m and first[:1].islower() and not re.search(r"\S+/\S*-$", prev):
             word = re.match(r"[^\W\d_]+", first)
             right = word.group(0) if word else first
             joined = join_line_hyphen(m.group(1), right, vocabulary)
-            text = text[: m.start()] + joined + line[len(right):]
-        elif re.search(r"[^\W\d_]-$", text) and first[:1].isupper():
-            text += line  # a hyphenated name broken at its hyphen: "Ben-" + "David"
-        elif re.search(r"\d\s?[-–—]$", text) and first[:1].isdigit():
-            text += line  # a page range broken after its dash: "3972–" + "4000"
-        elif re.search(rf"{_LINK}[/_-]$", text) or (
-                re.search(rf"{_LINK}\.?$", text) and re.match(r"[\da-z/._-]", line)):
-            text += line  # a URL or DOI broken across lines has no space in it
+            pieces[-1] = prev[: m.start()] + joined + line[len(right):]
+        elif re.search(r"[^\W\d_]-$", prev) and first[:1].isupper():
+            pieces.append(line)  # a hyphenated name broken at its hyphen: "Ben-" + "David"
+        elif re.search(r"\d\s?[-–—]$", prev) and first[:1].isdigit():
+            pieces.append(line)  # a page range broken after its dash: "3972–" + "4000"
+        elif re.search(rf"{_LINK}[/_-]$", prev) or (
+                re.search(rf"{_LINK}\.?$", prev) and re.match(r"[\da-z/._-]", line)):
+            pieces[-1] = prev + line  # a URL or DOI broken across lines has no space in it
         else:
-            text += " " + line
-    return normalize_text(text)
+            pieces.append(" " + line)
+    return normalize_text("".join(pieces))
 
 
 def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
@@ -291,7 +297,7 @@ def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata
     if authors:
         i += len(block)
     title = title or normalize_text(metadata.get("title") or "")
-    authors = authors or _names(metadata.get("author") or "")
+    authors = authors or _names(normalize_text(metadata.get("author") or ""))
     return title, authors, i
 
 
