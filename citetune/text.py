@@ -307,6 +307,11 @@ def _ends_with_abbreviation(left: str, right: str) -> bool:
     return bool(re.fullmatch(r"[^\W\d_]", word) and word.isupper() or re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", word))
 
 
+_PARTICLE_NAME = re.compile(r"(?:(?:van|von|de|der|den|di|da|du|le|la|dos|das|ter|ten|del|della)\s)+[A-Z]|d[’'][A-Z]")
+_PARTICLE_START = re.compile(r"(?<=[a-z0-9)\]][.!?])\s+(?=(?:(?:van|von|de|der|den|di|da|du|le|la|dos|das|ter|ten|"
+                             r"del|della)\s)+[A-Z]|d[’'][A-Z])")
+
+
 def split_sentences(text: str, protected: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Sentence spans (start, end) over `text`, never splitting inside a protected span (a citation
     group), after "et al.", "Fig.", "Eq.", "e.g.", "i.e.", "vs.", an initial or inside a decimal.
@@ -322,13 +327,15 @@ def split_sentences(text: str, protected: list[tuple[int, int]] = ()) -> list[tu
         after = re.match(r"\s+(?=[A-Z(\[“\"])", text[e:])
         if s > 0 and text[s - 1] in ".!?" and after and not _ends_with_abbreviation(text[:s], text[e + after.end():]):
             starts.append(e + after.end())
+    # A sentence may begin with a surname's particle: "... to treat. di Stefano (12) showed ..."
+    starts += [m.end() for m in _PARTICLE_START.finditer(text)]
     starts = sorted(set(starts))
     kept = [0]
     for start in starts[1:]:
         prev = kept[-1]
         left, right = text[prev:start], text[start:]
         inside = any(s < start < e for s, e in protected)
-        if inside or _ends_with_abbreviation(left, right) or right[:1].islower() or (
+        if inside or _ends_with_abbreviation(left, right) or (right[:1].islower() and not _PARTICLE_NAME.match(right)) or (
                 left.rstrip()[-1:].isdigit() and right[:1].isdigit()):
             continue
         # A citation group at the start of the next piece belongs to the sentence before it.
@@ -339,7 +346,7 @@ def split_sentences(text: str, protected: list[tuple[int, int]] = ()) -> list[tu
             start = group[1]
             while start < len(text) and text[start] in " ,.;:":
                 start += 1
-        if start >= len(text) or text[start:start + 1].islower():
+        if start >= len(text) or (text[start:start + 1].islower() and not _PARTICLE_NAME.match(text[start:])):
             continue
         kept.append(start)
     bounds = kept + [len(text)]

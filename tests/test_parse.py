@@ -189,3 +189,11 @@ def test_line_end_hyphens_follow_the_papers_own_spelling(tmp_path):
     rows, _ = parse_file(tmp_path / "p.xml", "p")
     assert [r["sentence"] for r in rows] == ["We study pretraining and self-attention of transformers [1]."]
     assert rows[0]["section"] == "Intro"
+
+
+def test_a_sentence_may_begin_with_a_surnames_particle():
+    text = ("Nothing was known before. di Stefano (12) showed it in children. van der Berg et al. found the same. "
+            "We follow the de facto standard. d’Aspremont (3) disagrees.")
+    assert [text[a:b] for a, b in split_sentences(text, [])] == [
+        "Nothing was known before.", "di Stefano (12) showed it in children.", "van der Berg et al. found the same.",
+        "We follow the de facto standard.", "d’Aspremont (3) disagrees."]
