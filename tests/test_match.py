@@ -517,3 +517,21 @@ def test_an_index_of_another_format_is_rebuilt_and_any_record_file_name_is_read(
     reopened = LocalIndex(tmp_path / "i.sqlite")
     assert len(reopened) == 0  # not mixed with what an older version wrote
     assert len(LocalIndex.build(tmp_path / "i.sqlite", tmp_path / "records.ndjson", progress=False)) == len(RECORDS)
+
+
+def test_a_printed_arxiv_id_gives_the_published_version_when_asked_and_found(tmp_path):
+    preprint = rec("10.48550/arXiv.2106.09685")
+    published = dict(preprint, DOI="10.5555/iclr.2022.09685", type="proceedings-article",
+                     **{"container-title": ["International Conference on Learning Representations"]})
+    row = row_for(preprint, "vancouver")
+    assert row["ref_arxiv"] and "10.48550" not in row["ref_raw"]  # the arXiv id is printed, not a DOI
+    with CrossrefServer([published]) as srv:
+        be = backend_for(srv, tmp_path)
+        default = match(row, be)
+        assert (default.method, default.doi) == ("arxiv_id", preprint["DOI"])
+        m = match(row, be, MatchParams(prefer_published=True))
+        assert (m.status, m.method, m.doi) == ("matched", "published_version", published["DOI"])
+        assert "published version of arXiv:2106.09685" in m.note
+    with CrossrefServer([r for r in JOURNAL if r["DOI"] != published["DOI"]]) as srv:  # none published
+        m = match(row, backend_for(srv, tmp_path / "none"), MatchParams(prefer_published=True))
+        assert (m.method, m.doi) == ("arxiv_id", preprint["DOI"])
