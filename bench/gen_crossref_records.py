@@ -745,6 +745,8 @@ def join_names(names: list[str], sep: str, last: str, etal: bool, etal_txt: str 
         return f"{sep.join(names)}{sep if len(names) > 1 or sep == ', ' else ' '}{etal_txt}".replace(", , ", ", ")
     if len(names) == 1:
         return names[0]
+    if len(names) == 2 and last == ", and ":  # the serial comma only comes with three names or more
+        last = " and "
     return sep.join(names[:-1]) + last + names[-1]
 
 
@@ -824,8 +826,6 @@ def format_ref(rng: random.Random, rec: dict, field: str) -> dict:
         raw = f"{au}. {title}. {v}." + (f" {doi_txt}" if doi_txt else "")
     elif style == "ieee":
         au = names(lambda g, f: f"{initials(g)} {f}", 6, ", ", ", and ")
-        if len(people) == 2 and not cut:
-            au = au.replace(", and ", " and ")
         if kind == J:
             v = f"{abbr}, vol. {vol}, " + (f"no. {iss}, " if iss else "") + (f"pp. {pr}, " if "-" in page else f"Art. no. {page}, " if page else "")
             m = f"{months[parts[1] - 1]}. ".replace("May.", "May") if len(parts) > 1 and rng.random() < 0.5 else ""
@@ -838,8 +838,6 @@ def format_ref(rng: random.Random, rec: dict, field: str) -> dict:
     elif style == "aps":
         printed_title = ""
         au = names(lambda g, f: f"{initials(g)} {f}", 3 if rng.random() < 0.5 else None, ", ", ", and ")
-        if len(people) == 2 and not cut:
-            au = au.replace(", and ", " and ")
         au = au.replace(", et al.", " et al.")
         if kind == J:
             v = f"{abbr} {vol}, {first or page} ({year})"
@@ -850,8 +848,6 @@ def format_ref(rng: random.Random, rec: dict, field: str) -> dict:
         raw = f"{au}, {v}." + (f" {doi_txt}" if doi_txt else "")
     elif style == "acm":
         au = names(lambda g, f: f"{g} {f}", None, ", ", ", and ")
-        if len(people) == 2 and not cut:
-            au = au.replace(", and ", " and ")
         if kind == J:
             v = f"{full} {vol}" + (f", {iss}" if iss else "") + f" ({year})" + (f", {pr}" if pr else "")
         elif kind == P:
@@ -864,8 +860,6 @@ def format_ref(rng: random.Random, rec: dict, field: str) -> dict:
         raw = f"{au}. {year}. {title}. {v}." + (f" {doi_txt}" if doi_txt else "")
     elif style == "natbib":
         au = names(lambda g, f: f"{g} {f}", None, ", ", ", and ")
-        if len(people) == 2 and not cut:
-            au = au.replace(", and ", " and ")
         if kind == J:
             v = f"{full}, {vol}" + (f"({iss})" if iss else "") + (f":{pr}" if pr else "") + f", {year}"
         else:

@@ -437,54 +437,61 @@ def test_extract_stage_command_line_with_the_cermine_command_replaced(corpus, pd
     assert r.returncode == 1 and "tools/cermine/fetch.sh" in r.stderr and "Traceback" not in r.stderr
 
 
+class SmallPaper:
+    """A one-page paper drawn with PyMuPDF: a title and a first heading, then what a test writes."""
+
+    def __init__(self, title: str):
+        self.doc = pymupdf.open()
+        self.page = self.doc.new_page(width=595, height=842)
+        self.write(72, 60, title, size=18)
+        self.write(72, 90, "1 Introduction", size=12, bold=True)
+
+    def write(self, x: float, y: float, text: str, size: float = 10, bold: bool = False) -> float:
+        """Draw text with its baseline at (x, y); returns where it ends."""
+        font = "hebo" if bold else "helv"
+        self.page.insert_text((x, y), text, fontsize=size, fontname=font)
+        return x + pymupdf.get_text_length(text, fontname=font, fontsize=size)
+
+    def lines(self, y: float, lines: list[str | tuple[float, str]], step: float = 12) -> None:
+        """One line per `step` points from y; a line is its text, or (x, text)."""
+        for k, line in enumerate(lines):
+            x, text = line if isinstance(line, tuple) else (72, line)
+            self.write(x, y + step * k, text)
+
+    def save(self, path: Path) -> Path:
+        self.doc.save(path)
+        return path
+
+
 def test_superscripts_drawn_apart_from_their_line_are_citations_where_they_sit(tmp_path):
     """Some PDFs draw a superscript citation as text of its own, away from its sentence in the file."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=595, height=842)
-
-    def put(x, y, text, size=10):
-        page.insert_text((x, y), text, fontsize=size, fontname="helv")
-        return x + pymupdf.get_text_length(text, fontname="helv", fontsize=size)
-
-    put(72, 60, "Effects in larger cohorts", size=18)
-    page.insert_text((72, 84), "1 Introduction", fontsize=12, fontname="hebo")
-    lead = "Earlier studies found the same effect"
-    end = put(72, 110, lead)
-    put(end + 0.5, 106, "1,2", size=6)  # drawn apart from its line
-    put(end + 9, 110, " in larger cohorts.")
-    put(72, 124, "Exponents such as 10")
-    put(72 + pymupdf.get_text_length("Exponents such as 10", fontname="helv", fontsize=10) + 0.3, 120, "3", size=6)
-    put(160, 124, " are not citations of anything at all.")
-    page.insert_text((72, 160), "References", fontsize=12, fontname="hebo")
-    put(72, 180, "1. Smith J, Lee K. A first study of the effect. Nature. 2019;5:1-2.")
-    put(72, 194, "2. Chen L. A second study of the effect. Science. 2020;6:3-4.")
-    put(72, 208, "3. Park M. A third study. Cell. 2021;7:5-6.")
-    pdf = tmp_path / "apart.pdf"
-    doc.save(pdf)
+    paper = SmallPaper("Effects in larger cohorts")
+    end = paper.write(72, 110, "Earlier studies found the same effect")
+    paper.write(end + 0.5, 106, "1,2", size=6)  # drawn apart from its line
+    paper.write(end + 9, 110, " in larger cohorts.")
+    end = paper.write(72, 124, "Exponents such as 10")
+    paper.write(end + 0.3, 120, "3", size=6)
+    paper.write(160, 124, " are not citations of anything at all.")
+    paper.write(72, 160, "References", size=12, bold=True)
+    paper.lines(180, ["1. Smith J, Lee K. A first study of the effect. Nature. 2019;5:1-2.",
+                      "2. Chen L. A second study of the effect. Science. 2020;6:3-4.",
+                      "3. Park M. A third study. Cell. 2021;7:5-6."], step=14)
+    pdf = paper.save(tmp_path / "apart.pdf")
     rows, _ = citation_rows(jats.parse_jats(jats.to_bytes(builtin.extract(pdf))), "apart")
     assert [(r["ref_id"], r["marker"]) for r in rows] == [("ref1", "1,2"), ("ref2", "1,2")]
     assert rows[0]["context"] == "Earlier studies found the same effect in larger cohorts."
 
 
 def test_unlabelled_references_without_indent_or_spacing_split_at_each_name(tmp_path):
-    doc = pymupdf.open()
-    page = doc.new_page(width=595, height=842)
-    page.insert_text((72, 60), "Effects in larger cohorts", fontsize=18, fontname="helv")
-    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
-    page.insert_text((72, 110), "The effect was seen before (Smith and Lee, 2019; Chen, 2020), and in", fontsize=10,
-                     fontname="helv")
-    page.insert_text((72, 123), "children too (Park et al., 2021).", fontsize=10, fontname="helv")
-    page.insert_text((72, 150), "References", fontsize=12, fontname="hebo")
-    entries = [("Chen, L. (2020). A second study of the effect in adults and in", "children. Science, 6, 3-4."),
-               ("Park, M., Kim, J., and Lee, S. (2021). A third study of the effect in", "children. Cell, 7, 5-6."),
-               ("Smith, J. and Lee, K. (2019). A first study of the effect in a large", "cohort. Nature, 5, 1-2.")]
-    y = 170
-    for first, second in entries:  # same left edge, same line spacing: nothing but the names tells
-        for line in (first, second):
-            page.insert_text((72, y), line, fontsize=10, fontname="helv")
-            y += 12
-    pdf = tmp_path / "flat.pdf"
-    doc.save(pdf)
+    paper = SmallPaper("Effects in larger cohorts")
+    paper.lines(110, ["The effect was seen before (Smith and Lee, 2019; Chen, 2020), and in",
+                      "children too (Park et al., 2021)."], step=13)
+    paper.write(72, 150, "References", size=12, bold=True)
+    # Same left edge, same line spacing: nothing but the names tells where an entry starts.
+    paper.lines(170, ["Chen, L. (2020). A second study of the effect in adults and in", "children. Science, 6, 3-4.",
+                      "Park, M., Kim, J., and Lee, S. (2021). A third study of the effect in", "children. Cell, 7, 5-6.",
+                      "Smith, J. and Lee, K. (2019). A first study of the effect in a large", "cohort. Nature, 5, 1-2."])
+    pdf = paper.save(tmp_path / "flat.pdf")
     article = jats.parse_jats(jats.to_bytes(builtin.extract(pdf)))
     refs = read_references(article)
     assert [r.authors.split(";")[0] for r in refs.values()] == ["Chen", "Park", "Smith"]
@@ -495,17 +502,11 @@ def test_unlabelled_references_without_indent_or_spacing_split_at_each_name(tmp_
 
 def reference_list_pdf(path: Path, lines: list[tuple[float, str]]) -> Path:
     """A one-page paper whose reference list is the given (x, text) lines, one per 12 pt."""
-    doc = pymupdf.open()
-    page = doc.new_page(width=595, height=842)
-    page.insert_text((72, 60), "A short paper", fontsize=18, fontname="helv")
-    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
-    page.insert_text((72, 110), "Some text that cites [1] and other works [2, 4] in one sentence.", fontsize=10,
-                     fontname="helv")
-    page.insert_text((72, 140), "References", fontsize=12, fontname="hebo")
-    for k, (x, text) in enumerate(lines):
-        page.insert_text((x, 160 + 12 * k), text, fontsize=10, fontname="helv")
-    doc.save(path)
-    return path
+    paper = SmallPaper("A short paper")
+    paper.write(72, 110, "Some text that cites [1] and other works [2, 4] in one sentence.")
+    paper.write(72, 140, "References", size=12, bold=True)
+    paper.lines(160, lines)
+    return paper.save(path)
 
 
 def test_a_lost_label_does_not_swallow_the_entries_after_it(tmp_path):
@@ -547,17 +548,12 @@ def test_long_paragraphs_join_line_by_line_and_control_characters_never_reach_th
              for n in range(20_000)]  # each decision looks at one line: this is fast, not quadratic
     joined = join_lines(lines)
     assert joined.count("hyphenation here") == 9_999 and "hyphen- ation" not in joined
-    doc = pymupdf.open()
-    page = doc.new_page(width=595, height=842)
-    page.insert_text((72, 60), "A paper with broken glyphs", fontsize=18, fontname="helv")
-    page.insert_text((72, 90), "1 Introduction", fontsize=12, fontname="hebo")
-    page.insert_text((72, 110), "Text with a control character \x07 from a broken font, citing [1].", fontsize=10,
-                     fontname="helv")
-    page.insert_text((72, 140), "References", fontsize=12, fontname="hebo")
-    page.insert_text((72, 160), "[1] A. Author, A title\x01 here, J. Phys. 1, 2 (2000).", fontsize=10, fontname="helv")
-    doc.set_metadata({"author": "Ann\x02 Author"})
-    pdf = tmp_path / "ctrl.pdf"
-    doc.save(pdf)
+    paper = SmallPaper("A paper with broken glyphs")
+    paper.write(72, 110, "Text with a control character \x07 from a broken font, citing [1].")
+    paper.write(72, 140, "References", size=12, bold=True)
+    paper.write(72, 160, "[1] A. Author, A title\x01 here, J. Phys. 1, 2 (2000).")
+    paper.doc.set_metadata({"author": "Ann\x02 Author"})
+    pdf = paper.save(tmp_path / "ctrl.pdf")
     xml = jats.to_bytes(builtin.extract(pdf))
     rows, _ = citation_rows(jats.parse_jats(xml), "ctrl")
     assert [r["ref_id"] for r in rows] == ["ref1"] and not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", xml)

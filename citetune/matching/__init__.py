@@ -103,15 +103,22 @@ def match_reference(ref: Reference, backend, params) -> Match:
             errors.append(f"search: {e}")
             return []
 
+    def identified(doi: str, what: str, method: str) -> Match | None:
+        """The work a printed identifier names, if it is this reference's work."""
+        rec = fetch(doi, what)
+        if rec is None:
+            return None
+        verdict = validate(ref, rec, params, identifier_agrees=True)
+        if verdict.accepted:
+            return _accept(rec, method, verdict, notes)
+        rejected.append((verdict, rec))
+        notes.append(f"{what} {doi} is another work ({verdict.note})")
+        return None
+
     # 1. A printed DOI: fetch it and check that it is this reference's work.
     if ref.doi and (backend.holds_arxiv or not arxiv_from(ref.doi)):
-        rec = fetch(ref.doi, "printed DOI")
-        if rec is not None:
-            verdict = validate(ref, rec, params, identifier_agrees=True)
-            if verdict.accepted:
-                return _accept(rec, "printed_doi", verdict, notes)
-            rejected.append((verdict, rec))
-            notes.append(f"printed DOI {ref.doi} is another work ({verdict.note})")
+        if found := identified(ref.doi, "printed DOI", "printed_doi"):
+            return found
 
     # 2. A printed arXiv id: DataCite's DOI, or the published version's when asked and found.
     candidates: list[dict] | None = None
@@ -127,13 +134,8 @@ def match_reference(ref: Reference, backend, params) -> Match:
             notes.append("DOI built from the printed arXiv id, not checked: Crossref does not hold arXiv DOIs")
             return Match("matched", doi, "arxiv_id", 100.0, ref.title, str(ref.year or ""),
                          "; ".join(ref.authors[:3]), note="; ".join(notes))
-        rec = fetch(doi, "arXiv DOI")
-        if rec is not None:
-            verdict = validate(ref, rec, params, identifier_agrees=True)
-            if verdict.accepted:
-                return _accept(rec, "arxiv_id", verdict, notes)
-            rejected.append((verdict, rec))
-            notes.append(f"arXiv DOI {doi} rejected ({verdict.note})")
+        if found := identified(doi, "arXiv DOI", "arxiv_id"):
+            return found
 
     # 3. A bibliographic search of the whole string: the best candidate that passes validation.
     if candidates is None:
