@@ -31,7 +31,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tqdm import tqdm
 
 from citetune import __version__
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.ids import ARXIV_ID, paper_id, split_version
 from citetune.io import atomic_path, read_jsonl, write_json, write_jsonl
 

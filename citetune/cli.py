@@ -8,11 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from citetune.errors import StageError
 from citetune.params import ParamsError, load_params
 
-
-class StageError(RuntimeError):
-    """A failure the user can fix; the message says what happened and what to do."""
+__all__ = ["StageError", "require_input", "run_stage", "stage_parser"]
 
 
 def require_input(path: str | Path, producer: str) -> Path:

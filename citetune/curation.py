@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.ids import paper_id
 
 log = logging.getLogger(__name__)

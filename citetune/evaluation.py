@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.io import read_csv, read_jsonl
 from citetune.models import load_base, load_tokenizer, pick_device
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.params import TinyModelParams
 
 log = logging.getLogger(__name__)

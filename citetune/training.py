@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.io import read_jsonl
 from citetune.models import load_base, load_tokenizer, pick_device, staged_dir
 from citetune.params import TrainParams

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.curation import apply_curation, load_curation
 from citetune.io import read_jsonl, write_jsonl
 

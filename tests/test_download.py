@@ -22,7 +22,7 @@ from citetune.arxiv_source import (
     make_search,
     user_agent,
 )
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams
 from stages.download import main as stage_main

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sft_sample import sft_records, write_references, write_sft
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.evaluation import evaluate, extract_dois, known_dois, score
 from citetune.io import read_jsonl
 from citetune.models import build_tiny_base

@@ -18,7 +18,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from citetune import jats
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.engines import Job, builtin, choose_engine, extract_papers, run_isolated
 from citetune.engines.builtin import join_lines
 from citetune.io import read_jsonl

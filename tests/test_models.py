@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.models import (
     build_tiny_base,
     fetch_base,

@@ -10,7 +10,7 @@ import torch
 import yaml
 from sft_sample import sft_records, write_sft
 
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.models import build_tiny_base, load_base, load_tokenizer
 from citetune.params import TinyModelParams, TrainParams
 from citetune.training import (

@@ -29,7 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from citetune import jats
-from citetune.cli import StageError
+from citetune.errors import StageError
 from citetune.engines import builtin, cermine
 from citetune.io import write_bytes, write_json, write_jsonl
 

@@ -27,7 +27,7 @@ from lxml import etree
 from tqdm import tqdm
 
 from citetune import jats
-from citetune.cli import StageError
+from citetune.errors import StageError
 
 MAIN_CLASS = "pl.edu.icm.cermine.ContentExtractor"
 ENV_COMMAND = "CITETUNE_CERMINE_CMD"
