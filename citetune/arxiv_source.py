@@ -33,7 +33,8 @@ from tqdm import tqdm
 from citetune import __version__
 from citetune.errors import StageError
 from citetune.ids import ARXIV_ID, paper_id, split_version
-from citetune.io import atomic_path, read_jsonl, write_json, write_jsonl
+from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
+from citetune.pdf_check import pdf_problem
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ ARXIV_API_HOSTS = {"export.arxiv.org", "arxiv.org", "www.arxiv.org"}
 API_FLOOR_SECONDS = 3.0  # arXiv's terms: one request every 3 seconds, on one connection
 BULK_WARNING = 10_000  # results beyond which the API is the wrong tool
 BULK_DATA = "https://info.arxiv.org/help/bulk_data.html"
-PDF_MAGIC = b"%PDF-"
 CHUNK = 1 << 16
 CHECKPOINT_EVERY = 20  # papers between manifest checkpoints
 
@@ -275,34 +275,6 @@ def manifest_row(result: arxiv.Result) -> dict:
 
 # --- PDFs ------------------------------------------------------------------------------------------
 
-def pdf_problem(path: Path) -> str | None:
-    """Why the file at path is not a whole PDF (None when it is): empty, no %PDF- header, or cut
-    short (no %%EOF in its last kilobytes)."""
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return "empty file"
-        with open(path, "rb") as f:
-            head = f.read(1024)
-            f.seek(max(0, size - 2048))
-            tail = f.read()
-    except OSError as e:
-        return f"unreadable: {e}"
-    if PDF_MAGIC not in head[:1024]:
-        return f"not a PDF (starts with {head[:40]!r})"
-    if b"%%EOF" not in tail:
-        return "truncated PDF (no %%EOF trailer)"
-    return None
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int = 4, backoff: float = 3.0,
               timeout: float = 60.0) -> tuple[str, int]:
     """Download url to dest if the body is a whole PDF; return (sha256, size).
@@ -392,7 +364,7 @@ def _kept(row: dict, prev: dict | None, dest: Path, update_versions: bool) -> di
     if prev is not None and prev.get("bytes") == size and prev.get("sha256"):
         return {**row, "sha256": prev["sha256"], "bytes": size, "downloaded_at": prev.get("downloaded_at")}
     # Downloaded by a run killed before its checkpoint: hash it now.
-    return {**row, "sha256": sha256_file(dest), "bytes": size,
+    return {**row, "sha256": file_sha256(dest), "bytes": size,
             "downloaded_at": datetime.fromtimestamp(dest.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
 
 

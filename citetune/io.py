@@ -1,16 +1,19 @@
-"""Atomic file output and the small readers/writers every stage shares."""
+"""Atomic file and directory output, file hashing, and the small readers/writers every stage shares."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs a third of a second to import; stages that never read a CSV skip it
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -68,14 +71,34 @@ def write_csv(path: str | Path, df: pd.DataFrame) -> None:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     # Everything as text: ids like "0704.0001" or years must not turn into floats.
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def replace_dir(path: str | Path) -> Path:
-    """Empty (or create) an output directory that a stage rewrites whole."""
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty directory beside `path` to build it in; put it in place of `path` only if the
+    block succeeds (the old one goes only once the new one is whole). Leftovers of killed runs are
+    removed first."""
     path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -7,9 +7,7 @@ and xrefs whose rid lists several references ("ref4 ref5 ref6").
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from lxml import etree
 
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
-from citetune.io import write_jsonl
+from citetune.io import atomic_dir, write_jsonl
 from citetune.text import (
     SAME_AUTHORS,
     YEAR_DIGITS,
@@ -249,24 +247,15 @@ def parse_dir(xml_dir: str | Path, out_dir: str | Path, min_sentence_chars: int 
     data/csv/report.jsonl (per paper: rows, sentences, warnings). The output dir is replaced whole."""
     xml_dir, out_dir = Path(xml_dir), Path(out_dir)
     files = sorted(p for p in xml_dir.glob("*.xml") if p.is_file())
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in [*out_dir.parent.glob(f".{out_dir.name}.tmp-*"), *out_dir.parent.glob(f".{out_dir.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
     report = []
-    for path in files:
-        paper_id = path.stem
-        rows, warnings = parse_file(path, paper_id, min_sentence_chars)
-        for w in warnings:
-            log.warning("%s: %s", paper_id, w)
-        rows_frame(rows).to_csv(tmp / f"{paper_id}.csv", index=False)
-        report.append({"paper_id": paper_id, "rows": len(rows),
-                       "sentences": len({r["sentence_id"] for r in rows}), "warnings": warnings})
-    write_jsonl(tmp / "report.jsonl", report)
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(out_dir) as tmp:
+        for path in files:
+            paper_id = path.stem
+            rows, warnings = parse_file(path, paper_id, min_sentence_chars)
+            for w in warnings:
+                log.warning("%s: %s", paper_id, w)
+            rows_frame(rows).to_csv(tmp / f"{paper_id}.csv", index=False)
+            report.append({"paper_id": paper_id, "rows": len(rows),
+                           "sentences": len({r["sentence_id"] for r in rows}), "warnings": warnings})
+        write_jsonl(tmp / "report.jsonl", report)
     return report

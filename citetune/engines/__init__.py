@@ -20,7 +20,6 @@ import logging
 import multiprocessing
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from citetune import jats
 from citetune.errors import StageError
 from citetune.engines import builtin, cermine
-from citetune.io import write_bytes, write_json, write_jsonl
+from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 ENGINES = ("builtin", "cermine")
@@ -83,14 +82,6 @@ def engine_version(engine: str, jar: str | Path, command: list[str] | None = Non
         return f"builtin-{_source_hash(builtin, layout, references, jats, text)}-pymupdf{pymupdf.VersionBind}"
     program = hashlib.sha256(" ".join(command).encode()).hexdigest()[:12] if command else cermine.version(jar)
     return f"cermine-{program}-{_source_hash(cermine, jats)}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- the built-in engine, one process per PDF ----------------------------------------------------
@@ -173,25 +164,6 @@ def folder_manifest(pdf_dir: str | Path) -> list[dict]:
     return rows
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put a fully written directory in place of `out` (the old one goes only once the new one is whole)."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _new_tmp(out: Path) -> Path:
-    """An empty directory beside `out` to build it in; leftovers of killed runs are removed first."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.parent.glob(f".{out.name}.tmp-*"), *out.parent.glob(f".{out.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
-    return tmp
-
-
 def _cached(cache_dir: Path, key: str) -> tuple[bytes, dict] | None:
     xml, meta = cache_dir / f"{key}.xml", cache_dir / f"{key}.json"
     if xml.exists() and meta.exists():
@@ -217,7 +189,7 @@ def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
         if not pdf.is_file():
             report[paper_id] = {"paper_id": paper_id, "status": "failed", "error": f"PDF not found: {pdf}"}
             continue
-        job = Job(paper_id, pdf, sha256_file(pdf))
+        job = Job(paper_id, pdf, file_sha256(pdf))
         hit = _cached(cache_dir, f"{job.sha256}-{version}")
         if hit:
             outputs[paper_id] = hit[0]
@@ -284,9 +256,8 @@ def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Pat
         raise StageError(f"no paper could be extracted ({len(rows)} tried; the reason for each is above). "
                          f"Check the PDFs in {pdf_dir}, or try another extract.engine")
 
-    tmp = _new_tmp(out_dir)
-    for paper_id, xml in outputs.items():
-        (tmp / f"{paper_id}.xml").write_bytes(xml)
-    write_jsonl(tmp / "report.jsonl", rows)
-    _swap_in(tmp, out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for paper_id, xml in outputs.items():
+            (tmp / f"{paper_id}.xml").write_bytes(xml)
+        write_jsonl(tmp / "report.jsonl", rows)
     return rows

@@ -15,6 +15,7 @@ from pathlib import Path
 import pymupdf
 
 from citetune import jats
+from citetune.pdf_check import pdf_problem
 from citetune.engines import citations
 from citetune.engines.layout import (
     SUPERSCRIPT,
@@ -52,16 +53,11 @@ class Paper:
 
 def open_pdf(path: str | Path) -> pymupdf.Document:
     path = Path(path)
+    problem = pdf_problem(path)
+    if problem:
+        hint = "; download it again" if problem.startswith("truncated") else ""
+        raise ExtractionError(problem + hint)
     data = path.read_bytes()
-    if not data:
-        raise ExtractionError("empty file (0 bytes)")
-    head = data[:1024]
-    if b"%PDF-" not in head:
-        shown = head[:40].decode("latin-1").strip().replace("\n", " ")
-        raise ExtractionError(f"not a PDF (no %PDF- header; starts with {shown!r})")
-    if b"%%EOF" not in data[-2048:]:
-        raise ExtractionError(f"truncated: the file ({len(data)} bytes) ends without the %%EOF trailer; "
-                              "download it again")
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as e:  # noqa: BLE001 - MuPDF raises several types for broken files
