@@ -8,7 +8,6 @@ and the share of answers with any DOI at all.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -16,32 +15,11 @@ import torch
 from tqdm import tqdm
 
 from citetune.errors import StageError
+from citetune.ids import extract_dois
 from citetune.io import read_csv, read_jsonl
 from citetune.models import load_base, load_tokenizer, pick_device
 
 log = logging.getLogger(__name__)
-
-# Crossref's pattern for modern DOIs (it matches all but a few legacy ones).
-DOI_RE = re.compile(r"10\.\d{4,9}/[-._;()/:a-z0-9]+", re.IGNORECASE)
-TRAILING = ".,;:"
-
-
-def _strip_trailing(doi: str) -> str:
-    while doi:
-        if doi[-1] in TRAILING:
-            doi = doi[:-1]
-        elif doi[-1] == ")" and doi.count(")") > doi.count("("):  # "(see 10.1/x)" but keep "10.1/a(b)"
-            doi = doi[:-1]
-        else:
-            break
-    return doi
-
-
-def extract_dois(text: str) -> list[str]:
-    """The DOIs in a text, lower-cased, without trailing punctuation, first occurrence order, no repeats."""
-    found = (_strip_trailing(m.group(0)).lower() for m in DOI_RE.finditer(text or ""))
-    return list(dict.fromkeys(d for d in found if not d.endswith("/")))
-
 
 def score(rows: list[dict], known: set[str]) -> dict:
     """Scores of a list of {'dois': gold, 'predicted': [...]} rows; known: every DOI that really exists."""

@@ -1,4 +1,6 @@
-"""Union of the per-paper citation CSVs: normalise text, drop unusable rows with a reason, dedupe."""
+"""Union of the per-paper citation CSVs: drop unusable rows with a reason, dedupe.
+
+The text is as parse cleaned it (citetune.text.clean_text_mapped); it is not cleaned again here."""
 
 from __future__ import annotations
 
@@ -9,10 +11,8 @@ import pandas as pd
 
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv
-from citetune.text import normalize_text
 
 log = logging.getLogger(__name__)
-TEXT_COLUMNS = ["section", "sentence", "context", "marker", "ref_raw", "ref_authors", "ref_title"]
 
 
 def read_paper_csvs(paths: list[Path]) -> tuple[pd.DataFrame, list[dict]]:
@@ -36,12 +36,6 @@ def read_paper_csvs(paths: list[Path]) -> tuple[pd.DataFrame, list[dict]]:
 
 def merge_citations(df: pd.DataFrame, min_sentence_chars: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (kept rows, dropped rows with a `reason` column)."""
-    df = df.copy()
-    for col in TEXT_COLUMNS:
-        df[col] = df[col].map(normalize_text)
-    for col in ("ref_doi", "ref_arxiv", "ref_id", "ref_year", "paper_id", "sentence_id"):
-        df[col] = df[col].str.strip()
-
     reason = pd.Series("", index=df.index)
     reason[df["ref_raw"].eq("") | df["ref_id"].eq("")] = "no resolvable reference"
     reason[df["context"].str.len() < min_sentence_chars] = f"sentence shorter than {min_sentence_chars} characters"

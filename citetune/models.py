@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from citetune.errors import StageError
+from citetune.ids import DOI_CORE
 from citetune.params import TinyModelParams
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ CHAT_TEMPLATE = (
 )
 
 # Pre-tokenization: a DOI is one piece (BPE may then merge it whole); the rest follows GPT-2's split.
-DOI_PIECE = r" ?10\.\d{4,9}/[^\s\"<>]+"
+DOI_PIECE = rf" ?{DOI_CORE}"
 GPT2_PIECES = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 CITE_MARKER = re.compile(r"\s*\[@[^\]]+\]")
 

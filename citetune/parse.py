@@ -18,12 +18,10 @@ from lxml import etree
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import atomic_dir, write_jsonl
+from citetune.ids import YEAR, find_arxiv, find_doi, find_year
 from citetune.text import (
     SAME_AUTHORS,
-    YEAR_DIGITS,
-    arxiv_in,
-    doi_in,
-    normalize_mapped,
+    clean_text_mapped,
     remove_spans,
     split_label,
     split_sentences,
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 
 _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.)\s+(?=\S)")
 _NOT_BODY = {"fig", "table-wrap", "fn", "fn-group", "caption", "boxed-text"}
-_YEAR = re.compile(rf"(?<![\d/.])({YEAR_DIGITS})(?![\d/])")
 # What may sit between the xrefs of one citation group, and between a group and its brackets.
 _BETWEEN = re.compile(r"^[\s\d,;–—−‒-]*(?:\band\b[\s\d,;–—−‒-]*)?$")
 _OPEN = re.compile(r"([\[(])[\s\d,;–—−‒-]*$")
@@ -43,7 +40,9 @@ _CLOSE = re.compile(r"^[\s\d,;–—−‒-]*([\])])")
 
 
 @dataclass
-class Reference:
+class BibEntry:
+    """One entry of the reference list, as the JATS marks it up (identifiers and year also from its text)."""
+
     ref_id: str
     label: str
     raw: str
@@ -71,9 +70,9 @@ def _citation_element(ref: etree._Element) -> etree._Element:
     return ref
 
 
-def read_references(article: etree._Element) -> dict[str, Reference]:
-    """ref id -> Reference, in list order; fields come from the markup, identifiers also from the text."""
-    refs: dict[str, Reference] = {}
+def read_references(article: etree._Element) -> dict[str, BibEntry]:
+    """ref id -> BibEntry, in list order; fields come from the markup, year and identifiers also from the text."""
+    refs: dict[str, BibEntry] = {}
     for n, ref in enumerate(article.iterfind(".//back//ref"), 1):
         ref_id = ref.get("id") or f"ref{n}"
         cit = _citation_element(ref)
@@ -87,22 +86,20 @@ def read_references(article: etree._Element) -> dict[str, Reference]:
             surnames = list(refs.values())[-1].authors.split(";")  # '———. 1959.': the authors before
         title = tidy_spacing(jats.text_of(cit.find(".//article-title"))).strip(" .,;:")
         year_el = cit.find(".//year")
-        marked = _YEAR.search(jats.text_of(year_el)) if year_el is not None else None
-        printed = {m.group(1) for m in _YEAR.finditer(re.sub(r"\S*(?:10\.\d{4,9}/|arXiv:|https?://)\S*", "", raw))}
-        year = marked.group(1) if marked else (printed.pop() if len(printed) == 1 else "")
+        marked = YEAR.search(jats.text_of(year_el)) if year_el is not None else None
         doi_el = cit.find(".//pub-id[@pub-id-type='doi']")
         arxiv_el = cit.find(".//pub-id[@pub-id-type='arxiv']")
-        doi = doi_in(jats.text_of(doi_el)) if doi_el is not None else ""
-        arxiv = arxiv_in("arXiv:" + jats.text_of(arxiv_el)) if arxiv_el is not None else ""
-        refs[ref_id] = Reference(
+        doi = find_doi(jats.text_of(doi_el)) if doi_el is not None else ""
+        arxiv = find_arxiv("arXiv:" + jats.text_of(arxiv_el)) if arxiv_el is not None else ""
+        refs[ref_id] = BibEntry(
             ref_id=ref_id,
             label=re.sub(r"^[\[(]|[\])]$|\.$", "", label.strip()),
             raw=raw,
             authors=";".join(s for s in surnames if s),
             title=title,
-            year=year,
-            doi=doi or doi_in(raw),  # printed but not marked up counts too
-            arxiv=arxiv or arxiv_in(raw),
+            year=marked.group(1) if marked else find_year(raw),  # printed but not marked up counts too
+            doi=doi or find_doi(raw),
+            arxiv=arxiv or find_arxiv(raw),
         )
     return refs
 
@@ -132,7 +129,7 @@ def paragraph(p: etree._Element, vocabulary: set[str] | None = None) -> tuple[st
     """The paragraph's clean text and its xrefs as (start, end, rid) over that text."""
     parts, raw_xrefs, pos = [], [], [0]
     _flatten(p, parts, raw_xrefs, pos)
-    text, index = normalize_mapped("".join(parts), vocabulary)
+    text, index = clean_text_mapped("".join(parts), vocabulary)
     xrefs = []
     for start, end, rid in raw_xrefs:
         a, b = bisect_left(index, start), bisect_left(index, end)  # the map only ever moves forward
@@ -159,7 +156,7 @@ def citation_groups(text: str, xrefs: list[tuple[int, int, str]]) -> list[Group]
     return out
 
 
-def _resolve(rid: str, refs: dict[str, Reference], order: list[str]) -> str | None:
+def _resolve(rid: str, refs: dict[str, BibEntry], order: list[str]) -> str | None:
     """A rid token -> ref id; CERMINE versions write 'ref3' or a bare index '3'."""
     if rid in refs:
         return rid

@@ -6,6 +6,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from citetune.ids import YEAR_DIGITS
+from citetune.words import PARTICLE
+
 # Characters PDF text brings along that are not meant as text.
 _CHAR_FIXES = {
     "\u00ad": "",  # soft hyphen
@@ -104,7 +107,7 @@ def words_of(text: str) -> set[str]:
     return {w.lower() for w in re.findall(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)*(?![\w-])", text)}
 
 
-def normalize_text(s: str) -> str:
+def clean_text(s: str) -> str:
     """Clean one piece of extracted text: odd characters, line-break hyphens, runs of white space.
 
     Conservative on purpose: "trans- formers" becomes "transformers", but "self- attention" becomes
@@ -148,8 +151,8 @@ _SPACE_BEFORE_PUNCT = re.compile(r" ([,;:.!?])(?=\s|$|[\])\"'”’])")
 _SPACE_IN_ID = re.compile(r"(?<=://) |(?<=doi\.org/) |(?<=arXiv:) (?=\d)", re.I)
 
 
-def normalize_mapped(text: str, vocabulary: set[str] | None = None) -> tuple[str, list[int]]:
-    """normalize_text plus tidy spacing, returning for each output character its offset in `text`.
+def clean_text_mapped(text: str, vocabulary: set[str] | None = None) -> tuple[str, list[int]]:
+    """clean_text plus tidy spacing, returning for each output character its offset in `text`.
 
     Also undoes the spaces that pretty-printed XML leaves around inline elements: "[ 1 ]" -> "[1]",
     "models , and" -> "models, and". `vocabulary` (words_of the document) decides line-end hyphens.
@@ -170,20 +173,19 @@ def normalize_mapped(text: str, vocabulary: set[str] | None = None) -> tuple[str
 
 def tidy_spacing(s: str) -> str:
     """Collapse white space and drop the space before punctuation or inside brackets."""
-    return normalize_mapped(s)[0]
+    return clean_text_mapped(s)[0]
 
 
 # --- citation markers ----------------------------------------------------------------------------
 
-YEAR_DIGITS = r"(?:1[6-9]|20)\d{2}"  # a publication year; old works are cited too (taxonomy, history)
 NUM = r"\d{1,4}"
 DASH = r"(?:[-–—−‒]|--)"
 # 3  2, 5  4–6  3,7–9  1; 4: the numbers of one citation group (in brackets, parentheses or raised)
 NUMERIC_ITEMS = rf"{NUM}(?:\s*{DASH}\s*{NUM})?(?:\s*[,;]\s*{NUM}(?:\s*{DASH}\s*{NUM})?)*"
 NUMERIC_GROUP = re.compile(rf"\[\s*{NUMERIC_ITEMS}\s*\]")
-_NAME = r"[A-Z][\w'’\-]+(?:\s(?:van|von|de|der|del|da|di|le|la)\s[A-Z][\w'’\-]+)?"
+_NAME = rf"[A-Z][\w'’\-]+(?:\s{PARTICLE}\s[A-Z][\w'’\-]+)?"
 _AUTHOR_YEAR = (rf"(?:(?:see|e\.g\.|cf\.|i\.e\.)\s*,?\s*)?{_NAME}(?:\s+et\s+al\.?|\s*(?:,\s*)?(?:and|&)\s+{_NAME})?"
-                rf",?\s+(?:19|20)\d{{2}}[a-z]?(?:\s*,\s*(?:19|20)\d{{2}}[a-z]?)*")
+                rf",?\s+{YEAR_DIGITS}[a-z]?(?:\s*,\s*{YEAR_DIGITS}[a-z]?)*")
 # (Smith et al., 2019; Doe and Roe, 2020)
 AUTHOR_YEAR_GROUP = re.compile(rf"\(\s*{_AUTHOR_YEAR}(?:\s*;\s*{_AUTHOR_YEAR})*\s*\)")
 _LEFTOVER_PUNCT = re.compile(r"\s*([,;])\s*(?=[,.;:!?])")
@@ -226,11 +228,6 @@ def remove_markers(sentence: str) -> str:
 
 # [12]  12.  (12)  and a bare 12 before the first name ("12 Smith J, ...").
 REF_LABEL = re.compile(r"^\s*(\[\d{1,4}\]|\d{1,4}\.(?=\s)|\(\d{1,4}\)|\d{1,3}(?=\s+[^\W\d_]))\s*")
-DOI = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\s?[^\s\"<>]+)", re.I)
-ARXIV = re.compile(r"(?:arXiv:\s*|arxiv\.org/abs/)(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)",
-                   re.I)
-_ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})", re.I)
-
 
 # An entry whose authors are those of the entry before, printed as a dash: '———. 1959.', '——, 1955b.'
 SAME_AUTHORS = re.compile(r"^\s*(?:[—–-]{2,}|—|_{2,})\s*[.,:]")
@@ -240,29 +237,6 @@ def split_label(raw: str) -> tuple[str, str]:
     """'[12] Smith J...' -> ('[12]', 'Smith J...'); no label -> ('', raw)."""
     m = REF_LABEL.match(raw)
     return (m.group(1), raw[m.end():]) if m else ("", raw)
-
-
-def trim_identifier(value: str) -> str:
-    """Drop the punctuation that ends the sentence around an identifier, keeping balanced brackets."""
-    value = value.rstrip(".,;:")
-    while value.endswith(")") and value.count(")") > value.count("("):
-        value = value[:-1].rstrip(".,;:")
-    return value
-
-
-def doi_in(text: str) -> str:
-    """The DOI printed in a reference string ('' if none); a line-break space after the slash is dropped."""
-    m = DOI.search(text)
-    return trim_identifier(m.group(1)).replace("/ ", "/") if m else ""
-
-
-def arxiv_in(text: str) -> str:
-    """The arXiv id printed in a reference string, also inside an arXiv DOI (10.48550/arXiv.<id>)."""
-    m = ARXIV.search(text)
-    if m:
-        return re.sub(r"v\d+$", "", trim_identifier(m.group(1)))
-    m = _ARXIV_DOI.search(text)
-    return m.group(1) if m else ""
 
 
 # --- sentences -----------------------------------------------------------------------------------
@@ -307,9 +281,8 @@ def _ends_with_abbreviation(left: str, right: str) -> bool:
     return bool(re.fullmatch(r"[^\W\d_]", word) and word.isupper() or re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", word))
 
 
-_PARTICLE_NAME = re.compile(r"(?:(?:van|von|de|der|den|di|da|du|le|la|dos|das|ter|ten|del|della)\s)+[A-Z]|d[’'][A-Z]")
-_PARTICLE_START = re.compile(r"(?<=[a-z0-9)\]][.!?])\s+(?=(?:(?:van|von|de|der|den|di|da|du|le|la|dos|das|ter|ten|"
-                             r"del|della)\s)+[A-Z]|d[’'][A-Z])")
+_PARTICLE_NAME = re.compile(rf"(?:{PARTICLE}\s)+[A-Z]|d[’'][A-Z]")
+_PARTICLE_START = re.compile(rf"(?<=[a-z0-9)\]][.!?])\s+(?=(?:{PARTICLE}\s)+[A-Z]|d[’'][A-Z])")
 
 
 def split_sentences(text: str, protected: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:

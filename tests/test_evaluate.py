@@ -10,7 +10,8 @@ import yaml
 from sft_sample import sft_records, write_references, write_sft
 
 from citetune.errors import StageError
-from citetune.evaluation import evaluate, extract_dois, known_dois, score
+from citetune.evaluation import evaluate, known_dois, score
+from citetune.ids import extract_dois
 from citetune.io import read_jsonl
 from citetune.models import build_tiny_base
 from citetune.params import TinyModelParams, TrainParams

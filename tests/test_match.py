@@ -18,12 +18,14 @@ import pytest
 import yaml
 from crossref_server import CrossrefServer, Limit
 
+from lxml import etree
+
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv
 from citetune.matching import (
     CrossrefBackend,
     LocalIndex,
-    Reference,
+    PrintedReference,
     load_records,
     match_citations,
     match_reference,
@@ -32,6 +34,7 @@ from citetune.matching import (
 )
 from citetune.matching import local as local_module
 from citetune.params import MatchParams
+from citetune.parse import parse_file, read_references
 from citetune.sample import STYLES, format_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +51,20 @@ def rec(doi: str) -> dict:
     return BY_DOI[doi.lower()]
 
 
+def unmarked(raw: str) -> dict:
+    """The citations row parse writes for a reference with no markup: its text and what is printed in it."""
+    article = etree.fromstring("<article><back><ref-list><ref id='r1'><mixed-citation/></ref></ref-list></back></article>")
+    article.find(".//mixed-citation").text = raw
+    entry = read_references(article)["r1"]
+    return {"ref_raw": entry.raw, "ref_year": entry.year, "ref_doi": entry.doi, "ref_arxiv": entry.arxiv}
+
+
 def row_for(record: dict, style: str, parsed: bool = True) -> dict:
-    """A citations row as parse fills it (surnames, title unless physics, year, printed ids), or raw text only."""
+    """A citations row as parse fills it from marked-up fields (surnames, title unless physics, year, printed
+    ids), or from a reference with no markup at all (raw text, and what parse finds printed in it)."""
     raw = format_reference(record, style)
     if not parsed:
-        return {"ref_raw": raw}
+        return unmarked(raw)
     arxiv = record["DOI"].split("arXiv.")[-1] if "arXiv." in record["DOI"] else ""
     return {
         "ref_raw": raw,
@@ -65,7 +77,7 @@ def row_for(record: dict, style: str, parsed: bool = True) -> dict:
 
 
 def match(row: dict, backend, params=PARAMS):
-    return match_reference(Reference.from_row(row), backend, params)
+    return match_reference(PrintedReference.from_row(row), backend, params)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +115,7 @@ def test_physics_reference_without_identifier_matches_on_volume_and_page(index):
 
 
 def test_arxiv_only_physics_reference(index):
-    m = match({"ref_raw": "E. J. Hu et al., arXiv:2106.09685v2 (2021)."}, index)
+    m = match(unmarked("E. J. Hu et al., arXiv:2106.09685v2 (2021)."), index)
     assert (m.status, m.doi, m.method) == ("matched", "10.48550/arXiv.2106.09685", "arxiv_id")
     assert "no title printed" in m.note and "identifier" in m.note
 
@@ -132,6 +144,8 @@ def test_printed_doi_of_another_paper_is_rejected(index, tmp_path):
         row["ref_raw"] = row["ref_raw"].replace(lstm["DOI"], backprop["DOI"])
         if parsed:
             row["ref_doi"] = backprop["DOI"]
+        else:
+            row = unmarked(row["ref_raw"])
         m = match(row, index)
         # The wrong DOI is refused; the search still finds the work the reference describes.
         assert (m.status, m.doi, m.method) == ("matched", lstm["DOI"], "search")
@@ -150,16 +164,16 @@ def test_validation_rules():
     p = PARAMS
     bitfit = "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based Masked Language-models"
     for printed in ("Zaken", "Ben Zaken", "Ben-Zaken", "BenZaken"):
-        ref = Reference(raw=f"E. {printed}, Y. Goldberg. {bitfit}. 2022.", authors=[printed], title=bitfit, year=2022)
+        ref = PrintedReference(raw=f"E. {printed}, Y. Goldberg. {bitfit}. 2022.", authors=[printed], title=bitfit, year=2022)
         assert validate(ref, record("Ben Zaken", bitfit, 2021), p).accepted, printed
     kernel = "An introduction to kernel-based learning algorithms"
     for printed in ("Müller", "Muller", "Mueller", "MÜLLER"):
-        ref = Reference(raw=f"{printed}, K.-R. (2001). {kernel}.", authors=[printed], title=kernel, year=2001)
+        ref = PrintedReference(raw=f"{printed}, K.-R. (2001). {kernel}.", authors=[printed], title=kernel, year=2001)
         assert validate(ref, record("Müller", kernel, 2001), p).accepted, printed
-    assert not validate(Reference(raw="x", authors=["Miller"], title=kernel, year=2001),
+    assert not validate(PrintedReference(raw="x", authors=["Miller"], title=kernel, year=2001),
                         record("Müller", kernel, 2001), p).accepted
     lora = "LoRA: Low-Rank Adaptation of Large Language Models"
-    ref = Reference(raw=f"Z. Allen Zhu. 2021. {lora}.", authors=["Allen Zhu"], title=lora, year=2021)
+    ref = PrintedReference(raw=f"Z. Allen Zhu. 2021. {lora}.", authors=["Allen Zhu"], title=lora, year=2021)
     assert validate(ref, record("Allen-Zhu", lora, 2021), p).accepted
     # Year tolerance: a preprint and its journal version one year apart pass; two years do not.
     assert validate(ref, record("Allen-Zhu", lora, 2022), p).accepted
@@ -170,7 +184,7 @@ def test_validation_rules():
     assert validate(ref, record("Allen-Zhu", "LoRA: low rank adaptation of large language <i>models</i>", 2021),
                     p).accepted
     ouyang = "Training language models to follow instructions with human feedback"
-    ref = Reference(raw="x", authors=["Ouyang"], title=ouyang, year=2022)
+    ref = PrintedReference(raw="x", authors=["Ouyang"], title=ouyang, year=2022)
     v = validate(ref, record("Ouyang", ouyang.replace("with", "without"), 2022), p)
     assert not v.accepted and "without" in v.note
     assert validate(ref, record("Ouyang", ouyang.replace("instructions", "instruction"), 2022), p).accepted
@@ -535,3 +549,21 @@ def test_a_printed_arxiv_id_gives_the_published_version_when_asked_and_found(tmp
     with CrossrefServer([r for r in JOURNAL if r["DOI"] != published["DOI"]]) as srv:  # none published
         m = match(row, backend_for(srv, tmp_path / "none"), MatchParams(prefer_published=True))
         assert (m.method, m.doi) == ("arxiv_id", preprint["DOI"])
+
+
+def test_a_work_of_1758_keeps_its_year_from_parse_to_match(tmp_path):
+    """Old works are cited too (taxonomy): the year parse reads is one match compares."""
+    raw = "Linnaeus C. 1758. Systema naturae per regna tria naturae. Holmiae: Laurentius Salvius."
+    (tmp_path / "p.xml").write_text(
+        "<article><body><sec><title>Introduction</title><p>Binomial names for every species were fixed "
+        "in the tenth edition [<xref ref-type='bibr' rid='ref1'>1</xref>].</p></sec></body>"
+        f"<back><ref-list><ref id='ref1'><mixed-citation>[1] {raw}</mixed-citation></ref></ref-list></back></article>")
+    rows, warnings = parse_file(tmp_path / "p.xml", "p", 0)
+    assert not warnings and rows and rows[0]["ref_year"] == "1758"
+    systema = {"DOI": "10.5962/bhl.title.542", "title": ["Systema naturae per regna tria naturae"],
+               "author": [{"family": "Linnaeus", "given": "Carl", "sequence": "first"}],
+               "issued": {"date-parts": [[1758]]}, "type": "book"}
+    later = systema | {"DOI": "10.5555/systema.1767", "issued": {"date-parts": [[1767]]}}  # another edition
+    index = LocalIndex.from_records(tmp_path / "old.sqlite", [systema, later])
+    references, _, _ = match_citations(pd.DataFrame(rows), index, PARAMS, progress=False)
+    assert references.loc[0, ["match_status", "doi", "match_year"]].tolist() == ["matched", "10.5962/bhl.title.542", "1758"]

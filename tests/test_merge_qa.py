@@ -23,7 +23,7 @@ def run(stage, *args):
     return subprocess.run([sys.executable, "-m", f"stages.{stage}", *args], capture_output=True, text=True)
 
 
-def test_merge_normalises_drops_with_reason_and_dedupes(tmp_path):
+def test_merge_drops_with_reason_and_dedupes(tmp_path):
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
     ref = "E. J. Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685 (2021)."
@@ -33,8 +33,8 @@ def test_merge_normalises_drops_with_reason_and_dedupes(tmp_path):
         row("p1", "s2", "Short [1].", "Short.", "ref1", ref),
         row("p1", "s3", "A sentence whose marker points nowhere at all [9].", "A sentence whose marker points nowhere at all.", "", ""),
         row("p1", "s4", "   ", "", "ref1", ref),
-        row("p1", "s5", "Quantized adapters make fine-tuning trans-\nformers cheap [1].",
-            "Quantized adapters make fine-tuning trans-\nformers cheap.", "ref1", ref),
+        row("p1", "s5", "Quantized adapters make fine-tuning transformers cheap [1].",
+            "Quantized adapters make fine-tuning transformers cheap.", "ref1", ref),
     ]
     pd.DataFrame(a).to_csv(csv_dir / "p1.csv", index=False)
     (csv_dir / "broken.csv").write_text("not,the,contract\n1,2,3\n")

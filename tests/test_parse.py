@@ -10,7 +10,7 @@ import pytest
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv
 from citetune.parse import parse_dir, parse_file
-from citetune.text import normalize_text, remove_markers, split_sentences, tidy_spacing
+from citetune.text import clean_text, remove_markers, split_sentences, tidy_spacing
 
 ROOT = Path(__file__).resolve().parents[1]
 CERMINE_STYLE = ROOT / "tests/fixtures/extract/cermine_style.cermxml"
@@ -75,7 +75,7 @@ def test_reference_fields_from_markup_and_printed_identifiers(cermine_rows):
     assert (three["ref_doi"], three["ref_arxiv"], three["ref_year"]) == (
         "10.48550/arXiv.2305.14314", "2305.14314", "2023")
     assert refs["ref5"]["ref_year"] == "2021" and refs["ref5"]["ref_authors"] == ""  # nothing guessed
-    assert refs["ref9"]["ref_year"] == ""  # two years printed, none marked: left out
+    assert refs["ref9"]["ref_year"] == "2022"  # two years printed, none marked: the first, as match compares it
 
 
 def test_parse_dir_writes_the_column_contract_and_survives_bad_files(tmp_path):
@@ -143,8 +143,8 @@ def test_parse_stage_command_line(tmp_path):
     ("state-of-the-art", "state-of-the-art"),
 ])
 def test_normalize_text(raw, clean):
-    assert normalize_text(raw) == clean
-    assert normalize_text(clean) == clean  # idempotent: merge applies it again
+    assert clean_text(raw) == clean
+    assert clean_text(clean) == clean  # idempotent
 
 
 @pytest.mark.parametrize("sentence, context", [

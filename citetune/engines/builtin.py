@@ -29,11 +29,12 @@ from citetune.engines.layout import (
 from citetune.engines.references import parse_reference
 from citetune.text import (
     SAME_AUTHORS,
+    clean_text,
     join_line_hyphen,
-    normalize_text,
     split_label,
     words_of,
 )
+from citetune.words import PARTICLE
 
 
 class ExtractionError(Exception):
@@ -158,7 +159,7 @@ def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
             pieces[-1] = prev + line  # a URL or DOI broken across lines has no space in it
         else:
             pieces.append(" " + line)
-    return normalize_text("".join(pieces))
+    return clean_text("".join(pieces))
 
 
 def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
@@ -189,7 +190,7 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
 
 
 # How an unlabelled entry begins: 'Smith, J.', 'Smith JA,', 'van der Berg, A.', 'World Health Organization.'
-_NAME_START = re.compile(r"^(?:(?:van|von|de|der|den|di|da|le|la|du)\s)*[A-Z][\w'’\-]+(?:,\s[A-Z]\.|\s[A-Z]{1,3}[,.]|"
+_NAME_START = re.compile(rf"^(?:{PARTICLE}\s)*[A-Z][\w'’\-]+(?:,\s[A-Z]\.|\s[A-Z]{{1,3}}[,.]|"
                          r"\s[A-Z][\w'’\-]+[,.])")
 
 
@@ -292,8 +293,8 @@ def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata
     authors = _names(join_lines([ln.text for ln in block], vocab)) if block else []
     if authors:
         i += len(block)
-    title = title or normalize_text(metadata.get("title") or "")
-    authors = authors or _names(normalize_text(metadata.get("author") or ""))
+    title = title or clean_text(metadata.get("title") or "")
+    authors = authors or _names(clean_text(metadata.get("author") or ""))
     return title, authors, i
 
 
@@ -385,7 +386,7 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
                 mode == "front" and (text.lower().startswith("abstract") or not ln.bold))):
             flush()
             end = _heading_end(lines, k - 1, body)
-            name = heading_text(normalize_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1])))
+            name = heading_text(clean_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1])))
             k = end + 1
             if _REFERENCES.match(name):
                 mode = "refs"
@@ -464,7 +465,7 @@ def extract(path: str | Path):
     if not any(ln.text.strip() for p in pages for ln in p):
         raise ExtractionError("no extractable text (a scanned or image-only PDF?)")
     body = _body_size([ln for p in pages for ln in p])
-    pages = drop_running_text(pages, heights, normalize_text(metadata.get("title") or ""), body)
+    pages = drop_running_text(pages, heights, clean_text(metadata.get("title") or ""), body)
     pages = drop_footnote_marks(pages, heights, body)
     paper = structure(pages, metadata)
     if not paper.sections and not paper.references:

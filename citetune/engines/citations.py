@@ -13,13 +13,14 @@ footnote mark or an equation number in a bracket-style paper is left alone.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from citetune import jats
 from citetune.engines.layout import SUPERSCRIPT, plain
-from citetune.engines.references import CAP_PARTICLE, PARTICLE, WORD, YEAR
-from citetune.text import DASH, NUM, NUMERIC_GROUP, NUMERIC_ITEMS, YEAR_DIGITS
+from citetune.engines.references import WORD, YEAR
+from citetune.ids import YEAR_DIGITS
+from citetune.text import DASH, NUM, NUMERIC_GROUP, NUMERIC_ITEMS
+from citetune.words import CAPITALISED_PARTICLE, PARTICLE, fold
 
 _ITEM = re.compile(rf"({NUM})(?:\s*{DASH}\s*({NUM}))?")
 BRACKET_RANGE = re.compile(rf"\[({NUM})\]\s*{DASH}\s*\[({NUM})\]")  # IEEE: "[2]–[4]"
@@ -34,7 +35,7 @@ _NUMBER_WORD = re.compile(r"[\w)\]]$")
 
 # --- author-year -----------------------------------------------------------------------------------
 
-_NAME = rf"(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD})"
+_NAME = rf"(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD})"
 # The first author may be several capitalised words: an organisation ("World Health Organization"),
 # or a word before the name ("Following Smith et al. (2019)"); the resolver tries the shorter tails too.
 _NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
@@ -44,11 +45,6 @@ _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
 _NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
 _ONE_YEAR = re.compile(rf"({YEAR_DIGITS})([a-z]?)|(?<=,)\s*([a-z])\b")
-
-
-def fold(name: str) -> str:
-    """Lower case without accents: 'Schölkopf' -> 'scholkopf'."""
-    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
 
 
 @dataclass

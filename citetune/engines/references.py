@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 
 from citetune.jats import El, Piece
-from citetune.text import ARXIV, DOI, YEAR_DIGITS, split_label, trim_identifier
+from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
+from citetune.text import split_label
+from citetune.words import CAPITALISED_PARTICLE as CAP_PARTICLE  # only between names
+from citetune.words import PARTICLE
 
 _UP = "".join(chr(c) for c in range(0x41, 0x250) if chr(c).isupper())
 _LO = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
@@ -22,9 +25,7 @@ U, L = f"[{_UP}]", f"[{_LO}]"
 # A capitalised word (or an acronym). The first lower-case letter is the required one, so that a
 # word can be matched in one way only (no exponential backtracking over lists of words).
 WORD = rf"{U}[{_UP}'’\-]*{L}[{_UP}{_LO}'’\-]*|{U}{{2,}}"
-PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|le|la|dos|das|ter|ten|bin|al|el)"
 SURNAME = rf"(?:{PARTICLE}\s)*(?:[dDlL][’']|[Dd]e\s?)?(?:{WORD})(?:\s(?:{PARTICLE}\s)*(?:{WORD}))??"  # d’Aspremont
-CAP_PARTICLE = r"(?:Van|Von|De|Da|Di|Del|Della|Le|La|Ben|Bin|Al|El|Abu|Ibn|Dos|Das)"  # only between names
 INITIALS = rf"{U}{L}?\.(?:[\s-]?{U}{L}?\.)*"  # "A.", "T. B.", "M.-W."
 YEAR = rf"{YEAR_DIGITS}[a-z]?"
 
@@ -37,15 +38,15 @@ Span = tuple  # (start, end, El-like: tag, attrs, children[(start, end, tag)])
 def identifiers(text: str) -> list[Span]:
     """DOI and arXiv id spans (only the identifier itself is marked, not 'doi:' or the URL prefix)."""
     spans = []
-    for m in DOI.finditer(text):
+    for m in DOI_PRINTED.finditer(text):
         doi = trim_identifier(m.group(1))
         start = m.start(1)
         spans.append((start, start + len(doi), "pub-id", {"pub-id-type": "doi"}, []))
-    for m in ARXIV.finditer(text):
+    for m in ARXIV_PRINTED.finditer(text):
         if any(s <= m.start() < e for s, e, *_ in spans):
             continue
-        ident = trim_identifier(m.group(1))
-        spans.append((m.start(1), m.start(1) + len(ident), "pub-id", {"pub-id-type": "arxiv"}, []))
+        ident = trim_identifier(text[m.start("id"):m.end()])
+        spans.append((m.start("id"), m.start("id") + len(ident), "pub-id", {"pub-id-type": "arxiv"}, []))
     return spans
 
 

@@ -27,11 +27,10 @@ from tqdm import tqdm
 from citetune.columns import CITATION_COLUMNS, MATCH_COLUMNS
 from citetune.matching.crossref import CrossrefBackend, LookupFailed
 from citetune.matching.local import LocalIndex, default_index_path
+from citetune.ids import arxiv_doi, find_arxiv
 from citetune.matching.records import (
-    Reference,
+    PrintedReference,
     Verdict,
-    arxiv_doi,
-    arxiv_from,
     load_records,
     record_authors,
     record_title,
@@ -40,7 +39,7 @@ from citetune.matching.records import (
     validate,
 )
 
-__all__ = ["CrossrefBackend", "LocalIndex", "LookupFailed", "Match", "Reference", "load_records",
+__all__ = ["CrossrefBackend", "LocalIndex", "LookupFailed", "Match", "PrintedReference", "load_records",
            "make_backend", "match_citations", "match_reference", "ref_key", "validate"]
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def _accept(rec: Mapping, method: str, verdict: Verdict, notes: list[str]) -> Ma
     return Match("matched", str(rec["DOI"]), method, verdict.score, *_describe(rec), note=note)
 
 
-def match_reference(ref: Reference, backend, params) -> Match:
+def match_reference(ref: PrintedReference, backend, params) -> Match:
     """printed DOI, then printed arXiv id, then a bibliographic search; every candidate validated."""
     if not ref.raw:
         return Match(note="empty reference text")
@@ -116,7 +115,7 @@ def match_reference(ref: Reference, backend, params) -> Match:
         return None
 
     # 1. A printed DOI: fetch it and check that it is this reference's work.
-    if ref.doi and (backend.holds_arxiv or not arxiv_from(ref.doi)):
+    if ref.doi and (backend.holds_arxiv or not find_arxiv(ref.doi)):
         if found := identified(ref.doi, "printed DOI", "printed_doi"):
             return found
 
@@ -126,7 +125,7 @@ def match_reference(ref: Reference, backend, params) -> Match:
         doi = arxiv_doi(ref.arxiv)
         if params.prefer_published:
             candidates = search()
-            published = _best(ref, [c for c in candidates if not arxiv_from(str(c.get("DOI", "")))], params, set())
+            published = _best(ref, [c for c in candidates if not find_arxiv(str(c.get("DOI", "")))], params, set())
             if published is not None:
                 return _accept(published[1], "published_version", published[0],
                                notes + [f"published version of arXiv:{ref.arxiv}"])
@@ -160,7 +159,7 @@ def match_reference(ref: Reference, backend, params) -> Match:
     return Match(note="; ".join(notes + ["no candidate found"]))
 
 
-def _best(ref: Reference, candidates: list[dict], params, known: set[str],
+def _best(ref: PrintedReference, candidates: list[dict], params, known: set[str],
           rejected: list | None = None) -> tuple[Verdict, dict] | None:
     """The candidate that validates with the highest score; the others go to `rejected`."""
     best = None
@@ -215,7 +214,7 @@ def match_citations(citations: pd.DataFrame, backend, params, progress: bool = T
 
     def one(row: dict) -> Match:
         try:
-            return match_reference(Reference.from_row(row), backend, params)
+            return match_reference(PrintedReference.from_row(row), backend, params)
         except Exception as e:  # one odd reference never sinks the stage
             log.exception("reference %s failed", row["ref_key"])
             return Match("error", note=f"unexpected {type(e).__name__}: {e}")

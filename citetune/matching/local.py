@@ -27,13 +27,9 @@ import orjson
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
-from citetune.matching.records import (
-    iter_file_records,
-    norm_text,
-    record_bib,
-    record_files,
-    without_ids,
-)
+from citetune.ids import without_ids
+from citetune.matching.records import iter_file_records, record_bib, record_files
+from citetune.words import STOP_WORDS, comparable_text
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +37,6 @@ log = logging.getLogger(__name__)
 KEEP_FIELDS = ("DOI", "title", "subtitle", "author", "issued", "published", "published-print",
                "published-online", "created", "container-title", "short-container-title", "volume", "issue",
                "page", "article-number", "type")
-_STOP = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "with", "by", "from", "at", "is", "are", "via"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokenize='ascii', detail='none',
@@ -57,13 +52,13 @@ INDEX_FORMAT = "2"
 
 def bib_of(record: bytes) -> str:
     """The normalised bibliographic string of a stored record: what the full-text index holds."""
-    return norm_text(record_bib(orjson.loads(record)))
+    return comparable_text(record_bib(orjson.loads(record)))
 
 
 def index_row(rec: dict) -> tuple[str, str, bytes]:
     """(DOI, normalised bibliographic string, the record trimmed to what validation reads)."""
     slim = {k: rec[k] for k in KEEP_FIELDS if k in rec}
-    return str(rec["DOI"]).strip().lower(), norm_text(record_bib(slim)), orjson.dumps(slim)
+    return str(rec["DOI"]).strip().lower(), comparable_text(record_bib(slim)), orjson.dumps(slim)
 
 
 # Decoding only the fields kept, straight into structs, is several times faster than building every
@@ -134,7 +129,7 @@ def _fast_rows(path: Path) -> list[tuple[str, str, bytes]] | None:
                 works = _ITEMS.decode(fh.read()).items
     except (msgspec.DecodeError, msgspec.ValidationError, OSError):
         return None
-    return [(w.DOI.strip().lower(), norm_text(record_bib(w)), _ENCODE(w)) for w in works if w.DOI]
+    return [(w.DOI.strip().lower(), comparable_text(record_bib(w)), _ENCODE(w)) for w in works if w.DOI]
 
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -309,8 +304,8 @@ class LocalIndex:
         """Records most like the reference text: the works that hold its rarest words together (FTS5
         AND queries of the three rarest, then of pairs, so that a misspelt or missing word does not
         lose the work), ranked by how much of each work's bibliographic string the reference holds."""
-        query = norm_text(without_ids(text))
-        words = sorted({w for w in query.split() if w not in _STOP and len(w) > 1})
+        query = comparable_text(without_ids(text))
+        words = sorted({w for w in query.split() if w not in STOP_WORDS and len(w) > 1})
         if not words:
             return []
         db = self._db()
@@ -337,7 +332,7 @@ class LocalIndex:
         ids = list(found)
         records = {i: orjson.loads(r) for i, r in
                    db.execute(f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", ids)}
-        bibs = {i: norm_text(record_bib(r)) for i, r in records.items()}
+        bibs = {i: comparable_text(record_bib(r)) for i, r in records.items()}
         ranked = process.extract(query, bibs, scorer=fuzz.token_set_ratio, limit=rows)
         return [records[key] for _, _, key in ranked]
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,96 +16,23 @@ import orjson
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from citetune.ids import split_version
+from citetune.ids import YEAR, find_arxiv, split_version, without_ids
+from citetune.words import PARTICLES, STOP_WORDS, comparable_text, strip_tags
 
 log = logging.getLogger(__name__)
 
 # --- text -----------------------------------------------------------------------------------
 
-# Letters that NFKD does not split into base letter + accent; Greek letters spelled out ("β-VAE" = "beta-VAE").
-_FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "ß": "ss",
-                       "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "ð": "d"}
-                      | {chr(c): unicodedata.name(chr(c)).split()[-1].lower() for c in range(0x391, 0x3CA)
-                         if unicodedata.name(chr(c), "").startswith("GREEK")})
-_TAG = re.compile(r"<[^>]+>")
-# Inline formatting inside a word: "Sr<sub>2</sub>RuO<sub>4</sub>" is printed "Sr2RuO4".
-_INLINE_TAG = re.compile(r"</?(?:sub|sup|i|b|em|strong|scp|u|span)(?:\s[^>]*)?>", re.IGNORECASE)
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: 'Müller' and 'Muller' compare equal."""
-    text = str(text)
-    if text.isascii():
-        return text.lower()
-    return _COMBINING.sub("", unicodedata.normalize("NFKD", text).translate(_FOLD)).lower()
-
-
-def norm_text(text: str) -> str:
-    """Folded, tags (Crossref titles carry <i>, <sub>, MathML), entities and punctuation removed, spaces collapsed."""
-    text = str(text or "")
-    if "<" in text:
-        text = _TAG.sub(" ", _INLINE_TAG.sub("", text))
-    if "&" in text:
-        text = html.unescape(text)
-    return _NON_ALNUM.sub(" ", fold(text)).strip()
-
-
 def ref_key(ref_raw: str) -> str:
     """Stable key of a reference: the same text (up to case, accents, punctuation) gives the same key."""
-    return hashlib.sha1(norm_text(ref_raw).encode()).hexdigest()[:16]
-
-
-# --- identifiers and years printed in a reference -----------------------------------------------
-
-DOI_RE = re.compile(r"10\.\d{4,9}/[^\s\"<>]+", re.I)
-ARXIV_RE = re.compile(
-    r"arxiv(?:\.org/(?:abs|pdf)/|\s*:\s*|\.)\s*([a-z\-]+(?:\.[a-z]{2})?/\d{7}|\d{4}\.\d{4,5})(v\d+)?", re.I)
-URL_RE = re.compile(r"(?:https?://|www\.)\S+|doi:\s*\S+", re.I)
-YEAR_RE = re.compile(r"(?<![\w.])(1[89]\d\d|20\d\d)[a-z]?(?!\w|\.\d)")
-PAREN_YEAR_RE = re.compile(r"\((1[89]\d\d|20\d\d)[a-z]?\)")
-
-
-def clean_doi(text: str) -> str:
-    """'https://doi.org/10.1/ABC.' -> '10.1/ABC'; '' when there is no DOI."""
-    m = DOI_RE.search(str(text or ""))
-    if not m:
-        return ""
-    doi = m.group(0).rstrip(".,;:")
-    # A closing bracket belongs to the DOI only if the DOI opened it: "(see 10.1/x)".
-    while doi.endswith(")") and doi.count(")") > doi.count("("):
-        doi = doi[:-1].rstrip(".,;:")
-    return doi
-
-
-def arxiv_from(text: str) -> str:
-    """The arXiv id (no version) printed in a text or an arXiv DOI, or ''."""
-    m = ARXIV_RE.search(str(text or ""))
-    return m.group(1) if m else ""
-
-
-def arxiv_doi(arxiv_id: str) -> str:
-    return f"10.48550/arXiv.{split_version(arxiv_id)[0]}"
-
-
-def without_ids(text: str) -> str:
-    text = URL_RE.sub(" ", text)
-    text = DOI_RE.sub(" ", text)
-    return ARXIV_RE.sub(" ", text)
-
-
-def year_from(text: str) -> int | None:
-    text = without_ids(str(text or ""))
-    m = PAREN_YEAR_RE.search(text) or YEAR_RE.search(text)
-    return int(m.group(1)) if m else None
+    return hashlib.sha1(comparable_text(ref_raw).encode()).hexdigest()[:16]
 
 
 # --- references and records -------------------------------------------------------------------
 
 @dataclass
-class Reference:
-    """What a reference prints; every field falls back on the raw text when the parser left it empty."""
+class PrintedReference:
+    """What a reference prints, as parse read it: its raw text and the fields parse found in it."""
 
     raw: str
     authors: list[str] = field(default_factory=list)
@@ -117,29 +42,26 @@ class Reference:
     arxiv: str = ""
 
     @classmethod
-    def from_row(cls, row: Mapping) -> "Reference":
+    def from_row(cls, row: Mapping) -> "PrintedReference":
         def get(k: str) -> str:
             v = row.get(k)
             return "" if v is None or (isinstance(v, float) and v != v) else str(v).strip()  # None or NaN
 
-        raw = get("ref_raw")
-        doi = clean_doi(get("ref_doi")) or clean_doi(raw)
-        arxiv = split_version(get("ref_arxiv"))[0] if get("ref_arxiv") else ""
-        arxiv = arxiv or arxiv_from(doi) or arxiv_from(raw)
-        year_m = YEAR_RE.search(get("ref_year"))
+        # parse found the year and the identifiers, marked up or printed in the text; trusted as written.
+        year = YEAR.search(get("ref_year"))
         return cls(
-            raw=raw,
+            raw=get("ref_raw"),
             authors=[a.strip() for a in get("ref_authors").split(";") if a.strip()],
             title=get("ref_title"),
-            year=int(year_m.group(1)) if year_m else year_from(raw),
-            doi=doi,
-            arxiv=arxiv,
+            year=int(year.group(1)) if year else None,
+            doi=get("ref_doi"),
+            arxiv=split_version(get("ref_arxiv"))[0] or find_arxiv(get("ref_doi")),
         )
 
     @cached_property
     def segments(self) -> list[str]:
         """Runs of 1-3 consecutive sentence-like pieces of the raw text: one of them is the title, if printed."""
-        pieces = [norm_text(p) for p in re.split(r"(?<=[.?!])\s+|[“”\"«»]", without_ids(self.raw))]
+        pieces = [comparable_text(p) for p in re.split(r"(?<=[.?!])\s+|[“”\"«»]", without_ids(self.raw))]
         pieces = [p for p in pieces if p]
         return [" ".join(pieces[i:j]) for i in range(len(pieces)) for j in range(i + 1, min(i + 4, len(pieces) + 1))]
 
@@ -147,11 +69,11 @@ class Reference:
     def first_author_tokens(self) -> list[str]:
         """Normalised words that name the first author: the raw text up to the first author separator."""
         head = re.split(r",|;|\band\b|&|\bet al\b", self.raw, maxsplit=1)[0]
-        return norm_text(head).split()[:8]
+        return comparable_text(head).split()[:8]
 
     @cached_property
     def numbers(self) -> set[str]:
-        return set(norm_text(without_ids(self.raw)).split())
+        return set(comparable_text(without_ids(self.raw)).split())
 
 
 def record_titles(rec: Mapping) -> list[str]:
@@ -165,7 +87,7 @@ def record_titles(rec: Mapping) -> list[str]:
 
 def record_title(rec: Mapping) -> str:
     titles = record_titles(rec)
-    return " ".join(_TAG.sub("", titles[0]).split()) if titles else ""
+    return " ".join(strip_tags(titles[0]).split()) if titles else ""
 
 
 def record_year(rec: Mapping) -> int | None:
@@ -198,20 +120,16 @@ def record_bib(rec: Mapping) -> str:
 
 # --- validation -------------------------------------------------------------------------------
 
-PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das", "du", "la", "le",
-             "ben", "bin", "ibn", "al", "el", "ter", "ten", "zu", "af", "y"}
-
-
 def surname_variants(name: str) -> set[str]:
     """'Ben Zaken' -> {'ben zaken', 'benzaken', 'zaken'}; 'Allen-Zhu' -> {'allen zhu', 'allenzhu', 'allen', 'zhu'}."""
-    toks = norm_text(name).split()
+    toks = comparable_text(name).split()
     if not toks:
         return set()
     core = [t for t in toks if t not in PARTICLES] or toks
     return {" ".join(toks), "".join(toks), " ".join(core), "".join(core), core[0], core[-1]}
 
 
-def author_similarity(ref: Reference, rec: Mapping) -> tuple[float, str]:
+def author_similarity(ref: PrintedReference, rec: Mapping) -> tuple[float, str]:
     """Best similarity of the record's first-author surname with the reference's first author (0-100)."""
     authors = record_authors(rec)
     if not authors:
@@ -224,11 +142,6 @@ def author_similarity(ref: Reference, rec: Mapping) -> tuple[float, str]:
     printed |= {"".join(toks[i:j]) for i in range(len(toks)) for j in range(i + 2, min(i + 4, len(toks) + 1))}
     best = max((fuzz.ratio(a, b) for a in cand for b in printed), default=0.0)
     return best, authors[0]
-
-
-# Words whose presence or absence does not make another title; "not", "without", numbers all count.
-_TITLE_STOP = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "by", "at", "from", "via", "with", "is",
-               "are", "as", "its", "into"}
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -251,15 +164,15 @@ def _unexplained(words: list[str], other: list[str]) -> list[str]:
             if "".join(words[i:j]) in other_joined:
                 explained[i:j] = [True] * (j - i)
     return [w for w, ok in zip(words, explained, strict=True)
-            if not ok and w not in _TITLE_STOP and not any(_same_word(w, o) for o in other)]
+            if not ok and w not in STOP_WORDS and not any(_same_word(w, o) for o in other)]
 
 
-def title_agreement(ref: Reference, rec: Mapping, threshold: float) -> tuple[float, list[str]]:
+def title_agreement(ref: PrintedReference, rec: Mapping, threshold: float) -> tuple[float, list[str]]:
     """(similarity 0-100, words that differ) of the record's title and the printed title or a title-like
     piece of the raw text. Agreement needs similarity >= threshold and no differing content word: look-alike
     titles ('... with human feedback' / '... without human feedback') are close by characters only."""
-    titles = [t for t in (norm_text(t) for t in record_titles(rec)) if t]
-    printed = ([norm_text(ref.title)] if ref.title else []) + ref.segments
+    titles = [t for t in (comparable_text(t) for t in record_titles(rec)) if t]
+    printed = ([comparable_text(ref.title)] if ref.title else []) + ref.segments
     best: tuple[float, list[str]] = (0.0, [])
     for p in printed:
         for t in titles:
@@ -277,17 +190,17 @@ def title_agreement(ref: Reference, rec: Mapping, threshold: float) -> tuple[flo
     return best
 
 
-def volume_page_agree(ref: Reference, rec: Mapping) -> bool:
+def volume_page_agree(ref: PrintedReference, rec: Mapping) -> bool:
     """The record's volume (or, without one, its proceedings' title) and first page are printed in the reference."""
-    page = norm_text(re.split(r"[-–]", str(rec.get("page") or rec.get("article-number") or ""))[0])
+    page = comparable_text(re.split(r"[-–]", str(rec.get("page") or rec.get("article-number") or ""))[0])
     if not page or page not in ref.numbers:
         return False
-    volume = norm_text(rec.get("volume") or "")
+    volume = comparable_text(rec.get("volume") or "")
     if volume:
         return volume in ref.numbers
     container = rec.get("container-title") or []
-    container = norm_text(container[0] if isinstance(container, list) and container else container)
-    return len(container) >= 10 and fuzz.partial_ratio(container, norm_text(ref.raw)) >= 95
+    container = comparable_text(container[0] if isinstance(container, list) and container else container)
+    return len(container) >= 10 and fuzz.partial_ratio(container, comparable_text(ref.raw)) >= 95
 
 
 @dataclass
@@ -298,7 +211,7 @@ class Verdict:
     venue: bool = False  # the record's volume (or venue) and first page are printed too: breaks ties
 
 
-def validate(ref: Reference, rec: Mapping, params, identifier_agrees: bool = False) -> Verdict:
+def validate(ref: PrintedReference, rec: Mapping, params, identifier_agrees: bool = False) -> Verdict:
     """Accept a candidate only if title, year and first author agree (or, without a printed title,
     first author, year and an identifier or volume/first page agree). One rule for every backend."""
     problems = []
