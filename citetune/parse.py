@@ -17,8 +17,8 @@ from lxml import etree
 
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
-from citetune.io import atomic_dir, write_jsonl
 from citetune.ids import YEAR, find_arxiv, find_doi, find_year
+from citetune.io import atomic_dir, write_jsonl
 from citetune.text import (
     SAME_AUTHORS,
     clean_text_mapped,

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import yaml
 from crossref_server import CrossrefServer, Limit
-
 from lxml import etree
 
 from citetune.columns import CITATION_COLUMNS

@@ -15,7 +15,6 @@ from pathlib import Path
 import pymupdf
 
 from citetune import jats
-from citetune.pdf_check import pdf_problem
 from citetune.engines import citations
 from citetune.engines.layout import (
     SUPERSCRIPT,
@@ -27,6 +26,7 @@ from citetune.engines.layout import (
     plain,
 )
 from citetune.engines.references import parse_reference
+from citetune.pdf_check import pdf_problem
 from citetune.text import (
     SAME_AUTHORS,
     clean_text,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from citetune.jats import El, Piece
 from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
+from citetune.jats import El, Piece
 from citetune.text import split_label
 from citetune.words import CAPITALISED_PARTICLE as CAP_PARTICLE  # only between names
 from citetune.words import PARTICLE

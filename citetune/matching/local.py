@@ -28,7 +28,8 @@ from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
 from citetune.ids import without_ids
-from citetune.matching.records import iter_file_records, record_bib, record_files
+from citetune.matching.record_files import iter_file_records, record_files
+from citetune.matching.records import record_bib
 from citetune.words import STOP_WORDS, comparable_text
 
 log = logging.getLogger(__name__)
