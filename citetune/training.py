@@ -16,8 +16,8 @@ import torch
 from transformers import TrainerCallback
 
 from citetune.errors import StageError
-from citetune.io import read_jsonl
-from citetune.models import load_base, load_tokenizer, pick_device, staged_dir
+from citetune.io import atomic_dir, read_jsonl
+from citetune.models import load_base, load_tokenizer, pick_device
 from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         for cb in trainer.callback_handler.callbacks:
             if isinstance(cb, DVCLiveLosses):
                 cb.close()
-        with staged_dir(adapter_dir) as tmp:
+        with atomic_dir(adapter_dir) as tmp:
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
     seconds = time.monotonic() - start

@@ -1,7 +1,8 @@
 """base: the base model in models/base/ — a tiny model built offline, a hub snapshot, or a local copy."""
 
 from citetune.cli import run_stage, stage_parser
-from citetune.models import build_tiny_base, fetch_base
+from citetune.models import fetch_base
+from citetune.tiny_model import build_tiny_base
 
 
 def main(args, params):

@@ -13,7 +13,7 @@ from citetune.errors import StageError
 from citetune.evaluation import evaluate, known_dois, score
 from citetune.ids import extract_dois
 from citetune.io import read_jsonl
-from citetune.models import build_tiny_base
+from citetune.tiny_model import build_tiny_base
 from citetune.params import TinyModelParams, TrainParams
 from citetune.training import train_adapter
 

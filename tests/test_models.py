@@ -10,16 +10,14 @@ import torch
 import yaml
 
 from citetune.errors import StageError
-from citetune.models import (
+from citetune.models import fetch_base, load_base, load_tokenizer
+from citetune.params import TinyModelParams
+from citetune.tiny_model import (
     build_tiny_base,
-    fetch_base,
-    load_base,
-    load_tokenizer,
     paper_texts,
     record_texts,
     train_tokenizer,
 )
-from citetune.params import TinyModelParams
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)

@@ -11,7 +11,8 @@ import yaml
 from sft_sample import sft_records, write_sft
 
 from citetune.errors import StageError
-from citetune.models import build_tiny_base, load_base, load_tokenizer
+from citetune.models import load_base, load_tokenizer
+from citetune.tiny_model import build_tiny_base
 from citetune.params import TinyModelParams, TrainParams
 from citetune.training import (
     build_trainer,
