@@ -21,6 +21,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
 
+from citetune.ids import ARXIV_DOI_PREFIX, find_arxiv
+
 CITE_GROUP = re.compile(r"\[(@[^\]]+)\]")
 STYLES = ("acm", "physics", "vancouver", "apa")
 LAYOUTS = ("one-column", "two-column")
@@ -109,8 +111,7 @@ def _initials(given: str, dots: bool = True) -> str:
 
 
 def _arxiv_id(rec: dict) -> str | None:
-    m = re.match(r"10\.48550/arxiv\.(.+)$", rec["DOI"], re.I)
-    return m.group(1) if m else None
+    return find_arxiv(rec["DOI"]) if rec["DOI"].lower().startswith(ARXIV_DOI_PREFIX.lower()) else None
 
 
 def _join(names: list[str], last_sep: str, pair_sep: str) -> str:
