@@ -32,9 +32,9 @@ from tqdm import tqdm
 from citetune import __version__
 from citetune.arxiv_client import MAX_WAIT, TRANSIENT, PoliteClient, PoliteSession
 from citetune.errors import StageError
+from citetune.http_retry import retry_after, retrying
 from citetune.ids import ARXIV_ID, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
-from citetune.http_retry import retry_after, retrying
 from citetune.pdf_check import pdf_problem
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,8 @@ def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list
 def main(args, params) -> None:
     out = Path(args.out_dir)
     if params.source == "arxiv":
-        from citetune import arxiv_source  # requests, arxiv, tenacity: not needed for the sample
+        # requests, arxiv and tenacity come with it: the sample source does without them.
+        from citetune import arxiv_source
 
         report = arxiv_source.download(params, out)
         log.info("%d papers in %s: %d downloaded, %d already here; %d failures (see %s)", len(report.rows),
