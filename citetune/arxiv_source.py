@@ -1,9 +1,10 @@
 """arXiv acquisition: search the API politely, download each PDF once, survive being killed.
 
-Search: the `arxiv` package builds the requests and parses the Atom feed; PoliteClient sends them
-through one HTTP session with citetune's User-Agent, at least `delay_seconds` apart (3 s at least
-for arXiv's own API, whatever params say), and retries 5xx, 429, dropped connections and pages
-that come back empty in the middle of paging, with exponential backoff that honours Retry-After.
+Search: the `arxiv` package builds the requests and parses the Atom feed; PoliteClient (in
+arxiv_client, the one place that reaches into arxiv's internals) sends them through one HTTP session
+with citetune's User-Agent, at least `delay_seconds` apart (3 s at least for arXiv's own API,
+whatever params say), and retries 5xx, 429, dropped connections and pages that come back empty in
+the middle of paging, with exponential backoff that honours Retry-After (http_retry).
 
 Download: each PDF is streamed to a temporary file beside its place, checked (non-empty, starts
 with %PDF-, ends with the %%EOF trailer), renamed into place and hashed. A paper whose valid PDF is
@@ -15,7 +16,6 @@ written to query.json.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import os
@@ -23,15 +23,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import arxiv
 import requests
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from tqdm import tqdm
 
 from citetune import __version__
+from citetune.arxiv_client import MAX_WAIT, TRANSIENT, PoliteClient, PoliteSession
 from citetune.errors import StageError
+from citetune.http_retry import retry_after, retrying
 from citetune.ids import ARXIV_ID, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
 from citetune.pdf_check import pdf_problem
@@ -44,7 +45,7 @@ SORT_BY = {
     "last_updated_date": arxiv.SortCriterion.LastUpdatedDate,
 }
 SORT_ORDER = {"descending": arxiv.SortOrder.Descending, "ascending": arxiv.SortOrder.Ascending}
-ARXIV_API_HOSTS = {"export.arxiv.org", "arxiv.org", "www.arxiv.org"}
+ARXIV_DOMAIN = "arxiv.org"  # its API and every other host of arXiv's
 API_FLOOR_SECONDS = 3.0  # arXiv's terms: one request every 3 seconds, on one connection
 BULK_WARNING = 10_000  # results beyond which the API is the wrong tool
 BULK_DATA = "https://info.arxiv.org/help/bulk_data.html"
@@ -117,10 +118,21 @@ def make_search(params) -> arxiv.Search:
                         sort_by=SORT_BY[params.sort_by], sort_order=SORT_ORDER[params.sort_order])
 
 
+def is_arxiv(url: str) -> bool:
+    """Whether url is on one of arXiv's hosts, however its host is spelled: any case, a trailing
+    dot, a port, userinfo, full-width letters or dots (which resolve to the same host)."""
+    host = urlsplit(url.strip()).hostname or ""
+    try:
+        host = host.encode("idna").decode("ascii")  # nameprep folds case and full-width forms
+    except UnicodeError:
+        pass
+    host = host.lower().rstrip(".")
+    return host == ARXIV_DOMAIN or host.endswith("." + ARXIV_DOMAIN)
+
+
 def api_delay(params) -> float:
     """Seconds between API calls: as params say, but never below 3 s for arXiv's own API."""
-    host = (urlparse(params.api_url).hostname or "").lower()
-    if host in ARXIV_API_HOSTS and params.delay_seconds < API_FLOOR_SECONDS:
+    if is_arxiv(params.api_url) and params.delay_seconds < API_FLOOR_SECONDS:
         log.warning("download.delay_seconds is %g; arXiv asks for %g s between API calls, which is used",
                     params.delay_seconds, API_FLOOR_SECONDS)
         return API_FLOOR_SECONDS
@@ -130,89 +142,6 @@ def api_delay(params) -> float:
 def user_agent(contact: str = "") -> str:
     contact = contact or os.environ.get("CITETUNE_CONTACT", "")
     return f"citetune/{__version__}" + (f" (mailto:{contact})" if contact else "")
-
-
-# --- HTTP with manners -------------------------------------------------------------------------------
-
-def retry_after(resp: requests.Response | None) -> float | None:
-    """Seconds from a Retry-After header (a number or an HTTP date), if the server sent one."""
-    value = resp.headers.get("Retry-After") if resp is not None else None
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds())
-
-
-class PoliteSession(requests.Session):
-    """One connection pool for everything, citetune's User-Agent on every request (the arxiv
-    package sets its own per request), and the last response kept for its Retry-After."""
-
-    def __init__(self, agent: str):
-        super().__init__()
-        self.agent = agent
-        self.headers["User-Agent"] = agent
-        self.last_response: requests.Response | None = None
-
-    def request(self, method, url, **kwargs):
-        headers = {k: v for k, v in (kwargs.pop("headers", None) or {}).items() if k.lower() != "user-agent"}
-        kwargs["headers"] = {**headers, "User-Agent": self.agent}
-        self.last_response = super().request(method, url, **kwargs)
-        return self.last_response
-
-
-def _retrying(attempts: int, backoff: float, retry) -> Retrying:
-    def wait(state) -> float:
-        exc = state.outcome.exception()
-        pause = backoff * 2 ** (state.attempt_number - 1)
-        return min(max(pause, getattr(exc, "retry_after", None) or 0.0), 600.0)
-
-    def before_sleep(state) -> None:
-        log.info("retrying in %.1f s after: %s", state.next_action.sleep, state.outcome.exception())
-
-    return Retrying(stop=stop_after_attempt(attempts + 1), wait=wait, retry=retry_if_exception(retry),
-                    before_sleep=before_sleep, reraise=True)
-
-
-_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-class PoliteClient(arxiv.Client):
-    """arxiv.Client whose every page request goes through a PoliteSession, paced by
-    `delay_seconds` (the client's own pacing), retried with backoff on transient failures."""
-
-    def __init__(self, session: PoliteSession, api_url: str, delay_seconds: float, page_size: int, retries: int,
-                 backoff: float, on_page=None):
-        super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=0)
-        self.query_url_format = api_url + ("&" if "?" in api_url else "?") + "{}"
-        self._session = session
-        self.retries, self.backoff, self.on_page = retries, backoff, on_page
-
-    def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0):
-        def transient(exc: BaseException) -> bool:
-            if isinstance(exc, arxiv.HTTPError):
-                return exc.status >= 500 or exc.status == 429
-            return isinstance(exc, (arxiv.UnexpectedEmptyPageError, *_TRANSIENT))
-
-        def fetch():
-            try:
-                feed = super(PoliteClient, self)._parse_feed(url, first_page=first_page)
-            except arxiv.HTTPError as e:
-                e.retry_after = retry_after(self._session.last_response)
-                raise
-            if not feed.results and feed.header.total_results:
-                # A first page without entries that says there are some: arXiv under load.
-                raise arxiv.UnexpectedEmptyPageError(url, 0, feed)
-            return feed
-
-        feed = _retrying(self.retries, self.backoff, transient)(fetch)
-        if self.on_page is not None:
-            self.on_page(feed)
-        return feed
 
 
 # --- searching -------------------------------------------------------------------------------------
@@ -232,7 +161,7 @@ def search(client: PoliteClient, query: arxiv.Search) -> tuple[list[arxiv.Result
             for result in client.results(query):
                 results.append(result)
                 bar.update(1)
-        except (arxiv.ArxivError, *_TRANSIENT) as e:
+        except (arxiv.ArxivError, *TRANSIENT) as e:
             what = f"search {describe(query)}"
             if not results:
                 raise StageError(f"arXiv {what} failed: {e}; check download.api_url and the query, or try "
@@ -284,15 +213,16 @@ def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int =
     whole, checked PDF.
     """
     def transient(exc: BaseException) -> bool:
-        return isinstance(exc, (Retryable, *_TRANSIENT))
+        return isinstance(exc, (Retryable, *TRANSIENT))
 
-    return _retrying(retries, backoff, transient)(_fetch_once, session, url, dest, timeout)
+    return retrying(attempts=retries + 1, first_pause=backoff, max_wait=MAX_WAIT, retry_on=transient, log=log,
+                    service=f"PDF {url}")(_fetch_once, session, url, dest, timeout)
 
 
 def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float) -> tuple[str, int]:
     with session.get(url, stream=True, timeout=(10, timeout)) as resp:
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise Retryable(f"HTTP {resp.status_code}", retry_after(resp))
+            raise Retryable(f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:
             raise PdfRejected(f"HTTP {resp.status_code} {resp.reason}")
         ctype = resp.headers.get("Content-Type", "unknown type")
@@ -376,15 +306,29 @@ def download(params, out_dir: str | Path) -> DownloadReport:
     failed than params.max_failed_fraction allows.
     """
     out = Path(out_dir)
+    manifest = _start(out)
+    session, results, failures = search_step(params, out)
+    report = DownloadReport(failures=failures)
+    todo, order = plan(results, manifest, out / "pdf", params, report)
+    fetch_all(todo, session, manifest, params, report)
+    return finish(out, manifest, order, report, params)
+
+
+def _start(out: Path) -> Manifest:
+    """The output folder ready, what a killed run left half-written gone, the previous manifest read."""
     pdf_dir = out / "pdf"
     pdf_dir.mkdir(parents=True, exist_ok=True)
     for partial in pdf_dir.glob(".*.part.tmp"):  # left by a run killed in the middle of a download
         partial.unlink()
-    manifest = Manifest(out / "manifest.jsonl", _read_previous(out / "manifest.jsonl"))
+    return Manifest(out / "manifest.jsonl", _read_previous(out / "manifest.jsonl"))
+
+
+def search_step(params, out: Path) -> tuple[PoliteSession, list[arxiv.Result], list[dict]]:
+    """Send the search (recorded in out/query.json first); the session, the results, any failure."""
     query = make_search(params)
     delay = api_delay(params)
     agent = user_agent(params.contact)
-    if "mailto:" not in agent and (urlparse(params.api_url).hostname or "") in ARXIV_API_HOSTS:
+    if "mailto:" not in agent and is_arxiv(params.api_url):
         log.warning("no contact in the User-Agent: set download.contact or CITETUNE_CONTACT so arXiv can reach you")
     write_json(out / "query.json", {
         "search_query": query.query, "id_list": query.id_list, "max_results": query.max_results,
@@ -396,8 +340,14 @@ def download(params, out_dir: str | Path) -> DownloadReport:
     client = PoliteClient(session, params.api_url, delay, params.page_size, params.num_retries,
                           params.backoff_seconds)
     results, failures = search(client, query)
-    report = DownloadReport(failures=failures)
+    return session, results, failures
 
+
+def plan(results: list[arxiv.Result], manifest: Manifest, pdf_dir: Path, params,
+         report: DownloadReport) -> tuple[list[tuple[dict, Path]], dict[str, int]]:
+    """What to download: each distinct result, unless its whole PDF is already here (kept in the
+    manifest) or it cannot be had (a failure). Returns (row, destination) pairs and each paper's
+    place in the search order."""
     todo: list[tuple[dict, Path]] = []
     order: dict[str, int] = {}  # paper_id -> place in the search results
     for result in results:
@@ -422,33 +372,49 @@ def download(params, out_dir: str | Path) -> DownloadReport:
             todo.append((row, dest))
     if report.reused:
         manifest.checkpoint()
+    return todo, order
 
+
+def fetch_all(todo: list[tuple[dict, Path]], session: requests.Session, manifest: Manifest, params,
+              report: DownloadReport) -> None:
+    """Download each planned PDF, pdf_delay_seconds apart; each success goes to the manifest, each
+    failure to the report."""
     last = None
     with tqdm(total=len(todo), desc="arXiv PDFs", unit="paper", disable=None) as bar:
         for row, dest in todo:
             if last is not None:  # the pause counts in the bar's rate, so its ETA includes it
                 time.sleep(max(0.0, params.pdf_delay_seconds - (time.monotonic() - last)))
             last = time.monotonic()
-            try:
-                sha, size = fetch_pdf(session, row["pdf_url"], dest, retries=params.num_retries,
-                                      backoff=params.backoff_seconds, timeout=params.timeout_seconds)
-            except PdfRejected as e:
-                reason = str(e)
-            except Retryable as e:
-                reason = f"{e} after {params.num_retries + 1} attempts"
-            except requests.RequestException as e:
-                reason = f"{type(e).__name__} after {params.num_retries + 1} attempts: {e}"
-            else:
-                manifest.add({**row, "sha256": sha, "bytes": size,
-                              "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-                report.downloaded += 1
-                bar.update(1)
-                continue
+            done = _fetch_one(row, dest, session, params)
             bar.update(1)
-            log.warning("%s: %s", row["id"], reason)
-            report.failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": row["pdf_url"],
-                                    "reason": reason})
+            if isinstance(done, dict):
+                manifest.add(done)
+                report.downloaded += 1
+            else:
+                log.warning("%s: %s", row["id"], done)
+                report.failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": row["pdf_url"],
+                                        "reason": done})
 
+
+def _fetch_one(row: dict, dest: Path, session: requests.Session, params) -> dict | str:
+    """The paper's completed manifest row once its PDF is in place, or why it could not be had."""
+    attempts = params.num_retries + 1
+    try:
+        sha, size = fetch_pdf(session, row["pdf_url"], dest, retries=params.num_retries,
+                              backoff=params.backoff_seconds, timeout=params.timeout_seconds)
+    except PdfRejected as e:
+        return str(e)
+    except Retryable as e:
+        return f"{e} after {attempts} attempts"
+    except requests.RequestException as e:
+        return f"{type(e).__name__} after {attempts} attempts: {e}"
+    return {**row, "sha256": sha, "bytes": size,
+            "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def finish(out: Path, manifest: Manifest, order: dict[str, int], report: DownloadReport, params) -> DownloadReport:
+    """Write the final manifest (in search order) and failures.jsonl; fail the stage when nothing
+    came, or more failed than download.max_failed_fraction allows."""
     manifest.rows = dict(sorted(manifest.rows.items(), key=lambda kv: order[kv[0]]))
     report.rows = manifest.final()
     write_jsonl(out / "failures.jsonl", report.failures)

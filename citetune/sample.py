@@ -12,14 +12,13 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import yaml
-from reportlab.lib.enums import TA_JUSTIFY
-from reportlab.lib.pagesizes import LETTER
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import inch
-from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
+
+if TYPE_CHECKING:  # reportlab is imported where a PDF is rendered: reading specs and formatting references skip it
+    from reportlab.lib.styles import ParagraphStyle
 
 from citetune.ids import ARXIV_DOI_PREFIX, find_arxiv
 
@@ -180,6 +179,9 @@ def reference_label(n: int, style: str) -> str:
 # --- PDF rendering ------------------------------------------------------------------------
 
 def _styles(two_column: bool) -> dict[str, ParagraphStyle]:
+    from reportlab.lib.enums import TA_JUSTIFY
+    from reportlab.lib.styles import ParagraphStyle
+
     size = 9.5 if two_column else 10.5
     return {
         "title": ParagraphStyle("title", fontName="Helvetica-Bold", fontSize=16, leading=20, spaceAfter=8),
@@ -197,6 +199,10 @@ def _styles(two_column: bool) -> dict[str, ParagraphStyle]:
 
 def render_pdf(paper: dict, corpus: SampleCorpus) -> bytes:
     """Typeset one paper; the same spec always gives the same bytes (reportlab invariant mode)."""
+    from reportlab.lib.pagesizes import LETTER
+    from reportlab.lib.units import inch
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
+
     layout, style = paper.get("layout", "one-column"), paper.get("reference_style", "acm")
     if layout not in LAYOUTS:
         raise ValueError(f"{paper['id']}: layout {layout!r} is not one of {LAYOUTS}")

@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from citetune import arxiv_source
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.ids import paper_id
 from citetune.io import write_bytes, write_jsonl
@@ -51,6 +50,9 @@ def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list
 def main(args, params) -> None:
     out = Path(args.out_dir)
     if params.source == "arxiv":
+        # requests, arxiv and tenacity come with it: the sample source does without them.
+        from citetune import arxiv_source
+
         report = arxiv_source.download(params, out)
         log.info("%d papers in %s: %d downloaded, %d already here; %d failures (see %s)", len(report.rows),
                  out / "manifest.jsonl", report.downloaded, report.reused, len(report.failures),

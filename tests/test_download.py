@@ -129,6 +129,22 @@ def test_arxivs_own_api_is_never_called_faster_than_every_3_seconds(caplog):
         DownloadParams(query="x", delay_seconds=-1)
 
 
+@pytest.mark.parametrize("api_url", [
+    "https://EXPORT.arxiv.org/api/query", "https://export.arxiv.org./api/query", "http://Export.ArXiv.Org/api/query",
+    "https://export.arxiv.org:443/api/query", "https://user:pw@export.arxiv.org/api/query",
+    " https://export.arxiv.org/api/query", "https://arxiv.org./api/query", "https://export2.arxiv.org/api/query",
+    "https://export\uff0earxiv\uff0eorg/api/query", "https://\uff25\uff38\uff30\uff2f\uff32\uff34.arxiv.org/api/query",
+])
+def test_the_3_second_floor_holds_however_arxivs_host_is_spelled(api_url):
+    assert api_delay(DownloadParams(query="x", api_url=api_url, delay_seconds=0)) == 3.0
+
+
+@pytest.mark.parametrize("api_url", ["http://127.0.0.1:8000/api/query", "https://notarxiv.org/api/query",
+                                     "https://export.arxiv.org.example.com/api/query", "http://[::1]:8000/api"])
+def test_hosts_that_are_not_arxivs_get_the_delay_asked(api_url):
+    assert api_delay(DownloadParams(query="x", api_url=api_url, delay_seconds=0)) == 0
+
+
 def test_the_api_calls_are_paced_and_503_storms_are_waited_out(tmp_path):
     with ArxivServer(papers()) as srv:
         srv.api_faults = [503, 503, 503, "empty"]  # a storm, then an empty page; the next try succeeds

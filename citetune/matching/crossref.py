@@ -7,10 +7,9 @@ x-rate-limit-interval headers lower them when they say less. 429 and 5xx are ret
 that honours Retry-After; timeouts and dropped connections are retried; an answer that is not JSON
 is an error for that reference, not the run.
 
-habanero builds the requests and reads the answers; it calls httpx2.get for each, with no way to add
-a header or see the response's. So the backend gives habanero a stand-in for httpx2 whose `get` uses
-one shared client: it adds the Crossref Plus token when CROSSREF_PLUS_TOKEN is set (habanero keeps
-an api_key but does not send it), and hands each response's rate-limit headers to the limiter.
+habanero builds the requests and reads the answers; habanero_transport (the one place that reaches
+into habanero's internals) sends them through one shared client that adds the Crossref Plus token
+when CROSSREF_PLUS_TOKEN is set and hands each response's rate-limit headers to the limiter.
 
 Cache: every answer (found, not found) in an SQLite file keyed by the request, written as it
 arrives, so that a rerun (after a kill, a threshold change, more papers) asks only what is new; a
@@ -20,20 +19,18 @@ cache hit costs no rate-limit budget. offline=True answers from the cache alone.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
-import os
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
+from citetune.http_retry import retry_after, retrying
+from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +41,6 @@ SEARCH_SELECT = ["DOI", "title", "subtitle", "author", "issued", "published-prin
 # Crossref's published limits: (requests per second, requests in flight).
 LIMITS = {("polite", "search"): (3.0, 3), ("polite", "lookup"): (10.0, 3),
           ("public", "search"): (1.0, 1), ("public", "lookup"): (5.0, 1)}
-PLUS_TOKEN_ENV = "CROSSREF_PLUS_TOKEN"
 
 
 class LookupFailed(RuntimeError):
@@ -60,20 +56,6 @@ class LookupFailed(RuntimeError):
         return self.status is None or self.status == 429 or self.status >= 500
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After is seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _as_lookup_failed(exc: Exception) -> LookupFailed:
     """habanero raises httpx2.HTTPStatusError, its RequestError, RuntimeError wrapping a transport
     error, or a JSON error for an answer that is not JSON."""
@@ -85,7 +67,7 @@ def _as_lookup_failed(exc: Exception) -> LookupFailed:
     if isinstance(exc, httpx2.HTTPStatusError):
         r = exc.response
         return LookupFailed(f"HTTP {r.status_code} {r.reason_phrase}", r.status_code,
-                            retry_after_seconds(r.headers.get("Retry-After")))
+                            retry_after(r.headers.get("Retry-After")))
     if isinstance(exc, RequestError):
         return LookupFailed(f"HTTP {exc.status_code}: {str(exc.error)[:200]}", int(exc.status_code))
     cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
@@ -170,26 +152,6 @@ class AnswerCache:
             return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
 
-class _Transport:
-    """What habanero sees as the httpx2 module: `get` goes through one shared client that adds the
-    Plus token and reports each response's headers; everything else is httpx2's."""
-
-    def __init__(self, client, on_response: Callable):
-        import httpx2
-
-        self._httpx2, self._client, self._on_response = httpx2, client, on_response
-
-    def __getattr__(self, name):
-        return getattr(self._httpx2, name)
-
-    def get(self, url, params=None, headers=None, timeout=None, **kw):
-        token = os.environ.get(PLUS_TOKEN_ENV)
-        headers = {**(headers or {}), **({"Crossref-Plus-API-Token": f"Bearer {token}"} if token else {})}
-        response = self._client.get(url, params=params, headers=headers, timeout=timeout, **kw)
-        self._on_response(response)
-        return response
-
-
 _local = threading.local()  # the limiter the current thread's request belongs to
 
 
@@ -202,8 +164,9 @@ class CrossrefBackend:
     def __init__(self, api_url: str, mailto: str | None, timeout: float, cache_path: str | Path,
                  max_attempts: int = 5, backoff_seconds: float = 2.0, max_wait_seconds: float = 120.0,
                  offline: bool = False, limits: dict[str, tuple[float, int]] | None = None):
-        import httpx2
         from habanero import Crossref
+
+        from citetune.matching import habanero_transport
 
         self.api_url = api_url.rstrip("/")
         self.client = Crossref(base_url=self.api_url, mailto=mailto or None, timeout=timeout, ua_string="citetune")
@@ -216,13 +179,7 @@ class CrossrefBackend:
         self.requests = 0  # made over the network (cache misses), for logs and tests
         self.cache_hits = 0
         self._count = threading.Lock()
-        http = httpx2.Client(limits=httpx2.Limits(max_connections=8, max_keepalive_connections=8))
-        transport = _Transport(http, self._observe)
-        for name in ("habanero.request", "habanero.request_class"):  # the modules, not the names they export
-            importlib.import_module(name).httpx2 = transport
-        # The stage logs at INFO; one line per HTTP request from httpx2 would drown the progress bar.
-        for name in ("httpx2", "httpcore2"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        habanero_transport.install(self._observe)
 
     def _observe(self, response) -> None:
         limiter = getattr(_local, "limiter", None)
@@ -268,15 +225,8 @@ class CrossrefBackend:
         self.cache.put(request, answer)
         return answer
 
-    def _wait(self, state) -> float:
-        exc = state.outcome.exception()
-        backoff = self.backoff * 2 ** (state.attempt_number - 1)
-        return min(self.max_wait, max(backoff, getattr(exc, "retry_after", None) or 0.0))
-
     def _with_retries(self, limiter: RateLimiter, call: Callable[[], dict]) -> dict:
-        def before_sleep(state):
-            log.info("Crossref: %s; retry %d/%d in %.1f s", state.outcome.exception(), state.attempt_number,
-                     self.max_attempts - 1, state.next_action.sleep)
+        from citetune.matching.habanero_transport import sent_through
 
         def once() -> dict:
             with limiter:
@@ -284,17 +234,18 @@ class CrossrefBackend:
                     self.requests += 1
                 _local.limiter = limiter
                 try:
-                    return call()
+                    return sent_through(call)
+                except HookMissing:
+                    raise
                 except Exception as e:
                     raise _as_lookup_failed(e) from e
                 finally:
                     _local.limiter = None
 
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait, reraise=True,
-                            retry=retry_if_exception(lambda e: isinstance(e, LookupFailed) and e.retryable),
-                            before_sleep=before_sleep)
+        retry = retrying(attempts=self.max_attempts, first_pause=self.backoff, max_wait=self.max_wait,
+                         retry_on=lambda e: isinstance(e, LookupFailed) and e.retryable, log=log, service="Crossref")
         try:
-            return retrying(once)
+            return retry(once)
         except LookupFailed as e:
             if e.retryable:
                 e.args = (f"{e} (after {self.max_attempts} attempts)",)
