@@ -169,6 +169,7 @@ class CrossrefBackend:
         from citetune.matching import habanero_transport
 
         self.api_url = api_url.rstrip("/")
+        self.mailto = mailto or ""
         self.client = Crossref(base_url=self.api_url, mailto=mailto or None, timeout=timeout, ua_string="citetune")
         pool = "polite" if mailto else "public"
         limits = limits or {}
@@ -180,6 +181,17 @@ class CrossrefBackend:
         self.cache_hits = 0
         self._count = threading.Lock()
         habanero_transport.install(self._observe)
+
+    def concurrency(self) -> int:
+        return max(lim.concurrency for lim in self.limiters.values())
+
+    def describe(self) -> str:
+        pool = f"polite pool as {self.mailto}" if self.mailto else "public pool (set match.mailto or CROSSREF_MAILTO)"
+        limits = ", ".join(f"{k} {lim.rate:g}/s x{lim.concurrency}" for k, lim in self.limiters.items())
+        return f"Crossref at {self.api_url}, {pool}; {limits}; cache {self.cache.path} ({len(self.cache)} answers)"
+
+    def activity(self) -> dict[str, int | str]:
+        return {"requests": self.requests, "cached": self.cache_hits}
 
     def _observe(self, response) -> None:
         limiter = getattr(_local, "limiter", None)

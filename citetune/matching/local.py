@@ -297,6 +297,15 @@ class LocalIndex:
     def __len__(self) -> int:
         return self._db().execute("SELECT COUNT(*) FROM works").fetchone()[0]
 
+    def concurrency(self) -> int:
+        return 1  # SQLite on local disk: one search at a time keeps the CPU busy
+
+    def describe(self) -> str:
+        return f"local index {self.db_path} ({len(self)} records)"
+
+    def activity(self) -> dict[str, int | str]:
+        return {}
+
     def lookup(self, doi: str) -> dict | None:
         row = self._db().execute("SELECT record FROM works WHERE doi = ?", (doi.strip().lower(),)).fetchone()
         return orjson.loads(row[0]) if row else None

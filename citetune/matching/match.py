@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from citetune.columns import CITATION_COLUMNS, MATCH_COLUMNS
 from citetune.ids import arxiv_doi, find_arxiv
+from citetune.matching.backend import MatchBackend
 from citetune.matching.crossref import CrossrefBackend, LookupFailed
 from citetune.matching.local import LocalIndex, default_index_path
 from citetune.matching.records import record_authors, record_title, record_year
@@ -69,7 +70,7 @@ def _accept(rec: Mapping, method: str, verdict: Verdict, notes: list[str]) -> Ma
 class _Attempt:
     """One reference's way through the steps of matching, and what each step noted, failed or rejected."""
 
-    def __init__(self, ref: PrintedReference, backend, params):
+    def __init__(self, ref: PrintedReference, backend: MatchBackend, params):
         self.ref, self.backend, self.params = ref, backend, params
         self.notes: list[str] = []
         self.errors: list[str] = []
@@ -159,7 +160,7 @@ class _Attempt:
         return Match(note="; ".join(self.notes + ["no candidate found"]))
 
 
-def match_reference(ref: PrintedReference, backend, params) -> Match:
+def match_reference(ref: PrintedReference, backend: MatchBackend, params) -> Match:
     """printed DOI, then printed arXiv id, then a bibliographic search; every candidate validated."""
     if not ref.raw:
         return Match(note="empty reference text")
@@ -185,7 +186,7 @@ def _best(ref: PrintedReference, candidates: list[dict], params, known: set[str]
 # --- the stage's work ---------------------------------------------------------------------------
 
 def make_backend(params, cache_path: str | Path = "data/cache/crossref.sqlite", mailto: str | None = None,
-                 index_dir: str | Path = "data/cache/index", offline: bool = False, **crossref_kw):
+                 index_dir: str | Path = "data/cache/index", offline: bool = False, **crossref_kw) -> MatchBackend:
     """The backend params ask for: a LocalIndex over params.records (built or brought up to date)
     or a CrossrefBackend."""
     if params.backend == "local":
@@ -201,14 +202,7 @@ def make_backend(params, cache_path: str | Path = "data/cache/crossref.sqlite", 
                            limits=limits or None, **crossref_kw)
 
 
-def _workers(backend) -> int:
-    """References matched at a time: enough to keep Crossref's allowed requests in flight."""
-    if isinstance(backend, CrossrefBackend):
-        return max(lim.concurrency for lim in backend.limiters.values())
-    return 1
-
-
-def match_citations(citations: pd.DataFrame, backend, params, progress: bool = True):
+def match_citations(citations: pd.DataFrame, backend: MatchBackend, params, progress: bool = True):
     """Match every unique reference once; returns (references, citations with match columns, metrics)."""
     if "ref_raw" not in citations.columns:
         raise ValueError(f"citations table has no ref_raw column (columns: {', '.join(citations.columns)})")
@@ -228,14 +222,15 @@ def match_citations(citations: pd.DataFrame, backend, params, progress: bool = T
             return Match("error", note=f"unexpected {type(e).__name__}: {e}")
 
     started, matches = time.monotonic(), []
-    with ThreadPoolExecutor(max_workers=_workers(backend)) as pool, \
+    with ThreadPoolExecutor(max_workers=backend.concurrency()) as pool, \
             tqdm(total=len(first), desc="match", unit="ref", disable=not progress) as bar:
         for m in pool.map(one, first):
             matches.append(m)
             bar.update(1)
-            if isinstance(backend, CrossrefBackend):
-                rate = backend.requests / max(1e-9, time.monotonic() - started)
-                bar.set_postfix(requests=backend.requests, cached=backend.cache_hits, per_s=f"{rate:.1f}")
+            if activity := backend.activity():
+                if "requests" in activity:
+                    activity["per_s"] = f"{int(activity['requests']) / max(1e-9, time.monotonic() - started):.1f}"
+                bar.set_postfix(activity)
     rows = [{**{k: row[k] for k in REFERENCE_COLUMNS[:7]}, "n_citations": int(counts[row["ref_key"]]),
              "doi": m.doi, "match_method": m.method, "match_score": m.score, "match_status": m.status,
              "match_title": m.title, "match_year": m.year, "match_authors": m.authors, "candidate_doi": m.candidate,
