@@ -19,7 +19,8 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from citetune import jats
 from citetune.errors import StageError
-from citetune.engines import Job, builtin, choose_engine, extract_papers, run_isolated
+from citetune.engines import builtin
+from citetune.extract import Job, choose_engine, extract_papers, run_isolated
 from citetune.engines.builtin import join_lines
 from citetune.io import read_jsonl
 from citetune.params import ExtractParams
