@@ -28,8 +28,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from citetune import jats
-from citetune.errors import StageError
 from citetune.engines import builtin, cermine
+from citetune.errors import StageError
 from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,13 @@ def engine_version(engine: str, jar: str | Path, command: list[str] | None = Non
     """What the cached output depends on besides the PDF: the engine's code (or jar, or stand-in
     command) and the JATS code."""
     from citetune import text
-    from citetune.engines import layout, references
+    from citetune.engines import citations, layout, references, zones
 
     if engine == "builtin":
         import pymupdf
 
-        return f"builtin-{_source_hash(builtin, layout, references, jats, text)}-pymupdf{pymupdf.VersionBind}"
+        code = _source_hash(builtin, layout, zones, references, citations, jats, text)
+        return f"builtin-{code}-pymupdf{pymupdf.VersionBind}"
     program = hashlib.sha256(" ".join(command).encode()).hexdigest()[:12] if command else cermine.version(jar)
     return f"cermine-{program}-{_source_hash(cermine, jats)}"
 
