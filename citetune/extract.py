@@ -213,6 +213,18 @@ def _run(engine: str, jobs: list[Job], params, jar: str, command: list[str] | No
     return {k: Result(v["status"], v.get("xml", b""), v.get("error", ""), v["seconds"]) for k, v in done.items()}
 
 
+def _report_row(entry: dict, engine: str) -> dict:
+    """One line of report.jsonl; a failure or a paper without references is also logged."""
+    row = {"paper_id": entry["paper_id"], "engine": engine, "status": entry["status"],
+           "seconds": entry.get("seconds", 0.0), "error": entry.get("error", ""),
+           "n_refs": entry.get("n_refs", 0), "n_xrefs": entry.get("n_xrefs", 0), "warning": ""}
+    if row["status"] != "failed" and row["n_refs"] == 0:
+        row["warning"] = "no reference list found"
+    if row["status"] == "failed" or row["warning"]:
+        log.warning("%s: %s", row["paper_id"], row["error"] or row["warning"])
+    return row
+
+
 def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Path, cache_dir: str | Path,
                    params, command: list[str] | None = None, workers: int = 0) -> list[dict]:
     """Extract every manifest paper to out_dir/<paper_id>.xml and write out_dir/report.jsonl.
@@ -243,16 +255,7 @@ def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Pat
             entry.update(counts)
         report[job.paper_id] = entry
 
-    rows = []
-    for entry in report.values():
-        row = {"paper_id": entry["paper_id"], "engine": engine, "status": entry["status"],
-               "seconds": entry.get("seconds", 0.0), "error": entry.get("error", ""),
-               "n_refs": entry.get("n_refs", 0), "n_xrefs": entry.get("n_xrefs", 0), "warning": ""}
-        if row["status"] != "failed" and row["n_refs"] == 0:
-            row["warning"] = "no reference list found"
-        if row["status"] == "failed" or row["warning"]:
-            log.warning("%s: %s", row["paper_id"], row["error"] or row["warning"])
-        rows.append(row)
+    rows = [_report_row(entry, engine) for entry in report.values()]
     if not outputs:
         raise StageError(f"no paper could be extracted ({len(rows)} tried; the reason for each is above). "
                          f"Check the PDFs in {pdf_dir}, or try another extract.engine")
