@@ -163,9 +163,8 @@ def _back_heading(ln: Line, body: float) -> str | None:
     """The name of a section that follows the reference list ('Appendix', 'A Proofs', 'B.1 Data',
     'Methods'); None for a line of the list."""
     text = ln.text.strip()
-    if is_heading(ln, body) and ln.bold and (_AFTER_REFERENCES.match(heading_text(text)) or _APPENDIX_NUMBER.match(text)):
-        return heading_text(text)
-    return None
+    after = _AFTER_REFERENCES.match(heading_text(text)) or _APPENDIX_NUMBER.match(text)
+    return heading_text(text) if after and ln.bold and is_heading(ln, body) else None
 
 
 def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None) -> tuple | None:
