@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from citetune.cli import StageError, require_input, run_stage, stage_parser
-from citetune.engines import extract_papers, folder_manifest
+from citetune.extract import extract_papers, folder_manifest
 from citetune.io import read_jsonl
 
 log = logging.getLogger("extract")

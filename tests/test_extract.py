@@ -18,9 +18,11 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from citetune import jats
-from citetune.errors import StageError
-from citetune.engines import Job, builtin, choose_engine, extract_papers, run_isolated
+from citetune.engines import builtin, zones
 from citetune.engines.builtin import join_lines
+from citetune.engines.layout import SUP_CLOSE, SUP_OPEN, Line
+from citetune.errors import StageError
+from citetune.extract import Job, choose_engine, extract_papers, run_isolated
 from citetune.io import read_jsonl
 from citetune.params import ExtractParams
 from citetune.parse import citation_rows, read_references
@@ -192,6 +194,35 @@ def test_line_breaks_are_joined_as_the_words_and_links_were_printed():
     assert join_lines(lines, vocabulary={"prediction"}) == (
         "Attention replaced recurrence in transformers and self-attention; multi-head layers, prediction, "
         "see https://doi.org/10.1145/3292500.3330701 and doi:10.1016/S0140-6736(99).")
+
+
+def test_each_line_falls_into_its_zone():
+    tops = iter(range(60, 2000, 14))
+
+    def line(text, size=10.0, bold=False, marked=""):
+        top = next(tops)
+        return Line(0, 72, top, 500, top + size, text, size, bold, marked=marked)
+
+    lines = [line("Abstract. We read papers by zones."), line("Each zone has its reader."),
+             line("1 Introduction", bold=True), line("The body comes first."),
+             line("Figure 1: a caption in smaller type.", size=8), line("It goes on after the figure."),
+             line("References", bold=True), line("[1] A. Smith. A title. Venue, 2019."),
+             line("[2] B. Jones. Another title. Venue, 2020."),
+             line("1 Supported by a grant.", size=8, marked=f"{SUP_OPEN}1{SUP_CLOSE} Supported by a grant."),
+             line("Appendix", bold=True), line("A proof after the references.")]
+    found = zones.classify(lines, body=10.0, start=0)
+
+    def texts(ls):
+        return [ln.text for ln in ls]
+
+    assert texts(found.front) == ["Abstract. We read papers by zones.", "Each zone has its reader."]
+    assert [(s.heading, texts(s.lines)) for s in found.body] == [
+        ("Introduction", ["The body comes first.", "It goes on after the figure."])]
+    assert texts(found.floats) == ["Figure 1: a caption in smaller type."]
+    assert texts(found.references) == ["[1] A. Smith. A title. Venue, 2019.",
+                                       "[2] B. Jones. Another title. Venue, 2020."]
+    assert texts(found.footnotes) == ["1 Supported by a grant."]
+    assert [(s.heading, texts(s.lines)) for s in found.back] == [("Appendix", ["A proof after the references."])]
 
 
 def test_a_killed_run_leaves_no_half_written_output_behind(corpus, pdf_dir, tmp_path):

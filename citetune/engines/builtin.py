@@ -1,8 +1,10 @@
 """The built-in engine: PDF -> JATS with PyMuPDF, from the positions and fonts of the text spans.
 
-Layout first (columns, visual lines, running headers and page numbers dropped), then structure
-(title, authors, abstract, section headings, paragraphs, the reference list), then the in-text
-citation groups are linked to the reference entries.
+Layout first (columns, visual lines, running headers and page numbers dropped: layout.py), then the
+title block, then zones (front matter, body, floats, references, back matter: zones.py), each read
+by its own step here (the abstract from the front, paragraphs from each section, entry strings from
+the references; references.py marks up each entry's fields), then the in-text citation groups are
+linked to the reference entries (citations.py).
 """
 
 from __future__ import annotations
@@ -11,21 +13,26 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pymupdf
 
 from citetune import jats
-from citetune.engines import citations
+from citetune.engines import citations, zones
 from citetune.engines.layout import (
-    SUPERSCRIPT,
     Line,
-    body_size,
     drop_footnote_marks,
     drop_running_text,
     page_lines,
-    plain,
 )
 from citetune.engines.references import parse_reference
+from citetune.engines.zones import (
+    HEADING_NUMBER,
+    Section,
+    entry_text,
+    label_number,
+    running_text_size,
+)
 from citetune.pdf_check import pdf_problem
 from citetune.text import (
     SAME_AUTHORS,
@@ -34,11 +41,16 @@ from citetune.text import (
     split_label,
     words_of,
 )
-from citetune.words import PARTICLE
+from citetune.words import PARTICLE, PARTICLES
 
 
 class ExtractionError(Exception):
     """This PDF cannot be extracted; the message says why (empty, not a PDF, encrypted, no text)."""
+
+
+class TextSection(NamedTuple):
+    heading: str
+    paragraphs: list[str]
 
 
 @dataclass
@@ -46,7 +58,7 @@ class Paper:
     title: str = ""
     authors: list[str] = field(default_factory=list)
     abstract: str = ""
-    sections: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, paragraphs)
+    sections: list[TextSection] = field(default_factory=list)
     references: list[str] = field(default_factory=list)  # raw entries, label included
 
 
@@ -70,56 +82,9 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
     return doc
 
 
-# --- structure -----------------------------------------------------------------------------------
+# --- structure: zones, then a reader for each ----------------------------------------------------
 
-_HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.?)\s+(?=\S)")
-_REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|literature|works cited|reference list|"
-                         r"references and notes|notes and references|references cited|cited literature)$", re.I)
-# Sections that may follow the reference list (Nature puts Methods there, with a second list).
-_AFTER_REFERENCES = re.compile(
-    r"^(?:appendix|appendices|supplementary|supporting information|acknowledg|methods|materials and methods|"
-    r"online methods|author contributions?|author information|competing interests?|conflicts? of interest|"
-    r"declarations?|data availability|code availability|data and code availability|funding|"
-    r"additional information|extended data|ethics|abbreviations|tables?|figures?|figure legends|figure captions|"
-    r"tables and figures)\b", re.I)
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
-# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
-
-
-def heading_text(text: str) -> str:
-    """'2.1 Quantized fine-tuning' -> 'Quantized fine-tuning'."""
-    return _HEADING_NUMBER.sub("", text.strip()).strip()
-
-
-def _label_number(text: str) -> int | None:
-    m = _LABEL_START.match(text)
-    return int(next(g for g in m.groups() if g)) if m else None
-
-
-def _is_heading(ln: Line, body: float, gap: float | None = None) -> bool:
-    """A section heading: short, not a sentence, and set apart: bold or larger type, or (as IEEE and
-    AMS styles set them) in capitals or numbered with space above it. `gap` is the space above the
-    line (None at the top of a column)."""
-    text = ln.text.strip()
-    words = text.split()
-    if not words or len(words) > 14 or len(text) < 3:
-        return False
-    if text.endswith((".", ",", ";")) and not _HEADING_NUMBER.fullmatch(text + " "):
-        return False
-    if not any(c.isalpha() for c in text) or not (text[0].isupper() or text[0].isdigit()):
-        return False
-    if _REFERENCES.match(heading_text(text)):
-        return True
-    if _LABEL_START.match(text) and not _HEADING_NUMBER.match(text) and not ln.bold:
-        return False
-    if ln.bold or ln.size >= body + 1.0:
-        return True
-    apart = gap is None or gap > 0.5 * ln.size
-    letters = [c for c in heading_text(text) if c.isalpha()]
-    capitals = len(letters) >= 4 and all(c.isupper() for c in letters) and len(words) <= 8
-    numbered = bool(_HEADING_NUMBER.match(text)) and len(words) <= 8 and heading_text(text)[:1].isupper()
-    return apart and abs(ln.size - body) < 1.5 and (capitals or numbered)
 
 
 def _vocabulary(lines: list[Line]) -> set[str]:
@@ -189,75 +154,10 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
     return [p for p in paras if p]
 
 
-# How an unlabelled entry begins: 'Smith, J.', 'Smith JA,', 'van der Berg, A.', 'World Health Organization.'
-_NAME_START = re.compile(rf"^(?:{PARTICLE}\s)*[A-Z][\w'’\-]+(?:,\s[A-Z]\.|\s[A-Z]{{1,3}}[,.]|"
-                         r"\s[A-Z][\w'’\-]+[,.])")
-
-
-def _entry_text(ln: Line) -> str:
-    """A reference line's text; a raised label at its start ('¹Smith J') becomes a bare one ('1 Smith J')."""
-    m = SUPERSCRIPT.match(ln.marked.lstrip())
-    return f"{m.group(1)} {plain(ln.marked.lstrip()[m.end():])}" if m and m.group(1).isdigit() else ln.text
-
-
-def _split_entries(lines: list[Line]) -> list[list[str]]:
-    """Reference entries: a line that starts with the next label ([n], n., (n), n) opens a new entry;
-    without labels, a line at the column's left edge after a hanging-indented one does, or (with no
-    hanging indent) a line after extra space."""
-    texts = [_entry_text(ln) for ln in lines]
-    numbers = [_label_number(t) for t in texts]
-    entries: list[list[str]] = []
-    steps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
-             and b.y0 > a.y0]
-    step = statistics.median(steps) if steps else 0
-    if sum(n is not None for n in numbers) >= max(1, len(lines) // 6):
-        label_x: dict = {}  # where the labels start, per column (a lost label must not swallow the rest)
-        for ln, n in zip(lines, numbers):
-            if n is not None:
-                label_x[(ln.page, ln.column)] = min(label_x.get((ln.page, ln.column), ln.x0), ln.x0)
-        expected, closed = None, False
-        for k, (text, n) in enumerate(zip(texts, numbers)):
-            prev = lines[k - 1] if k else None
-            ln = lines[k]
-            skipped = expected is not None and n is not None and expected < n <= expected + 3 \
-                and ln.x0 <= label_x[(ln.page, ln.column)] + 1.5 * ln.size
-            if n is not None and (expected is None or n == expected or skipped):
-                entries.append([text])
-                expected, closed = n + 1, False
-            elif entries:
-                # Far below the line before (a footnote, an address block after the list) is not part
-                # of the entry; the entry may go on in the next column.
-                same_column = prev is not None and (prev.page, prev.column) == (lines[k].page, lines[k].column)
-                closed = (closed and same_column) or (same_column and lines[k].y0 - prev.y0 > 1.5 * step)
-                if not closed:
-                    entries[-1].append(text)
-        return entries
-    lefts: dict = {}
-    for ln in lines:
-        key = (ln.page, ln.column)
-        lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
-    hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= max(1, len(lines) // 5)
-    for k, (ln, text) in enumerate(zip(lines, texts)):
-        prev = lines[k - 1] if k else None
-        spaced = prev is not None and prev.page == ln.page and prev.column == ln.column \
-            and ln.y0 - prev.y0 > 1.3 * step
-        at_left = ln.x0 <= lefts[(ln.page, ln.column)] + 2
-        moved = prev is not None and (prev.page, prev.column) != (ln.page, ln.column)
-        if not entries or (at_left if hanging else spaced or (moved and prev.text.rstrip().endswith("."))):
-            entries.append([text])
-        else:
-            entries[-1].append(text)
-    if len(entries) == 1 and len(lines) > 4:
-        # Neither hanging indents nor space between entries: an entry starts with a name after a
-        # line that ended one ("... 45–67." / "Smith, J. A., ..." or "Smith JA, ...").
-        entries = []
-        for k, text in enumerate(texts):
-            ended = k and re.search(r"[.)]\s*$", texts[k - 1])
-            if not entries or (ended and _NAME_START.match(text)):
-                entries.append([text])
-            else:
-                entries[-1].append(text)
-    return entries
+class TitleBlock(NamedTuple):
+    title: str
+    authors: list[str]
+    end: int  # the index of the first line after it
 
 
 def _names(text: str) -> list[str]:
@@ -265,13 +165,13 @@ def _names(text: str) -> list[str]:
     parts = re.split(r",|;|\band\b|&", text)
     names = [" ".join(p.split()) for p in parts if p.strip()]
     ok = [n for n in names if 1 < len(n.split()) <= 5 and all(w[:1].isupper() for w in n.split()
-                                                              if w not in {"de", "van", "von", "der", "la"})]
+                                                              if w not in PARTICLES)]
     return ok if ok and len(ok) == len(names) else []
 
 
-def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata: dict) -> tuple[str, list[str], int]:
+def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict) -> TitleBlock:
     """The title (the largest type at the start of the first page), the authors (the lines after it
-    set alike, read as names; a list of names may wrap) and the index of the first line after them.
+    set alike, read as names; a list of names may wrap) and where the block ends.
     The PDF's metadata fills in what the layout does not show."""
     i, title, authors = 0, "", []
     first = [ln for ln in lines[:40] if ln.page == lines[0].page] if lines else []
@@ -287,7 +187,7 @@ def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata
     while i + len(block) < len(lines) and len(block) < 6:
         ln = lines[i + len(block)]
         if (block and (ln.size != block[0].size or ln.bold != block[0].bold)) or ln.bold and ln.size <= body \
-                or _HEADING_NUMBER.match(ln.text) or ln.text.lower().startswith("abstract"):
+                or HEADING_NUMBER.match(ln.text) or ln.text.lower().startswith("abstract"):
             break
         block.append(ln)
     authors = _names(join_lines([ln.text for ln in block], vocab)) if block else []
@@ -295,121 +195,131 @@ def _title_and_authors(lines: list[Line], body: float, vocab: set[str], metadata
         i += len(block)
     title = title or clean_text(metadata.get("title") or "")
     authors = authors or _names(clean_text(metadata.get("author") or ""))
-    return title, authors, i
+    return TitleBlock(title, authors, i)
 
 
-def _heading_end(lines: list[Line], k: int, body: float) -> int:
-    """A heading set in bold or larger type may wrap: the index of its last line (next lines set
-    alike, close below, not a new numbered heading)."""
-    ln = lines[k]
-    if not (ln.bold or ln.size >= body + 1.0):
-        return k
-    while k + 1 < len(lines) and lines[k + 1].bold == ln.bold and abs(lines[k + 1].size - ln.size) < 0.2 \
-            and 0 < lines[k + 1].y0 - lines[k].y0 < 1.6 * ln.size and not _HEADING_NUMBER.match(lines[k + 1].text):
-        k += 1
-    return k
+def _abstract_and_loose(front: list[Line], body: float) -> tuple[list[Line], list[Line]]:
+    """The front zone's abstract (from the line that starts with 'Abstract' on) and the running text
+    before it, the body of a paper without headings."""
+    at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), len(front))
+    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) < 0.6]
 
 
-def _gaps(lines: list[Line]) -> list[float | None]:
-    """The space above each line in its column (None at the top of a column or page)."""
-    out: list[float | None] = [None]
-    for a, b in zip(lines, lines[1:]):
-        out.append(b.y0 - a.y1 if (a.page, a.column) == (b.page, b.column) and b.y0 > a.y0 else None)
-    return out
+def _abstract(lines: list[Line], vocab: set[str]) -> str:
+    return _ABSTRACT.sub("", join_lines([ln.text for ln in lines], vocab), count=1) if lines else ""
 
 
-def _unheaded_references(lines: list[Line], start: int) -> int | None:
-    """Where a reference list printed without a heading begins: the last line labelled 1 that the
-    labels 2, 3, … follow in order to the end of the paper (an appendix may come after them)."""
-    numbers = [_label_number(_entry_text(ln)) for ln in lines]
-    for k in range(len(lines) - 1, start - 1, -1):
-        if numbers[k] != 1:
-            continue
-        expected, found = 2, 1
-        for n in numbers[k + 1:]:
-            if n is not None and expected <= n <= expected + 3:  # a label lost here and there
-                expected, found = n + 1, found + 1
-        if found >= 2 and found >= sum(n is not None for n in numbers[k:]) * 0.5:
-            return k
-    return None
+def _sections(sections: list[Section], vocab: set[str]) -> list[TextSection]:
+    """Each section's paragraphs; a section with none (a heading alone) is left out."""
+    out = [TextSection(s.heading, _paragraphs(s.lines, vocab)) for s in sections]
+    return [s for s in out if s.paragraphs]
 
 
-def _body_size(lines: list[Line]) -> float:
-    """The running text's type size, counted before the reference list (often set smaller)."""
-    end = next((k for k, ln in enumerate(lines) if _REFERENCES.match(heading_text(ln.text))), None)
-    if end is None:
-        end = _unheaded_references(lines, 0)
-    return body_size(lines[:end] if end else lines)
+# How an unlabelled entry begins: 'Smith, J.', 'Smith JA,', 'van der Berg, A.', 'World Health Organization.'
+_NAME_START = re.compile(rf"^(?:{PARTICLE}\s)*[A-Z][\w'’\-]+(?:,\s[A-Z]\.|\s[A-Z]{{1,3}}[,.]|"
+                         r"\s[A-Z][\w'’\-]+[,.])")
+
+
+def _line_step(lines: list[Line]) -> float:
+    """The usual distance from one line to the next in a column (0 when no two lines share one)."""
+    steps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
+             and b.y0 > a.y0]
+    return statistics.median(steps) if steps else 0
+
+
+def _split_at_labels(lines: list[Line], texts: list[str], numbers: list[int | None], step: float) -> list[list[str]]:
+    """A line that starts with the next label opens an entry (a label or three may be lost)."""
+    entries: list[list[str]] = []
+    label_x: dict = {}  # where the labels start, per column (a lost label must not swallow the rest)
+    for ln, n in zip(lines, numbers):
+        if n is not None:
+            label_x[(ln.page, ln.column)] = min(label_x.get((ln.page, ln.column), ln.x0), ln.x0)
+    expected, closed = None, False
+    for k, (text, n) in enumerate(zip(texts, numbers)):
+        prev = lines[k - 1] if k else None
+        ln = lines[k]
+        skipped = expected is not None and n is not None and expected < n <= expected + 3 \
+            and ln.x0 <= label_x[(ln.page, ln.column)] + 1.5 * ln.size
+        if n is not None and (expected is None or n == expected or skipped):
+            entries.append([text])
+            expected, closed = n + 1, False
+        elif entries:
+            # Far below the line before (a footnote, an address block after the list) is not part
+            # of the entry; the entry may go on in the next column.
+            same_column = prev is not None and (prev.page, prev.column) == (lines[k].page, lines[k].column)
+            closed = (closed and same_column) or (same_column and lines[k].y0 - prev.y0 > 1.5 * step)
+            if not closed:
+                entries[-1].append(text)
+    return entries
+
+
+def _split_at_indents(lines: list[Line], texts: list[str], step: float) -> list[list[str]]:
+    """Without labels: a line at the column's left edge after a hanging-indented one opens an entry,
+    or (with no hanging indent) a line after extra space."""
+    entries: list[list[str]] = []
+    lefts: dict = {}
+    for ln in lines:
+        key = (ln.page, ln.column)
+        lefts[key] = min(lefts.get(key, ln.x0), ln.x0)
+    hanging = sum(ln.x0 > lefts[(ln.page, ln.column)] + 2 for ln in lines) >= max(1, len(lines) // 5)
+    for k, (ln, text) in enumerate(zip(lines, texts)):
+        prev = lines[k - 1] if k else None
+        spaced = prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and ln.y0 - prev.y0 > 1.3 * step
+        at_left = ln.x0 <= lefts[(ln.page, ln.column)] + 2
+        moved = prev is not None and (prev.page, prev.column) != (ln.page, ln.column)
+        if not entries or (at_left if hanging else spaced or (moved and prev.text.rstrip().endswith("."))):
+            entries.append([text])
+        else:
+            entries[-1].append(text)
+    return entries
+
+
+def _split_at_names(texts: list[str]) -> list[list[str]]:
+    """Neither hanging indents nor space between entries: an entry starts with a name after a line
+    that ended one ("... 45–67." / "Smith, J. A., ..." or "Smith JA, ...")."""
+    entries: list[list[str]] = []
+    for k, text in enumerate(texts):
+        ended = k and re.search(r"[.)]\s*$", texts[k - 1])
+        if not entries or (ended and _NAME_START.match(text)):
+            entries.append([text])
+        else:
+            entries[-1].append(text)
+    return entries
+
+
+def _split_entries(lines: list[Line]) -> list[list[str]]:
+    """The reference zone's lines, grouped into entries: by their labels ([n], n., (n), n) when most
+    have one, else by hanging indents or space between entries, else by where names start."""
+    texts = [entry_text(ln) for ln in lines]
+    numbers = [label_number(t) for t in texts]
+    step = _line_step(lines)
+    if sum(n is not None for n in numbers) >= max(1, len(lines) // 6):
+        return _split_at_labels(lines, texts, numbers, step)
+    entries = _split_at_indents(lines, texts, step)
+    if len(entries) == 1 and len(lines) > 4:
+        entries = _split_at_names(texts)
+    return entries
+
+
+def _reference_strings(lines: list[Line], vocab: set[str]) -> list[str]:
+    return [join_lines(e, vocab) for e in _split_entries(lines)]
 
 
 def structure(pages: list[list[Line]], metadata: dict) -> Paper:
-    """Title, authors, abstract, sections and reference entries from the ordered lines."""
+    """Title, authors, abstract, sections and reference entries from the ordered lines: the title
+    block first, then the other lines into zones, then each zone read by its own step."""
     lines = [ln for p in pages for ln in p]
-    body = _body_size(lines)
+    body = running_text_size(lines)
     vocab = _vocabulary(lines)
-    paper = Paper()
-    paper.title, paper.authors, i = _title_and_authors(lines, body, vocab, metadata)
-
-    heading, chunk, mode = None, [], "front"
-    ref_lines: list[Line] = []
-    footnotes = None
-    abstract: list[Line] = []
-    loose: list[Line] = []  # body-like text before any heading: the body of a paper without headings
-
-    def flush():
-        if mode == "body" and (chunk or heading):
-            paper.sections.append((heading or "", _paragraphs(chunk, vocab)))
-
-    gaps = _gaps(lines)
-    unheaded = None if any(_is_heading(ln, body, gaps[n]) and _REFERENCES.match(heading_text(ln.text))
-                           for n, ln in enumerate(lines)) else _unheaded_references(lines, i)
-    k = i
-    while k < len(lines):
-        if k == unheaded:
-            flush()
-            mode = "refs"
-        ln, k = lines[k], k + 1
-        text = ln.text.strip()
-        if mode == "refs":
-            # Appendices after the references: "Appendix", "A Proofs", "B.1 Data".
-            if _is_heading(ln, body) and ln.bold and (_AFTER_REFERENCES.match(heading_text(text))
-                                                      or re.match(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]", text)):
-                mode, heading, chunk = "body", heading_text(text), []
-                continue
-            if SUPERSCRIPT.match(ln.marked.lstrip()) and ref_lines and not SUPERSCRIPT.match(ref_lines[0].marked.lstrip()):
-                footnotes = (ln.page, ln.column)  # a footnote at the foot of a column of references: the rest of it
-            if (ln.page, ln.column) != footnotes:
-                ref_lines.append(ln)
-            continue
-        references = _REFERENCES.match(heading_text(text))
-        if _is_heading(ln, body, gaps[k - 1]) and (references or not (
-                mode == "front" and (text.lower().startswith("abstract") or not ln.bold))):
-            flush()
-            end = _heading_end(lines, k - 1, body)
-            name = heading_text(clean_text(" ".join(x.text.strip() for x in lines[k - 1:end + 1])))
-            k = end + 1
-            if _REFERENCES.match(name):
-                mode = "refs"
-                continue
-            mode, heading, chunk = "body", name, []
-            continue
-        if mode == "front":
-            if text.lower().startswith("abstract") or abstract:
-                abstract.append(ln)
-            elif abs(ln.size - body) < 0.6:
-                loose.append(ln)
-            continue
-        if ln.size < body - 1.2:  # footnotes, captions, table cells: set smaller than the running text
-            continue
-        chunk.append(ln)
-    flush()
-    if abstract:
-        paper.abstract = _ABSTRACT.sub("", join_lines([ln.text for ln in abstract], vocab), count=1)
-    paper.sections = [(h, ps) for h, ps in paper.sections if ps]
-    if not paper.sections and loose:
-        paper.sections = [("", _paragraphs(loose, vocab))]
-    paper.references = [join_lines(e, vocab) for e in _split_entries(ref_lines)]
-    return paper
+    head = _title_block(lines, body, vocab, metadata)
+    found = zones.classify(lines, body, head.end)
+    abstract, loose = _abstract_and_loose(found.front, body)
+    sections = _sections(found.body + found.back, vocab)
+    if not sections and loose:
+        sections = [TextSection("", _paragraphs(loose, vocab))]
+    return Paper(head.title, head.authors, _abstract(abstract, vocab), sections,
+                 _reference_strings(found.references, vocab))
 
 
 # --- JATS -------------------------------------------------------------------------------------------
@@ -464,7 +374,7 @@ def extract(path: str | Path):
         doc.close()
     if not any(ln.text.strip() for p in pages for ln in p):
         raise ExtractionError("no extractable text (a scanned or image-only PDF?)")
-    body = _body_size([ln for p in pages for ln in p])
+    body = running_text_size([ln for p in pages for ln in p])
     pages = drop_running_text(pages, heights, clean_text(metadata.get("title") or ""), body)
     pages = drop_footnote_marks(pages, heights, body)
     paper = structure(pages, metadata)

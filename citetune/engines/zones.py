@@ -1,0 +1,219 @@
+"""Zones: each line of a paper, after its title block, classified as front matter, body, float,
+reference list, footnote or back matter, in one pass in reading order (CERMINE's zone
+classification, GROBID's segmentation). The built-in engine then reads each zone on its own.
+
+front       after the title block, before the first section heading: the abstract, or the text of a
+            paper without headings
+body        the sections before the reference list, each with its heading
+floats      lines set smaller than the running text inside a section: captions, table cells, footnotes
+references  the lines of the reference list, from its heading (or, without one, from where its labels
+            1, 2, 3, … start)
+footnotes   a footnote at the foot of a column of references
+back        the sections after the reference list: appendices, methods, acknowledgements
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from citetune.engines.layout import SUPERSCRIPT, Line, body_size, plain
+from citetune.text import clean_text
+
+HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.?)\s+(?=\S)")
+_REFERENCES = re.compile(r"^(?:references?|bibliography|literature cited|literature|works cited|reference list|"
+                         r"references and notes|notes and references|references cited|cited literature)$", re.I)
+# Sections that may follow the reference list (Nature puts Methods there, with a second list).
+_AFTER_REFERENCES = re.compile(
+    r"^(?:appendix|appendices|supplementary|supporting information|acknowledg|methods|materials and methods|"
+    r"online methods|author contributions?|author information|competing interests?|conflicts? of interest|"
+    r"declarations?|data availability|code availability|data and code availability|funding|"
+    r"additional information|extended data|ethics|abbreviations|tables?|figures?|figure legends|figure captions|"
+    r"tables and figures)\b", re.I)
+_APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.1 Data"
+# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+
+FRONT, BODY, REFERENCES, BACK = "front", "body", "references", "back"
+
+
+class Section(NamedTuple):
+    heading: str
+    lines: list[Line]  # its running text, floats aside
+
+
+class Zones(NamedTuple):
+    front: list[Line]
+    body: list[Section]
+    floats: list[Line]
+    references: list[Line]
+    footnotes: list[Line]
+    back: list[Section]
+
+
+# --- what the lines say about themselves -----------------------------------------------------------
+
+def heading_text(text: str) -> str:
+    """'2.1 Quantized fine-tuning' -> 'Quantized fine-tuning'."""
+    return HEADING_NUMBER.sub("", text.strip()).strip()
+
+
+def label_number(text: str) -> int | None:
+    """The number of a reference entry's label ('[12] ...', '12. ...', '(12) ...', '12 Smith ...')."""
+    m = _LABEL_START.match(text)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
+def entry_text(ln: Line) -> str:
+    """A reference line's text; a raised label at its start ('¹Smith J') becomes a bare one ('1 Smith J')."""
+    m = SUPERSCRIPT.match(ln.marked.lstrip())
+    return f"{m.group(1)} {plain(ln.marked.lstrip()[m.end():])}" if m and m.group(1).isdigit() else ln.text
+
+
+def is_heading(ln: Line, body: float, gap: float | None = None) -> bool:
+    """A section heading: short, not a sentence, and set apart: bold or larger type, or (as IEEE and
+    AMS styles set them) in capitals or numbered with space above it. `gap` is the space above the
+    line (None at the top of a column)."""
+    text = ln.text.strip()
+    words = text.split()
+    if not words or len(words) > 14 or len(text) < 3:
+        return False
+    if text.endswith((".", ",", ";")) and not HEADING_NUMBER.fullmatch(text + " "):
+        return False
+    if not any(c.isalpha() for c in text) or not (text[0].isupper() or text[0].isdigit()):
+        return False
+    if _REFERENCES.match(heading_text(text)):
+        return True
+    if _LABEL_START.match(text) and not HEADING_NUMBER.match(text) and not ln.bold:
+        return False
+    if ln.bold or ln.size >= body + 1.0:
+        return True
+    apart = gap is None or gap > 0.5 * ln.size
+    letters = [c for c in heading_text(text) if c.isalpha()]
+    capitals = len(letters) >= 4 and all(c.isupper() for c in letters) and len(words) <= 8
+    numbered = bool(HEADING_NUMBER.match(text)) and len(words) <= 8 and heading_text(text)[:1].isupper()
+    return apart and abs(ln.size - body) < 1.5 and (capitals or numbered)
+
+
+def _heading_end(lines: list[Line], k: int, body: float) -> int:
+    """A heading set in bold or larger type may wrap: the index of its last line (next lines set
+    alike, close below, not a new numbered heading)."""
+    ln = lines[k]
+    if not (ln.bold or ln.size >= body + 1.0):
+        return k
+    while k + 1 < len(lines) and lines[k + 1].bold == ln.bold and abs(lines[k + 1].size - ln.size) < 0.2 \
+            and 0 < lines[k + 1].y0 - lines[k].y0 < 1.6 * ln.size and not HEADING_NUMBER.match(lines[k + 1].text):
+        k += 1
+    return k
+
+
+def _gaps(lines: list[Line]) -> list[float | None]:
+    """The space above each line in its column (None at the top of a column or page)."""
+    out: list[float | None] = [None]
+    for a, b in zip(lines, lines[1:]):
+        out.append(b.y0 - a.y1 if (a.page, a.column) == (b.page, b.column) and b.y0 > a.y0 else None)
+    return out
+
+
+# --- where the reference list starts ----------------------------------------------------------------
+
+def _unheaded_references(lines: list[Line], start: int) -> int | None:
+    """Where a reference list printed without a heading begins: the last line labelled 1 that the
+    labels 2, 3, … follow in order to the end of the paper (an appendix may come after them)."""
+    numbers = [label_number(entry_text(ln)) for ln in lines]
+    for k in range(len(lines) - 1, start - 1, -1):
+        if numbers[k] != 1:
+            continue
+        expected, found = 2, 1
+        for n in numbers[k + 1:]:
+            if n is not None and expected <= n <= expected + 3:  # a label lost here and there
+                expected, found = n + 1, found + 1
+        if found >= 2 and found >= sum(n is not None for n in numbers[k:]) * 0.5:
+            return k
+    return None
+
+
+def _references_without_heading(lines: list[Line], body: float, gaps: list[float | None], start: int) -> int | None:
+    """Where the reference list starts when no heading announces it; None when one does (or there is none)."""
+    headed = any(is_heading(ln, body, gaps[n]) and _REFERENCES.match(heading_text(ln.text))
+                 for n, ln in enumerate(lines))
+    return None if headed else _unheaded_references(lines, start)
+
+
+def running_text_size(lines: list[Line]) -> float:
+    """The running text's type size, counted before the reference list (often set smaller)."""
+    end = next((k for k, ln in enumerate(lines) if _REFERENCES.match(heading_text(ln.text))), None)
+    if end is None:
+        end = _unheaded_references(lines, 0)
+    return body_size(lines[:end] if end else lines)
+
+
+# --- the pass --------------------------------------------------------------------------------------
+
+def _opens_section(ln: Line, body: float, gap: float | None, zone: str) -> bool:
+    """A heading that opens a section (or the reference list). In the front matter only a bold one
+    does, and not 'Abstract': a plain capitalised line there is an affiliation or a byline."""
+    text = ln.text.strip()
+    references = _REFERENCES.match(heading_text(text))
+    return is_heading(ln, body, gap) and bool(references or not (
+        zone == FRONT and (text.lower().startswith("abstract") or not ln.bold)))
+
+
+def _back_heading(ln: Line, body: float) -> str | None:
+    """The name of a section that follows the reference list ('Appendix', 'A Proofs', 'B.1 Data',
+    'Methods'); None for a line of the list."""
+    text = ln.text.strip()
+    after = _AFTER_REFERENCES.match(heading_text(text)) or _APPENDIX_NUMBER.match(text)
+    return heading_text(text) if after and ln.bold and is_heading(ln, body) else None
+
+
+def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None) -> tuple | None:
+    """File a line of the reference list. A line opening with a raised mark, in a list whose entries
+    have none, starts a footnote: the rest of its column is the footnote's. Returns the (page,
+    column) the current footnote fills."""
+    if SUPERSCRIPT.match(ln.marked.lstrip()) and zones.references \
+            and not SUPERSCRIPT.match(zones.references[0].marked.lstrip()):
+        footnote_column = (ln.page, ln.column)
+    (zones.footnotes if (ln.page, ln.column) == footnote_column else zones.references).append(ln)
+    return footnote_column
+
+
+def classify(lines: list[Line], body: float, start: int) -> Zones:
+    """The zones of lines[start:] (lines[:start] is the title block), `body` the running text's size."""
+    zones = Zones([], [], [], [], [], [])
+    gaps = _gaps(lines)
+    unheaded = _references_without_heading(lines, body, gaps, start)
+    zone, section, footnote_column = FRONT, None, None
+    k = start
+    while k < len(lines):
+        if k == unheaded:
+            zone = REFERENCES
+        ln = lines[k]
+        if zone == REFERENCES:
+            name = _back_heading(ln, body)
+            if name is None:
+                footnote_column = _reference_or_footnote(ln, zones, footnote_column)
+            else:
+                zone, section = BACK, Section(name, [])
+                zones.back.append(section)
+            k += 1
+            continue
+        if _opens_section(ln, body, gaps[k], zone):
+            end = _heading_end(lines, k, body)
+            name = heading_text(clean_text(" ".join(x.text.strip() for x in lines[k:end + 1])))
+            k = end + 1
+            if _REFERENCES.match(name):
+                zone = REFERENCES
+            else:
+                zone = BACK if zone == BACK else BODY
+                section = Section(name, [])
+                (zones.back if zone == BACK else zones.body).append(section)
+            continue
+        k += 1
+        if zone == FRONT:
+            zones.front.append(ln)
+        elif ln.size < body - 1.2:  # captions, table cells, footnotes: set smaller than the running text
+            zones.floats.append(ln)
+        else:
+            section.lines.append(ln)
+    return zones
