@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from citetune import jats
 from citetune.engines.layout import SUPERSCRIPT, plain
@@ -89,7 +90,18 @@ class ReferenceIndex:
 
 # --- finding the groups ----------------------------------------------------------------------------
 
-Found = tuple  # (start, end, pieces)
+class CitationGroup(NamedTuple):
+    """A citation group found in a paragraph: where it is, and its text as text and xref pieces."""
+    start: int
+    end: int
+    pieces: list[jats.Piece]
+
+
+class XrefSpan(NamedTuple):
+    """Where one citation of an author-year group is, and the entry it names."""
+    start: int
+    end: int
+    ref_id: str
 
 
 def _expand(text: str) -> list[int] | None:
@@ -114,30 +126,30 @@ def _numbered_pieces(text: str, index: ReferenceIndex) -> list[jats.Piece] | Non
     return [p for p in pieces + [text[pos:]] if p != ""] or None
 
 
-def bracket_groups(text: str, index: ReferenceIndex) -> list[Found]:
+def bracket_groups(text: str, index: ReferenceIndex) -> list[CitationGroup]:
     out = []
     for m in BRACKET_RANGE.finditer(text):
         ids = index.numbers(list(range(int(m.group(1)), int(m.group(2)) + 1))) \
             if 0 < int(m.group(2)) - int(m.group(1)) <= 50 else None
         if ids:
-            out.append((m.start(), m.end(), ["[", jats.xref(text[m.start() + 1:m.end() - 1], ids), "]"]))
+            out.append(CitationGroup(m.start(), m.end(), ["[", jats.xref(text[m.start() + 1:m.end() - 1], ids), "]"]))
     for m in NUMERIC_GROUP.finditer(text):
         inner = _numbered_pieces(m.group(0)[1:-1], index)
         if inner and not any(s <= m.start() < e for s, e, _ in out):
-            out.append((m.start(), m.end(), ["[", *inner, "]"]))
+            out.append(CitationGroup(m.start(), m.end(), ["[", *inner, "]"]))
     return out
 
 
-def superscript_groups(text: str, index: ReferenceIndex) -> list[Found]:
+def superscript_groups(text: str, index: ReferenceIndex) -> list[CitationGroup]:
     out = []
     for m in SUPERSCRIPT.finditer(text):
         inner = _numbered_pieces(m.group(1), index)
         if inner:
-            out.append((m.start(), m.end(), [jats.El("sup", inner)]))
+            out.append(CitationGroup(m.start(), m.end(), [jats.El("sup", inner)]))
     return out
 
 
-def paren_groups(text: str, index: ReferenceIndex) -> list[Found]:
+def paren_groups(text: str, index: ReferenceIndex) -> list[CitationGroup]:
     out = []
     for m in PARENS.finditer(text):
         before, after = text[max(0, m.start() - 80):m.start()], text[m.end():m.end() + 20]  # the words around
@@ -147,12 +159,12 @@ def paren_groups(text: str, index: ReferenceIndex) -> list[Found]:
             continue  # an enumeration: "(1) we ..., (2) we ..."
         inner = _numbered_pieces(m.group(0)[1:-1], index)
         if inner:
-            out.append((m.start(), m.end(), ["(", *inner, ")"]))
+            out.append(CitationGroup(m.start(), m.end(), ["(", *inner, ")"]))
     return out
 
 
 def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
-                   ) -> tuple[int, list[tuple[int, int, str]]] | None:
+                   ) -> tuple[int, list[XrefSpan]] | None:
     """Where the cited names start and the xref spans of the years, trying the first author's
     capitalised words from the longest run to the last word alone."""
     first = m.group("first")
@@ -169,7 +181,7 @@ def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
 
 
 def _year_pieces(text: str, offset: int, first: str, second: str | None,
-                 index: ReferenceIndex) -> list[tuple[int, int, str]] | None:
+                 index: ReferenceIndex) -> list[XrefSpan] | None:
     """(start, end, ref id) for each year of '2019a, 2020' or '2019a,b' after the names; None unless
     every one resolves."""
     spans, year = [], ""
@@ -181,11 +193,11 @@ def _year_pieces(text: str, offset: int, first: str, second: str | None,
         ref_id = index.author_year(first, second, year, suffix) if year else None
         if ref_id is None:
             return None
-        spans.append((offset + start, offset + m.end(), ref_id))
+        spans.append(XrefSpan(offset + start, offset + m.end(), ref_id))
     return spans or None
 
 
-def author_year_groups(text: str, index: ReferenceIndex) -> list[Found]:
+def author_year_groups(text: str, index: ReferenceIndex) -> list[CitationGroup]:
     out = []
     # Parenthetical: every citation in '(see Smith et al., 2019; Lee and Park 2018a)' that resolves.
     for g in _BRACKETED.finditer(text):
@@ -194,9 +206,9 @@ def author_year_groups(text: str, index: ReferenceIndex) -> list[Found]:
             resolved = _resolve_names(c, index, offset)
             if resolved:  # the first xref takes the names too: '(<xref>Smith et al., 2019a</xref>,<xref>b</xref>)'
                 start, found = resolved
-                spans += [(start, found[0][1], found[0][2]), *found[1:]]
+                spans += [XrefSpan(start, found[0].end, found[0].ref_id), *found[1:]]
         if spans:
-            out.append((g.start(), g.end(), _spans_to_pieces(text, g.start(), g.end(), spans)))
+            out.append(CitationGroup(g.start(), g.end(), _spans_to_pieces(text, g.start(), g.end(), spans)))
     # Narrative: 'Smith et al. (2019)' links the year(s) in the brackets.
     taken = [(s, e) for s, e, _ in out]
     for c in _NARRATIVE.finditer(text):
@@ -205,12 +217,12 @@ def author_year_groups(text: str, index: ReferenceIndex) -> list[Found]:
         resolved = _resolve_names(c, index)
         if resolved:
             found = resolved[1]
-            start, end = found[0][0], found[-1][1]
-            out.append((start, end, _spans_to_pieces(text, start, end, found)))
+            start, end = found[0].start, found[-1].end
+            out.append(CitationGroup(start, end, _spans_to_pieces(text, start, end, found)))
     return out
 
 
-def _spans_to_pieces(text: str, start: int, end: int, spans: list[tuple[int, int, str]]) -> list[jats.Piece]:
+def _spans_to_pieces(text: str, start: int, end: int, spans: list[XrefSpan]) -> list[jats.Piece]:
     pieces, pos = [], start
     for s, e, rid in sorted(spans):
         pieces += [text[pos:s], jats.xref(text[s:e], [rid])]
@@ -232,7 +244,7 @@ def link_paper(paragraphs: list[str], index: ReferenceIndex) -> list[list[jats.P
         use.add("parens")
     out = []
     for text, groups in zip(paragraphs, found):
-        chosen = sorted((g for kind in use for g in groups[kind]), key=lambda g: (g[0], -g[1]))
+        chosen = sorted((g for kind in use for g in groups[kind]), key=lambda g: (g.start, -g.end))
         pieces: list[jats.Piece] = []
         last = 0
         for start, end, group in chosen:
