@@ -16,8 +16,7 @@ import re
 from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
 from citetune.jats import El, Piece
 from citetune.text import split_label
-from citetune.words import CAPITALISED_PARTICLE as CAP_PARTICLE  # only between names
-from citetune.words import PARTICLE
+from citetune.words import CAPITALISED_PARTICLE, PARTICLE
 
 _UP = "".join(chr(c) for c in range(0x41, 0x250) if chr(c).isupper())
 _LO = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
@@ -67,7 +66,7 @@ def _name_given_first(text: str, start: int, end: int) -> Span | None:
         return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
                                                 (start + m.start("sur"), start + m.end("sur"), "surname")])
     part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
-    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAP_PARTICLE})\s)*(?:{WORD}))",
+    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD}))",
                      text[start:end])
     if not m or _ORGANISATION.search(text[start:end]):
         return None
