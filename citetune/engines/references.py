@@ -12,6 +12,9 @@ that cannot be told apart is left unmarked, never guessed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
 from citetune.jats import El, Piece
@@ -31,7 +34,21 @@ YEAR = rf"{YEAR_DIGITS}[a-z]?"
 URL = re.compile(r"https?://\S+")
 PAGES = re.compile(r"(?<![\d.])(\d{1,6})(?:\s*(?:[-–—]|--)\s*(\d{1,6}))?(?![\d.])")
 
-Span = tuple  # (start, end, El-like: tag, attrs, children[(start, end, tag)])
+
+class NamePart(NamedTuple):
+    """Where a surname or the given names of one author are, and which of the two it is."""
+    start: int
+    end: int
+    tag: str
+
+
+class Span(NamedTuple):
+    """A field of a reference: where it is, its JATS tag and attributes, and for a name its parts."""
+    start: int
+    end: int
+    tag: str
+    attrs: Mapping[str, str] = MappingProxyType({})
+    parts: tuple[NamePart, ...] = ()
 
 
 def identifiers(text: str) -> list[Span]:
@@ -40,12 +57,12 @@ def identifiers(text: str) -> list[Span]:
     for m in DOI_PRINTED.finditer(text):
         doi = trim_identifier(m.group(1))
         start = m.start(1)
-        spans.append((start, start + len(doi), "pub-id", {"pub-id-type": "doi"}, []))
+        spans.append(Span(start, start + len(doi), "pub-id", {"pub-id-type": "doi"}))
     for m in ARXIV_PRINTED.finditer(text):
-        if any(s <= m.start() < e for s, e, *_ in spans):
+        if any(s.start <= m.start() < s.end for s in spans):
             continue
         ident = trim_identifier(text[m.start("id"):m.end()])
-        spans.append((m.start("id"), m.start("id") + len(ident), "pub-id", {"pub-id-type": "arxiv"}, []))
+        spans.append(Span(m.start("id"), m.start("id") + len(ident), "pub-id", {"pub-id-type": "arxiv"}))
     return spans
 
 
@@ -58,20 +75,24 @@ _ORGANISATION = re.compile(
     r"Alliance|Administration|Ministry|Bureau|Laborator(?:y|ies)|Corporation|Company|Program(?:me)?)\b")
 
 
+def _name(start: int, end: int, *parts: NamePart) -> Span:
+    return Span(start, end, "string-name", parts=parts)
+
+
 def _name_given_first(text: str, start: int, end: int) -> Span | None:
     """'Edward J. Hu' -> given 'Edward J.', surname 'Hu' (particles stay with the surname);
     after initials alone the rest is the surname: 'E. Ben Zaken' -> 'E.', 'Ben Zaken'."""
     m = re.fullmatch(rf"(?P<given>{INITIALS})\s?(?P<sur>{SURNAME})", text[start:end])
     if m:
-        return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
-                                                (start + m.start("sur"), start + m.end("sur"), "surname")])
+        return _name(start, end, NamePart(start + m.start("given"), start + m.end("given"), "given-names"),
+                     NamePart(start + m.start("sur"), start + m.end("sur"), "surname"))
     part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
     m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD}))",
                      text[start:end])
     if not m or _ORGANISATION.search(text[start:end]):
         return None
-    return (start, end, "string-name", {}, [(start + m.start("given"), start + m.end("given"), "given-names"),
-                                            (start + m.start("sur"), start + m.end("sur"), "surname")])
+    return _name(start, end, NamePart(start + m.start("given"), start + m.end("given"), "given-names"),
+                 NamePart(start + m.start("sur"), start + m.end("sur"), "surname"))
 
 
 def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | None:
@@ -84,8 +105,8 @@ def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | Non
         m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})", piece)
     if not m:
         return None
-    return (start, end, "string-name", {}, [(start + m.start("sur"), start + m.end("sur"), "surname"),
-                                            (start + m.start("given"), start + m.end("given"), "given-names")])
+    return _name(start, end, NamePart(start + m.start("sur"), start + m.end("sur"), "surname"),
+                 NamePart(start + m.start("given"), start + m.end("given"), "given-names"))
 
 
 def _split_names(text: str, start: int, end: int, pattern: str) -> list[tuple[int, int]]:
@@ -147,15 +168,15 @@ def _venue_tail(text: str, start: int, end: int, spans: list[Span]) -> None:
     seg = text[start:end]
     m = _VENUE.match(seg)
     if m:
-        spans.append((start + m.start("src"), start + m.end("src"), "source", {}, []))
-        spans.append((start + m.start("vol"), start + m.end("vol"), "volume", {}, []))
+        spans.append(Span(start + m.start("src"), start + m.end("src"), "source"))
+        spans.append(Span(start + m.start("vol"), start + m.end("vol"), "volume"))
         _pages(text, start + m.start("pages"), start + m.end("pages"), spans)
         return
     m = re.match(r"(?:[Ii]n\s)?(?P<src>.+?)(?:,\s(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?))?(?=,\s|;\s|\s\(|\.?$)",
                  seg.strip())
     if m and any(c.isalpha() for c in m.group("src")) and not re.match(r"(?:arXiv|https?|doi)", m.group("src"), re.I):
         offset = start + len(seg) - len(seg.lstrip())
-        spans.append((offset + m.start("src"), offset + m.end("src"), "source", {}, []))
+        spans.append(Span(offset + m.start("src"), offset + m.end("src"), "source"))
         if m.group("pages"):
             _pages(text, offset + m.start("pages"), offset + m.end("pages"), spans)
 
@@ -164,13 +185,13 @@ def _pages(text: str, start: int, end: int, spans: list[Span]) -> None:
     m = PAGES.search(text, start, end)
     if not m:
         return
-    spans.append((m.start(1), m.end(1), "fpage", {}, []))
+    spans.append(Span(m.start(1), m.end(1), "fpage"))
     if m.group(2):
-        spans.append((m.start(2), m.end(2), "lpage", {}, []))
+        spans.append(Span(m.start(2), m.end(2), "lpage"))
 
 
 def _year(spans: list[Span], m: re.Match, group: str = "year") -> None:
-    spans.append((m.start(group), m.end(group), "year", {}, []))
+    spans.append(Span(m.start(group), m.end(group), "year"))
 
 
 def _parse_apa(text: str) -> list[Span] | None:
@@ -182,19 +203,19 @@ def _parse_apa(text: str) -> list[Span] | None:
         return None
     spans = names
     _year(spans, m)
-    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     rest = m.start("rest")
     if not re.match(r"arXiv|https?:|doi", text[rest:], re.I):
         v = re.match(r"(?P<src>.+?),\s(?P<vol>\d+)(?:\(\d+\))?(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.", text[rest:])
         if v:
-            spans.append((rest + v.start("src"), rest + v.end("src"), "source", {}, []))
-            spans.append((rest + v.start("vol"), rest + v.end("vol"), "volume", {}, []))
+            spans.append(Span(rest + v.start("src"), rest + v.end("src"), "source"))
+            spans.append(Span(rest + v.start("vol"), rest + v.end("vol"), "volume"))
             if v.group("pages"):
                 _pages(text, rest + v.start("pages"), rest + v.end("pages"), spans)
         else:
             s = re.match(r"(?P<src>[^.]+?)(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.(?:\s|$)", text[rest:])
             if s:
-                spans.append((rest + s.start("src"), rest + s.end("src"), "source", {}, []))
+                spans.append(Span(rest + s.start("src"), rest + s.end("src"), "source"))
                 if s.group("pages"):
                     _pages(text, rest + s.start("pages"), rest + s.end("pages"), spans)
     return spans
@@ -210,13 +231,13 @@ def _parse_author_year(text: str) -> list[Span] | None:
         return None
     spans = names
     _year(spans, m)
-    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     if m.group("rest"):
         rest = m.start("rest")
         inside = re.match(r"In\s(?P<src>[^.]+?[^\s.])(?:,\s(?:pages|pp\.?)\s(?P<pages>\d+\s*[-–—]\s*\d+))?\."
                           r"(?:\s(?P<pages2>\d+\s*[-–—]\s*\d+)\.)?", text[rest:])
         if inside:
-            spans.append((rest + inside.start("src"), rest + inside.end("src"), "source", {}, []))
+            spans.append(Span(rest + inside.start("src"), rest + inside.end("src"), "source"))
             group = "pages" if inside.group("pages") else "pages2"
             if inside.group(group):
                 _pages(text, rest + inside.start(group), rest + inside.end(group), spans)
@@ -234,29 +255,29 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     if names is None:
         return None
     spans = names
-    spans.append((m.start("title"), m.end("title"), "article-title", {}, []))
+    spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     rest = m.start("rest")
     tail = text[rest:]
     j = re.match(rf"(?P<src>[^;]+?)\.\s(?P<year>{YEAR});(?P<vol>\d+)(?:\(\d+\))?:(?P<pages>[\d\s–—-]+\d)", tail)
     c = re.match(rf"In:\s(?P<src>[^;]+?);\s(?P<year>{YEAR})\.(?:\sp\.\s(?P<pages>[\d\s–—-]+\d))?", tail)
     p = re.match(rf"arXiv\s\[Preprint\]\.\s(?P<year>{YEAR})", tail)
     if j:
-        spans.append((rest + j.start("src"), rest + j.end("src"), "source", {}, []))
-        spans.append((rest + j.start("year"), rest + j.end("year"), "year", {}, []))
-        spans.append((rest + j.start("vol"), rest + j.end("vol"), "volume", {}, []))
+        spans.append(Span(rest + j.start("src"), rest + j.end("src"), "source"))
+        spans.append(Span(rest + j.start("year"), rest + j.end("year"), "year"))
+        spans.append(Span(rest + j.start("vol"), rest + j.end("vol"), "volume"))
         _pages(text, rest + j.start("pages"), rest + j.end("pages"), spans)
     elif c:
-        spans.append((rest + c.start("src"), rest + c.end("src"), "source", {}, []))
-        spans.append((rest + c.start("year"), rest + c.end("year"), "year", {}, []))
+        spans.append(Span(rest + c.start("src"), rest + c.end("src"), "source"))
+        spans.append(Span(rest + c.start("year"), rest + c.end("year"), "year"))
         if c.group("pages"):
             _pages(text, rest + c.start("pages"), rest + c.end("pages"), spans)
     elif p:
-        spans.append((rest + p.start("year"), rest + p.end("year"), "year", {}, []))
+        spans.append(Span(rest + p.start("year"), rest + p.end("year"), "year"))
     else:
         years = year_candidates(tail)
         if years:
             y = years[0]
-            spans.append((rest + y.start(1), rest + y.end(1), "year", {}, []))
+            spans.append(Span(rest + y.start(1), rest + y.end(1), "year"))
     return spans
 
 
@@ -282,19 +303,19 @@ def _parse_initials_first(text: str) -> list[Span] | None:
     quoted = re.match(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?", tail)
     plain_title = re.match(r"(?P<title>[^,]+?)[,.]\s(?=\S)", tail)
     if quoted:
-        spans.append((rest + quoted.start("title"), rest + quoted.end("title"), "article-title", {}, []))
+        spans.append(Span(rest + quoted.start("title"), rest + quoted.end("title"), "article-title"))
         rest += quoted.end()
         tail = text[rest:]
     elif plain_title and _sentence_case(plain_title.group("title")):
         # 'A. Name, Ultrafast kondo screening in graphene, Phys. Rev. Lett. 101, 7671 (2013)'
-        spans.append((rest + plain_title.start("title"), rest + plain_title.end("title"), "article-title", {}, []))
+        spans.append(Span(rest + plain_title.start("title"), rest + plain_title.end("title"), "article-title"))
         rest += plain_title.end()
         tail = text[rest:]
     years = year_candidates(tail)
     if years:
         bracketed = [y for y in years if tail[y.start() - 1:y.start()] == "("]
         y = (bracketed or years)[-1]
-        spans.append((rest + y.start(1), rest + y.end(1), "year", {}, []))
+        spans.append(Span(rest + y.start(1), rest + y.end(1), "year"))
     if not re.match(r"arXiv|https?:|doi", tail, re.I):
         stop = re.search(rf"\s\({YEAR}\)|,\s{YEAR}\b", tail)
         _venue_tail(text, rest, rest + (stop.start() if stop else len(tail)), spans)
@@ -306,10 +327,10 @@ def _parse_fallback(text: str) -> list[Span]:
     y = re.search(rf"\((?P<y>{YEAR})\)|(?<![\d/.])(?P<b>{YEAR})(?![\d/])", text)
     if y:
         g = "y" if y.group("y") else "b"
-        spans.append((y.start(g), y.end(g), "year", {}, []))
+        spans.append(Span(y.start(g), y.end(g), "year"))
     q = re.search(r"[“\"](?P<t>[^”\"]{10,}?)[,.]?[”\"]", text)
     if q:
-        spans.append((q.start("t"), q.end("t"), "article-title", {}, []))
+        spans.append(Span(q.start("t"), q.end("t"), "article-title"))
     return spans
 
 
@@ -322,7 +343,7 @@ def year_candidates(text: str) -> list[re.Match]:
     """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
     'cs/2008'), nor the date a web page was accessed."""
     urls = re.finditer(rf"https?://\S+?(?=,?\s|,{YEAR_DIGITS}\b|[.,;]?$)", text)
-    blocked = [(m.start(), m.end()) for m in urls] + [s[:2] for s in identifiers(text)]
+    blocked = [(m.start(), m.end()) for m in urls] + [(s.start, s.end) for s in identifiers(text)]
     out = []
     for m in re.finditer(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)", text):
         if any(a <= m.start() < b for a, b in blocked) or _NOT_A_YEAR_BEFORE.search(text[:m.start()]):
@@ -335,7 +356,7 @@ def _corporate(text: str, start: int, end: int) -> list[Span] | None:
     """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole."""
     block = text[start:end]
     if len(block.split()) <= 6 and re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*", block):
-        return [(start, end, "string-name", {}, [(start, end, "surname")])]
+        return [_name(start, end, NamePart(start, end, "surname"))]
     return None
 
 
@@ -372,7 +393,7 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     for n, comma in enumerate(re.finditer(r",\s(?=\S)", text[:600])):
         names = _authors(text, 0, comma.start(), "given-first") or (
             _corporate(text, 0, comma.start()) if n == 0 else None)  # 'OpenAI, Title, …'
-        if names and n == 0 and names[0][4][0][2] == "surname" and len(names[0][4]) == 1:
+        if names and n == 0 and names[0].parts[0].tag == "surname" and len(names[0].parts) == 1:
             return names, comma.end(), None
         if not names:
             if best:
@@ -389,18 +410,18 @@ def _parse_generic(text: str) -> list[Span] | None:
         return None
     spans, end, year_match = found
     if year_match:
-        spans.append((year_match.start("y"), year_match.end("y"), "year", {}, []))
+        spans.append(Span(year_match.start("y"), year_match.end("y"), "year"))
     else:
         years = year_candidates(text[end:])
         bracketed = [m for m in years if text[end + m.start() - 1:end + m.start()] == "("]
         if years:
             y = (bracketed or years)[-1]
-            spans.append((end + y.start(1), end + y.end(1), "year", {}, []))
+            spans.append(Span(end + y.start(1), end + y.end(1), "year"))
     rest = text[end:]
     lead = len(rest) - len(rest.lstrip(" .,:"))
     quoted = re.match(r"[“\"](?P<t>.+?)[,.]?[”\"]", rest[lead:])
     if quoted:
-        spans.append((end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title", {}, []))
+        spans.append(Span(end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title"))
         return spans
     m = re.match(r"(?P<t>.+?[^\s.A-Z])(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)", rest[lead:])
     if m:
@@ -408,7 +429,7 @@ def _parse_generic(text: str) -> list[Span] | None:
         venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
             or len(title.split()) < 3
         if not venue_like:
-            spans.append((end + lead + m.start("t"), end + lead + m.end("t"), "article-title", {}, []))
+            spans.append(Span(end + lead + m.start("t"), end + lead + m.end("t"), "article-title"))
     return spans
 
 
@@ -420,36 +441,41 @@ _PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancou
 def field_spans(text: str) -> list[Span]:
     """Non-overlapping field spans of a reference (without its label), sorted by position."""
     ids = identifiers(text)
-    blocked = ids + [(m.start(), m.end()) for m in URL.finditer(text)]
+    blocked = [(s.start, s.end) for s in ids] + [(m.start(), m.end()) for m in URL.finditer(text)]
     spans = next((s for s in (parse(text) for parse in _PARSERS) if s), None) or _parse_fallback(text)
     kept = []
-    for span in sorted(spans, key=lambda s: (s[0], -s[1])):
-        start, end = span[0], span[1]
-        if start >= end or any(s < end and start < e for s, e, *_ in blocked) or (
-                kept and start < kept[-1][1]):
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        start, end = span.start, span.end
+        if start >= end or any(s < end and start < e for s, e in blocked) or (
+                kept and start < kept[-1].end):
             continue
         kept.append(span)
-    return sorted(kept + ids, key=lambda s: s[0])
+    return sorted(kept + ids, key=lambda s: s.start)
 
 
-def _pieces(text: str, start: int, end: int, spans: list) -> list[Piece]:
+def _with_gaps(text: str, start: int, end: int, marked: list[tuple[int, int, El]]) -> list[Piece]:
+    """text[start:end] as pieces: each (s, e, element) in place of text[s:e], the text between kept."""
     out: list[Piece] = []
     pos = start
-    for span in spans:
-        s, e, tag = span[0], span[1], span[2]
-        attrs = span[3] if len(span) > 3 else {}
-        children = span[4] if len(span) > 4 else []
+    for s, e, element in marked:
         if s > pos:
             out.append(text[pos:s])
-        out.append(El(tag, _pieces(text, s, e, sorted(children)) if children else [text[s:e]], dict(attrs)))
+        out.append(element)
         pos = e
     if pos < end:
         out.append(text[pos:end])
     return out
 
 
+def _element(text: str, span: Span) -> El:
+    parts = [(p.start, p.end, El(p.tag, [text[p.start:p.end]])) for p in sorted(span.parts)]
+    content = _with_gaps(text, span.start, span.end, parts) if parts else [text[span.start:span.end]]
+    return El(span.tag, content, dict(span.attrs))
+
+
 def parse_reference(raw: str) -> list[Piece]:
     """The mixed-citation content of one entry: its label and raw text, with the fields marked up."""
     label, text = split_label(raw)
     pieces: list[Piece] = [raw[: len(raw) - len(text)]] if label else []
-    return pieces + _pieces(text, 0, len(text), field_spans(text))
+    fields = [(span.start, span.end, _element(text, span)) for span in field_spans(text)]
+    return pieces + _with_gaps(text, 0, len(text), fields)
