@@ -6,9 +6,11 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv, read_jsonl
+from citetune.params import default_params
 
 
 def row(paper, sid, sentence, context, ref_id, ref_raw, **extra):
@@ -89,7 +91,8 @@ def matched(tmp_path):
 
 
 def run_qa(d, extra=""):
-    (d / "params.yaml").write_text(f"qa:\n  seed: 7\n  test_fraction: 0.2\n  validation_fraction: 0.1\n{extra}")
+    qa = default_params("qa", seed=7, test_fraction=0.2, validation_fraction=0.1).model_dump(mode="json")
+    (d / "params.yaml").write_text(yaml.safe_dump({"qa": qa | (yaml.safe_load(extra) or {})}))
     return run("qa", "--params", str(d / "params.yaml"), "--citations", str(d / "citations.csv"),
                "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"))
 
