@@ -61,7 +61,8 @@ def test_merge_normalises_drops_with_reason_and_dedupes(tmp_path):
 
 
 def test_merge_without_csvs_says_what_to_do(tmp_path):
-    r = run("merge", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "o.csv"))
+    r = run("merge", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "o.csv"), "--dropped", str(tmp_path / "d.csv"),
+            "--metrics", str(tmp_path / "m.json"))
     assert r.returncode == 1
     assert "run the parse stage first" in r.stderr
 
