@@ -119,12 +119,14 @@ def test_base_stage_script_copies_a_local_model(base_dir, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"base": default_params("base", model=str(base_dir)).model_dump(mode="json")}))
     out = tmp_path / "models" / "base"
-    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--out-dir", str(out)],
+    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
+                        "--out-dir", str(out)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (out / "config.json").exists() and "(local)" in r.stdout
     missing = default_params("base", model="citetune-tests/no-such-model")
     params.write_text(yaml.safe_dump({"base": missing.model_dump(mode="json")}))
-    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--out-dir", str(out)],
+    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
+                        "--out-dir", str(out)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "base.model: tiny" in r.stderr and "Traceback" not in r.stderr
