@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from citetune.arxiv_source import download  # noqa: E402
-from citetune.params import DownloadParams  # noqa: E402
+from citetune.params import default_params  # noqa: E402
 from tests.arxiv_server import ArxivServer, Paper  # noqa: E402
 
 
@@ -37,22 +37,23 @@ def main() -> None:
                     delay_seconds=0, pdf_delay_seconds=0, backoff_seconds=0, page_size=args.page_size)
         out = Path(tmp) / "raw"
         start = time.perf_counter()
-        report = download(DownloadParams(**spec), out)
+        report = download(default_params("download", **spec), out)
         first = time.perf_counter() - start
         assert report.downloaded == args.papers, report.failures[:3]
         print(f"first download: {args.papers} papers in {first:.2f} s = {args.papers / first:.0f} papers/s "
               f"({srv.hits['api']} API pages, {srv.pdf_hits()} PDF requests)")
 
         start = time.perf_counter()
-        report = download(DownloadParams(**spec), out)
+        report = download(default_params("download", **spec), out)
         resume = time.perf_counter() - start
         assert report.reused == args.papers and report.downloaded == 0
         print(f"no-op resume, in process: {resume:.2f} s (PDF requests since: {srv.pdf_hits() - args.papers})")
 
         params = Path(tmp) / "params.yaml"
-        params.write_text(yaml.safe_dump({"download": spec}))
+        params.write_text(yaml.safe_dump({"download": default_params("download", **spec).model_dump(mode="json")}))
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "stages.download", "--params", str(params), "--out-dir", str(out)],
+        subprocess.run([sys.executable, "-m", "stages.download", "--params", str(params), "--out-dir", str(out),
+                        "--sample-dir", "data/sample"],
                        cwd=ROOT, check=True, capture_output=True)
         shell = time.perf_counter() - start
         print(f"no-op resume, python -m stages.download: {shell:.2f} s (target < 2 s; PDF requests since: "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from crossref_server import CrossrefServer, Limit  # noqa: E402
 
 from citetune.matching import CrossrefBackend, load_records, match_citations  # noqa: E402
-from citetune.params import MatchParams  # noqa: E402
+from citetune.params import default_params  # noqa: E402
 from citetune.sample import format_reference  # noqa: E402
 
 ALLOWED = 3.0
@@ -46,7 +46,7 @@ def main() -> None:
         srv.latency = args.latency
         backend = CrossrefBackend(srv.base_url, "bench@example.org", 10, Path(tmp) / "c.sqlite")
         start = time.perf_counter()
-        refs, _, _ = match_citations(pd.DataFrame(rows), backend, MatchParams(), progress=False)
+        refs, _, _ = match_citations(pd.DataFrame(rows), backend, default_params("match"), progress=False)
         elapsed = time.perf_counter() - start
         searches = srv.hits["search"]
         rate = searches / elapsed

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from citetune.io import read_csv  # noqa: E402
 from citetune.matching import LocalIndex, match_citations  # noqa: E402
-from citetune.params import MatchParams  # noqa: E402
+from citetune.params import default_params  # noqa: E402
 
 
 def main() -> None:
@@ -61,7 +61,7 @@ def main() -> None:
     refs = read_csv(dump / "refs.csv")
     citations = refs.drop(columns=["doi"])
     start, cpu = time.perf_counter(), time.process_time()
-    matched, _, _ = match_citations(citations, index, MatchParams(), progress=False)
+    matched, _, _ = match_citations(citations, index, default_params("match"), progress=False)
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     print(f"matching: {len(matched):,} references in {wall:.1f} s = {len(matched) / used:.0f} references/s "
           f"per core (CPU time; target >= 200)")

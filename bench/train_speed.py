@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from sft_sample import write_sft  # noqa: E402
 
-from citetune.tiny_model import build_tiny_base  # noqa: E402
 from citetune.params import load_params  # noqa: E402
+from citetune.tiny_model import build_tiny_base  # noqa: E402
 from citetune.training import build_trainer, load_split  # noqa: E402
 
 

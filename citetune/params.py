@@ -1,14 +1,21 @@
-"""Typed access to params.yaml: one model per stage section, unknown keys rejected with a hint."""
+"""Typed access to params.yaml: one model per stage section, unknown keys rejected with a hint.
+
+The models hold types and constraints only; every value, and what it means, is in params.yaml.
+"""
 
 from __future__ import annotations
 
 import difflib
+import json
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# The project's own params file: the one place every default value is written.
+PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 class ParamsError(ValueError):
@@ -20,119 +27,114 @@ class Section(BaseModel):
 
 
 class DownloadParams(Section):
-    source: Literal["sample", "arxiv"] = "sample"
-    # What to search for: a raw arXiv query and/or structured fields, all combined with AND (the
-    # values inside one field with OR), or a fixed list of arXiv ids.
-    query: str = ""
-    keywords: list[str] = []  # each in the title or the abstract
-    categories: list[str] = []  # e.g. cs.CL
-    authors: list[str] = []
-    submitted_from: date | None = None  # YYYY-MM-DD
-    submitted_to: date | None = None
-    id_list: list[str] = []
-    max_results: int = Field(20, ge=1)
-    sort_by: Literal["relevance", "submitted_date", "last_updated_date"] = "relevance"
-    sort_order: Literal["descending", "ascending"] = "descending"
-    update_versions: bool = False  # download a newer arXiv version of a paper already here
-    # Politeness and robustness.
-    api_url: str = "https://export.arxiv.org/api/query"
-    delay_seconds: float = Field(3.0, ge=0)  # between API calls; never below 3 s for arXiv itself
-    pdf_delay_seconds: float = Field(1.0, ge=0)  # between PDF downloads
-    contact: str = ""  # e-mail for the User-Agent (or env CITETUNE_CONTACT)
-    page_size: int = Field(100, ge=1, le=2000)
-    num_retries: int = Field(4, ge=0)  # per API page and per PDF, with exponential backoff
-    backoff_seconds: float = Field(3.0, ge=0)  # first pause before a retry (doubling; Retry-After wins)
-    timeout_seconds: float = Field(60.0, gt=0)  # per HTTP read
-    max_failed_fraction: float = Field(1.0, ge=0, le=1)  # fail the stage when more papers than this failed
-    sample_limit: int = Field(0, ge=0)
+    source: Literal["sample", "arxiv"]
+    query: str
+    keywords: list[str]
+    categories: list[str]
+    authors: list[str]
+    submitted_from: date | None
+    submitted_to: date | None
+    id_list: list[str]
+    max_results: int = Field(ge=1)
+    sort_by: Literal["relevance", "submitted_date", "last_updated_date"]
+    sort_order: Literal["descending", "ascending"]
+    update_versions: bool
+    api_url: str
+    delay_seconds: float = Field(ge=0)
+    pdf_delay_seconds: float = Field(ge=0)
+    contact: str
+    page_size: int = Field(ge=1, le=2000)
+    num_retries: int = Field(ge=0)
+    backoff_seconds: float = Field(ge=0)
+    timeout_seconds: float = Field(gt=0)
+    max_failed_fraction: float = Field(ge=0, le=1)
+    sample_limit: int = Field(ge=0)
 
 
 class CurateParams(Section):
-    file: str = "data/curation.yaml"
+    file: str
 
 
 class ExtractParams(Section):
-    engine: Literal["auto", "builtin", "cermine"] = "auto"
-    cermine_jar: str = "tools/cermine/cermine-impl-1.13-jar-with-dependencies.jar"
-    java_heap: str = "2g"
-    timeout_seconds: float = 300
-    batch_size: int = Field(50, ge=1)  # PDFs per CERMINE run (one JVM start for many papers)
-    workers: int = Field(0, ge=0)  # processes (built-in) or JVMs (CERMINE) at a time; 0: one per core, at most 4
+    engine: Literal["auto", "builtin", "cermine"]
+    cermine_jar: str
+    java_heap: str
+    timeout_seconds: float
+    batch_size: int = Field(ge=1)
+    workers: int = Field(ge=0)
 
 
 class ParseParams(Section):
-    min_sentence_chars: int = 20
+    min_sentence_chars: int
 
 
 class MergeParams(Section):
-    min_sentence_chars: int = 20
+    min_sentence_chars: int
 
 
 class MatchParams(Section):
-    backend: Literal["local", "crossref"] = "local"
-    records: str = "data/sample/crossref.jsonl"  # local: Crossref-format records (file or folder)
-    mailto: str = ""  # crossref: the polite pool's contact (or env CROSSREF_MAILTO)
-    api_url: str = "https://api.crossref.org"
-    rows: int = Field(5, ge=1, le=100)  # candidates per search
-    min_relevance: float = Field(0.0, ge=0)  # Crossref's score / the reference's length; 0: every candidate validated
-    # Validation, as Crossref's search-based matching does it.
-    min_title_similarity: float = Field(85, ge=0, le=100)
-    year_tolerance: int = Field(1, ge=0)
-    min_author_similarity: float = Field(85, ge=0, le=100)
-    prefer_published: bool = False  # for a printed arXiv id, the published version's DOI when one validates
-    # Crossref's limits: 0 = its published ones for the pool (polite with a mailto, else public).
-    search_rate: float = Field(0, ge=0)  # requests per second
-    search_concurrency: int = Field(0, ge=0)  # requests in flight
-    lookup_rate: float = Field(0, ge=0)
-    lookup_concurrency: int = Field(0, ge=0)
-    timeout_seconds: float = Field(30, gt=0)
-    max_attempts: int = Field(5, ge=1)
-    backoff_seconds: float = Field(2.0, ge=0)  # first pause before a retry, doubling; Retry-After wins
+    backend: Literal["local", "crossref"]
+    records: str
+    mailto: str
+    api_url: str
+    rows: int = Field(ge=1, le=100)
+    min_relevance: float = Field(ge=0)
+    min_title_similarity: float = Field(ge=0, le=100)
+    year_tolerance: int = Field(ge=0)
+    min_author_similarity: float = Field(ge=0, le=100)
+    prefer_published: bool
+    search_rate: float = Field(ge=0)
+    search_concurrency: int = Field(ge=0)
+    lookup_rate: float = Field(ge=0)
+    lookup_concurrency: int = Field(ge=0)
+    timeout_seconds: float = Field(gt=0)
+    max_attempts: int = Field(ge=1)
+    backoff_seconds: float = Field(ge=0)
 
 
 class QaParams(Section):
-    seed: int = 13
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.15
-    system_prompt: str = "You are a research assistant."
-    require_all_matched: bool = False
+    seed: int
+    validation_fraction: float
+    test_fraction: float
+    system_prompt: str
+    require_all_matched: bool
 
 
 class TinyModelParams(Section):
-    vocab_size: int = 3000
-    hidden_size: int = 256
-    num_layers: int = 4
-    num_heads: int = 4
-    max_length: int = 512
-    pretrain_epochs: int = 20
-    pretrain_lr: float = 2e-3
-    seed: int = 0
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    max_length: int
+    pretrain_epochs: int
+    pretrain_lr: float
+    seed: int
 
 
 class BaseParams(Section):
-    model: str = "tiny"
-    revision: str = "main"
-    tiny: TinyModelParams = TinyModelParams()
+    model: str
+    revision: str
+    tiny: TinyModelParams
 
 
 class TrainParams(Section):
-    quantization: Literal["4bit", "none"] = "4bit"
-    epochs: float = 20
-    learning_rate: float = 3e-3
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 256
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.0
-    target_modules: str | list[str] = "all-linear"
-    seed: int = 42
+    quantization: Literal["4bit", "none"]
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    gradient_accumulation_steps: int
+    max_length: int
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str | list[str]
+    seed: int
 
 
 class EvaluateParams(Section):
-    splits: list[Literal["train", "validation", "test"]] = ["test", "train"]
-    max_new_tokens: int = 96
-    batch_size: int = 16
+    splits: list[Literal["train", "validation", "test"]]
+    max_new_tokens: int
+    batch_size: int
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -147,6 +149,17 @@ SECTIONS: dict[str, type[Section]] = {
     "train": TrainParams,
     "evaluate": EvaluateParams,
 }
+
+
+def _project_default(section: str, loc: tuple) -> str:
+    """' (the project's params.yaml: VALUE)' for a key the project's own params.yaml sets, else ''."""
+    try:
+        value = yaml.safe_load(PROJECT_PARAMS.read_text())[section]
+        for part in loc:
+            value = value[part]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return ""
+    return f" (the project's params.yaml: {json.dumps(value, default=str)})"
 
 
 def _explain(section: str, model: type[Section], err: ValidationError, path: Path) -> str:
@@ -164,20 +177,23 @@ def _explain(section: str, model: type[Section], err: ValidationError, path: Pat
             close = difflib.get_close_matches(str(e["loc"][-1]), list(owner.model_fields), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(owner.model_fields)}"
             lines.append(f"  {where}: unknown key{hint}")
+        elif e["type"] == "missing":
+            # No value is made up for a missing key: params.yaml is where every value is set.
+            lines.append(f"  {where}: missing; add it to {path}{_project_default(section, e['loc'])}")
         else:
             lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
 
 
-def load_params(section: str, path: str | Path = "params.yaml"):
-    """Return the typed params of one stage section, or raise ParamsError that says what to fix."""
-    path = Path(path)
+def _read(path: Path) -> dict:
     if not path.exists():
         raise ParamsError(f"{path} not found: run from the project root or pass --params FILE")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text()) or {}  # an empty file: each section is then said missing
     except yaml.YAMLError as e:
         raise ParamsError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path} is not a mapping of sections like the project's params.yaml")
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         hints = [
@@ -185,8 +201,33 @@ def load_params(section: str, path: str | Path = "params.yaml"):
             for k in unknown
         ]
         raise ParamsError(f"{path}: unknown section(s) {', '.join(hints)}; valid: {', '.join(SECTIONS)}")
+    return data
+
+
+def load_params(section: str, path: str | Path = "params.yaml"):
+    """Return the typed params of one stage section, or raise ParamsError that says what to fix."""
+    path = Path(path)
+    data = _read(path)
+    if data.get(section) is None:
+        raise ParamsError(f"{path} has no '{section}' section: add it, with every key of the project's params.yaml")
     model = SECTIONS[section]
     try:
-        return model.model_validate(data.get(section) or {})
+        return model.model_validate(data[section])
     except ValidationError as e:
         raise ParamsError(_explain(section, model, e, path)) from None
+
+
+def _merged(values: dict, overrides: dict) -> dict:
+    out = dict(values)
+    for key, value in overrides.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def default_params(section: str, **overrides):
+    """The section as the project's params.yaml sets it, with `overrides` (nested sections merged key by key).
+
+    For code that runs without a params file of its own, such as tests and benches; a bad override
+    raises pydantic's ValidationError.
+    """
+    return SECTIONS[section].model_validate(_merged(load_params(section, PROJECT_PARAMS).model_dump(), overrides))

@@ -7,8 +7,10 @@ Crossref-format record of each work, and citation groups print as [3], [2, 5] or
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +18,20 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import yaml
+from tqdm import tqdm
+
+from citetune.errors import StageError
+from citetune.ids import ARXIV_DOI_PREFIX, find_arxiv, paper_id
+from citetune.io import write_bytes
 
 if TYPE_CHECKING:  # reportlab is imported where a PDF is rendered: reading specs and formatting references skip it
     from reportlab.lib.styles import ParagraphStyle
 
-from citetune.ids import ARXIV_DOI_PREFIX, find_arxiv
-
 CITE_GROUP = re.compile(r"\[(@[^\]]+)\]")
 STYLES = ("acm", "physics", "vancouver", "apa")
 LAYOUTS = ("one-column", "two-column")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -201,7 +208,13 @@ def render_pdf(paper: dict, corpus: SampleCorpus) -> bytes:
     """Typeset one paper; the same spec always gives the same bytes (reportlab invariant mode)."""
     from reportlab.lib.pagesizes import LETTER
     from reportlab.lib.units import inch
-    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
+    from reportlab.platypus import (
+        BaseDocTemplate,
+        Frame,
+        PageTemplate,
+        Paragraph,
+        Spacer,
+    )
 
     layout, style = paper.get("layout", "one-column"), paper.get("reference_style", "acm")
     if layout not in LAYOUTS:
@@ -267,3 +280,28 @@ def manifest_row(paper: dict) -> dict:
         "pdf_url": None,
         "source": "sample",
     }
+
+
+def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list[dict], list[dict]]:
+    """Render the first `limit` sample papers (0 = all); same specs, same bytes."""
+    try:
+        corpus = SampleCorpus.load(sample_dir)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise StageError(f"cannot load the sample corpus from {sample_dir}: {e}; pass --sample-dir DIR") from e
+    papers = corpus.papers[:limit] if limit > 0 else corpus.papers
+    if not papers:
+        raise StageError(f"no sample papers in {sample_dir}/papers/*.yaml; pass --sample-dir DIR")
+    rows, failures = [], []
+    for paper in tqdm(papers, desc="sample PDFs", unit="paper"):
+        try:
+            pdf = render_pdf(paper, corpus)
+            row = manifest_row(paper)
+            row["paper_id"] = paper_id(row["id"])
+        except (KeyError, ValueError, TypeError) as e:
+            log.warning("%s: cannot render: %s", paper.get("id"), e)
+            failures.append({"id": paper.get("id"), "paper_id": None, "url": None, "reason": f"cannot render: {e}"})
+            continue
+        write_bytes(pdf_dir / f"{row['paper_id']}.pdf", pdf)
+        row.update(sha256=hashlib.sha256(pdf).hexdigest(), bytes=len(pdf))
+        rows.append(row)
+    return rows, failures

@@ -1,4 +1,4 @@
-"""base: the base model in models/base/ — a tiny model built offline, a hub snapshot, or a local copy."""
+"""base: the base model — a tiny model built offline, a hub snapshot, or a local copy — in --out-dir."""
 
 from citetune.cli import run_stage, stage_parser
 from citetune.models import fetch_base
@@ -17,6 +17,6 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--sample-dir", default="data/sample", help="corpus the tiny model is built from")
-    parser.add_argument("--out-dir", default="models/base")
+    parser.add_argument("--sample-dir", required=True, help="corpus the tiny model is built from (model: tiny)")
+    parser.add_argument("--out-dir", required=True, help="output folder")
     run_stage("base", parser, main)

@@ -31,6 +31,6 @@ def main(args, params) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--manifest", default="data/raw/manifest.jsonl", help="download manifest (default: data/raw/manifest.jsonl)")
-    parser.add_argument("--out-dir", default="data/curated", help="output folder (default: data/curated)")
+    parser.add_argument("--manifest", required=True, help="the download stage's manifest.jsonl")
+    parser.add_argument("--out-dir", required=True, help="output folder")
     run_stage("curate", parser, main)

@@ -7,44 +7,14 @@ rerun, or a run after a kill, downloads only what is not already there and whole
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
-import yaml
-from tqdm import tqdm
-
 from citetune.cli import StageError, run_stage, stage_parser
-from citetune.ids import paper_id
-from citetune.io import write_bytes, write_jsonl
-from citetune.sample import SampleCorpus, manifest_row, render_pdf
+from citetune.io import write_jsonl
+from citetune.sample import render_sample
 
 log = logging.getLogger("download")
-
-
-def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list[dict], list[dict]]:
-    """Render the first `limit` sample papers (0 = all); same specs, same bytes."""
-    try:
-        corpus = SampleCorpus.load(sample_dir)
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise StageError(f"cannot load the sample corpus from {sample_dir}: {e}; pass --sample-dir DIR") from e
-    papers = corpus.papers[:limit] if limit > 0 else corpus.papers
-    if not papers:
-        raise StageError(f"no sample papers in {sample_dir}/papers/*.yaml; pass --sample-dir DIR")
-    rows, failures = [], []
-    for paper in tqdm(papers, desc="sample PDFs", unit="paper"):
-        try:
-            pdf = render_pdf(paper, corpus)
-            row = manifest_row(paper)
-            row["paper_id"] = paper_id(row["id"])
-        except (KeyError, ValueError, TypeError) as e:
-            log.warning("%s: cannot render: %s", paper.get("id"), e)
-            failures.append({"id": paper.get("id"), "paper_id": None, "url": None, "reason": f"cannot render: {e}"})
-            continue
-        write_bytes(pdf_dir / f"{row['paper_id']}.pdf", pdf)
-        row.update(sha256=hashlib.sha256(pdf).hexdigest(), bytes=len(pdf))
-        rows.append(row)
-    return rows, failures
 
 
 def main(args, params) -> None:
@@ -68,6 +38,6 @@ def main(args, params) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", default="data/raw", help="output folder (default: data/raw)")
-    parser.add_argument("--sample-dir", default="data/sample", help="sample corpus (default: data/sample)")
+    parser.add_argument("--sample-dir", required=True, help="the sample corpus (source: sample)")
+    parser.add_argument("--out-dir", required=True, help="output folder, kept between runs")
     run_stage("download", parser, main)

@@ -22,11 +22,11 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--sft-dir", default="data/sft")
-    parser.add_argument("--references", default="data/matched/references.csv")
-    parser.add_argument("--base-dir", default="models/base")
-    parser.add_argument("--adapter-dir", default="models/adapter")
-    parser.add_argument("--predictions", default="data/eval/predictions.jsonl")
-    parser.add_argument("--metrics", default="metrics/eval.json")
-    parser.add_argument("--plot", default="metrics/eval_plot.json")
+    parser.add_argument("--sft-dir", required=True, help="the qa stage's splits")
+    parser.add_argument("--references", required=True, help="the match stage's references.csv")
+    parser.add_argument("--base-dir", required=True, help="the base stage's model")
+    parser.add_argument("--adapter-dir", required=True, help="the train stage's adapter")
+    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plot", required=True)
     run_stage("evaluate", parser, main)

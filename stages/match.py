@@ -1,11 +1,10 @@
 """match: every unique reference to its DOI (Crossref API or a local index of Crossref records), validated.
 
-Writes data/matched/references.csv (one row per unique reference: DOI, method, score, status —
-matched, rejected, not_found or error — the candidate's title, year and authors, and why),
-data/matched/citations.csv (every citation row with its reference's DOI and status),
-metrics/match.json and metrics/match_scores.json (validation scores of accepted and rejected
-candidates). Crossref's answers are cached in data/cache/crossref.sqlite, the local index in
-data/cache/index/: a rerun asks only what it has not asked before; --offline asks nothing.
+Writes --references (one row per unique reference: DOI, method, score, status — matched, rejected,
+not_found or error — the candidate's title, year and authors, and why), --out (every citation row
+with its reference's DOI and status), --metrics and --scores (validation scores of accepted and
+rejected candidates). Crossref's answers are cached in --cache, the local index in --index-dir:
+a rerun asks only what it has not asked before; --offline asks nothing.
 """
 
 import logging
@@ -63,12 +62,12 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--citations", default="data/merged/citations.csv")
-    parser.add_argument("--references", default="data/matched/references.csv")
-    parser.add_argument("--out", default="data/matched/citations.csv")
-    parser.add_argument("--metrics", default="metrics/match.json")
-    parser.add_argument("--scores", default="metrics/match_scores.json")
-    parser.add_argument("--cache", default="data/cache/crossref.sqlite", help="Crossref answers kept between runs")
-    parser.add_argument("--index-dir", default="data/cache/index", help="local indexes of record files")
+    parser.add_argument("--citations", required=True, help="the merge stage's citations table")
+    parser.add_argument("--references", required=True, help="one row per unique reference")
+    parser.add_argument("--out", required=True, help="every citation row with its reference's DOI and status")
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--scores", required=True, help="validation scores of accepted and rejected candidates")
+    parser.add_argument("--cache", required=True, help="Crossref answers, kept between runs")
+    parser.add_argument("--index-dir", required=True, help="local indexes of record files, kept between runs")
     parser.add_argument("--offline", action="store_true", help="answer from the cache alone (crossref)")
     run_stage("match", parser, main)

@@ -24,8 +24,8 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--csv-dir", default="data/csv")
-    parser.add_argument("--out", default="data/merged/citations.csv")
-    parser.add_argument("--dropped", default="data/merged/dropped.csv")
-    parser.add_argument("--metrics", default="metrics/merge.json")
+    parser.add_argument("--csv-dir", required=True, help="the parse stage's per-paper CSVs")
+    parser.add_argument("--out", required=True, help="the citations table")
+    parser.add_argument("--dropped", required=True, help="every dropped row with its reason")
+    parser.add_argument("--metrics", required=True)
     run_stage("merge", parser, main)

@@ -29,6 +29,6 @@ def main(args, params) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__.splitlines()[0])
-    parser.add_argument("--xml-dir", default="data/xml", help="JATS files (default: data/xml)")
-    parser.add_argument("--out-dir", default="data/csv", help="output folder (default: data/csv)")
+    parser.add_argument("--xml-dir", required=True, help="JATS files")
+    parser.add_argument("--out-dir", required=True, help="output folder")
     run_stage("parse", parser, main)

@@ -14,7 +14,7 @@ def main(args, params):
     references = read_csv(require_input(args.references, "match"))
     pairs, counts = build_pairs(citations, references, params)
     if not pairs:
-        raise StageError("no citing sentence has a matched DOI: check data/matched/references.csv and the match params")
+        raise StageError(f"no citing sentence has a matched DOI: check {args.references} and the match params")
     out = Path(args.out_dir)
     for split in SPLITS:
         write_jsonl(out / f"{split}.jsonl", [p for p in pairs if p["split"] == split])
@@ -26,8 +26,8 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--citations", default="data/matched/citations.csv")
-    parser.add_argument("--references", default="data/matched/references.csv")
-    parser.add_argument("--out-dir", default="data/sft")
-    parser.add_argument("--metrics", default="metrics/qa.json")
+    parser.add_argument("--citations", required=True, help="the match stage's citations.csv")
+    parser.add_argument("--references", required=True, help="the match stage's references.csv")
+    parser.add_argument("--out-dir", required=True, help="output folder: one JSONL per split and a dataset card")
+    parser.add_argument("--metrics", required=True)
     run_stage("qa", parser, main)

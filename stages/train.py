@@ -1,4 +1,4 @@
-"""train: fine-tune a LoRA adapter (QLoRA on a 4-bit base by default) on the SFT set with TRL."""
+"""train: fine-tune a LoRA adapter on the SFT set with TRL (train.quantization: 4bit makes it QLoRA on a 4-bit base)."""
 
 from citetune.cli import run_stage, stage_parser
 from citetune.io import write_json
@@ -15,10 +15,10 @@ def main(args, params):
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    parser.add_argument("--train", default="data/sft/train.jsonl")
-    parser.add_argument("--validation", default="data/sft/validation.jsonl")
-    parser.add_argument("--base-dir", default="models/base")
-    parser.add_argument("--out-dir", default="models/adapter")
-    parser.add_argument("--metrics", default="metrics/train.json")
-    parser.add_argument("--live-dir", default="dvclive/train", help="DVCLive logs and plots")
+    parser.add_argument("--train", required=True, help="the qa stage's train.jsonl")
+    parser.add_argument("--validation", required=True, help="the qa stage's validation.jsonl")
+    parser.add_argument("--base-dir", required=True, help="the base stage's model")
+    parser.add_argument("--out-dir", required=True, help="the adapter")
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--live-dir", required=True, help="DVCLive logs and plots")
     run_stage("train", parser, main)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citetune.errors import StageError
 from citetune.curation import apply_curation, load_curation
+from citetune.errors import StageError
 from citetune.io import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

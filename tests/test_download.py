@@ -24,9 +24,9 @@ from citetune.arxiv_source import (
 )
 from citetune.errors import StageError
 from citetune.io import read_jsonl
-from citetune.params import DownloadParams
+from citetune.params import DownloadParams, default_params
+from citetune.sample import render_sample
 from stages.download import main as stage_main
-from stages.download import render_sample
 from tests.arxiv_server import ArxivServer, Paper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def params(server: ArxivServer, **kw) -> DownloadParams:
     """Params aimed at the loopback server: no pauses, which only a server that is not arXiv gets."""
     base = dict(source="arxiv", query=QUERY, max_results=10, api_url=server.api_url, delay_seconds=0,
                 pdf_delay_seconds=0, backoff_seconds=0, contact="lab@example.org")
-    return DownloadParams(**{**base, **kw})
+    return default_params("download", **{**base, **kw})
 
 
 def test_two_pages_download_every_pdf_and_a_full_manifest(tmp_path):
@@ -92,12 +92,12 @@ def test_two_pages_download_every_pdf_and_a_full_manifest(tmp_path):
 
 
 def test_structured_fields_and_the_raw_query_are_combined(tmp_path):
-    p = DownloadParams(query="abs:LoRA", keywords=["low-rank adaptation", "adapter"], categories=["cs.CL", "cs.LG"],
-                       authors=["Edward Hu"], submitted_from="2021-01-01", submitted_to="2023-06-30")
+    p = default_params("download", query="abs:LoRA", keywords=["low-rank adaptation", "adapter"],
+                       categories=["cs.CL", "cs.LG"], authors=["Edward Hu"], submitted_from="2021-01-01", submitted_to="2023-06-30")
     assert build_query(p) == (
         '(abs:LoRA) AND (ti:"low-rank adaptation" OR abs:"low-rank adaptation" OR ti:adapter OR abs:adapter) '
         'AND (cat:cs.CL OR cat:cs.LG) AND (au:"Edward Hu") AND submittedDate:[202101010000 TO 202306302359]')
-    assert build_query(DownloadParams(submitted_from="2024-02-01")) == "submittedDate:[202402010000 TO 209912312359]"
+    assert build_query(default_params("download", query="", submitted_from="2024-02-01")) == "submittedDate:[202402010000 TO 209912312359]"
     with ArxivServer(papers()) as srv:
         download(params(srv, query="", categories=["cs.CL"], max_results=2), tmp_path)
     assert srv.api_requests[0]["search_query"] == "(cat:cs.CL)"
@@ -119,14 +119,14 @@ def test_max_results_limits_the_search(tmp_path):
 
 
 def test_arxivs_own_api_is_never_called_faster_than_every_3_seconds(caplog):
-    real = DownloadParams(source="arxiv", query="x", delay_seconds=0.5)
+    real = default_params("download", source="arxiv", query="x", delay_seconds=0.5)
     assert real.api_url == "https://export.arxiv.org/api/query"
     assert api_delay(real) == 3.0 and "3 s between API calls" in caplog.text
-    assert api_delay(DownloadParams(query="x", delay_seconds=10)) == 10
-    assert api_delay(DownloadParams(query="x", api_url="http://arxiv.org/api/query", delay_seconds=0)) == 3.0
-    assert api_delay(DownloadParams(query="x", api_url="http://127.0.0.1:8000/api/query", delay_seconds=0)) == 0
+    assert api_delay(default_params("download", query="x", delay_seconds=10)) == 10
+    assert api_delay(default_params("download", query="x", api_url="http://arxiv.org/api/query", delay_seconds=0)) == 3.0
+    assert api_delay(default_params("download", query="x", api_url="http://127.0.0.1:8000/api/query", delay_seconds=0)) == 0
     with pytest.raises(ValidationError, match="delay_seconds"):
-        DownloadParams(query="x", delay_seconds=-1)
+        default_params("download", query="x", delay_seconds=-1)
 
 
 @pytest.mark.parametrize("api_url", [
@@ -136,13 +136,13 @@ def test_arxivs_own_api_is_never_called_faster_than_every_3_seconds(caplog):
     "https://export\uff0earxiv\uff0eorg/api/query", "https://\uff25\uff38\uff30\uff2f\uff32\uff34.arxiv.org/api/query",
 ])
 def test_the_3_second_floor_holds_however_arxivs_host_is_spelled(api_url):
-    assert api_delay(DownloadParams(query="x", api_url=api_url, delay_seconds=0)) == 3.0
+    assert api_delay(default_params("download", query="x", api_url=api_url, delay_seconds=0)) == 3.0
 
 
 @pytest.mark.parametrize("api_url", ["http://127.0.0.1:8000/api/query", "https://notarxiv.org/api/query",
                                      "https://export.arxiv.org.example.com/api/query", "http://[::1]:8000/api"])
 def test_hosts_that_are_not_arxivs_get_the_delay_asked(api_url):
-    assert api_delay(DownloadParams(query="x", api_url=api_url, delay_seconds=0)) == 0
+    assert api_delay(default_params("download", query="x", api_url=api_url, delay_seconds=0)) == 0
 
 
 def test_the_api_calls_are_paced_and_503_storms_are_waited_out(tmp_path):
@@ -272,13 +272,13 @@ def test_a_killed_run_resumes_without_downloading_anything_twice(tmp_path):
     """The stage is killed (SIGKILL) in the middle of its downloads, then run again."""
     many = [Paper(f"2401.{n:05d}v1", f"Paper number {n}", ["A. Author"]) for n in range(30)]
     out = tmp_path / "raw"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"download": {}}))
     with ArxivServer(many) as srv:
         srv.pdf_seconds = 0.05
         spec = {"source": "arxiv", "query": "all:x", "max_results": 30, "api_url": srv.api_url, "delay_seconds": 0,
                 "pdf_delay_seconds": 0, "backoff_seconds": 0}
-        (tmp_path / "params.yaml").write_text(yaml.safe_dump({"download": spec}))
-        cmd = [sys.executable, "-m", "stages.download", "--params", str(tmp_path / "params.yaml"), "--out-dir", str(out)]
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump({"download": default_params("download", **spec).model_dump(mode="json")}))
+        cmd = [sys.executable, "-m", "stages.download", "--params", str(tmp_path / "params.yaml"), "--out-dir", str(out),
+               "--sample-dir", "data/sample"]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while srv.pdf_hits() < 25 and time.monotonic() < deadline:  # past the first checkpoint, not at the end
@@ -351,7 +351,7 @@ def test_sample_paper_with_unknown_citation_key_is_recorded(tmp_path, sample_dir
 
 def test_stage_script_runs_on_the_sample(tmp_path, sample_dir):
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump({"download": {"source": "sample", "sample_limit": 1}}))
+    params_file.write_text(yaml.safe_dump({"download": default_params("download", sample_limit=1).model_dump(mode="json")}))
     out = tmp_path / "raw"
     (out / "pdf").mkdir(parents=True)
     (out / "pdf" / "earlier.pdf").write_bytes(b"%PDF-old")  # from an earlier run: kept, but not listed
@@ -364,15 +364,16 @@ def test_stage_script_runs_on_the_sample(tmp_path, sample_dir):
         ["earlier.pdf", f"{rows[0]['paper_id']}.pdf"])
     assert read_jsonl(out / "failures.jsonl") == []
 
-    params_file.write_text(yaml.safe_dump({"download": {"source": "arxiv", "query": "", "api_url": "http://127.0.0.1:9/"}}))
+    arxiv = default_params("download", source="arxiv", query="", api_url="http://127.0.0.1:9/")
+    params_file.write_text(yaml.safe_dump({"download": arxiv.model_dump(mode="json")}))
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "download.query is empty" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads((out / "manifest.jsonl").read_text().splitlines()[0])["source"] == "sample"
 
 
 def test_a_search_too_big_for_the_api_points_to_bulk_data(caplog):
-    make_search(DownloadParams(query="cat:cs.CL", max_results=50_000))
+    make_search(default_params("download", query="cat:cs.CL", max_results=50_000))
     assert "bulk data" in caplog.text and "info.arxiv.org/help/bulk_data" in caplog.text
     caplog.clear()
-    make_search(DownloadParams(query="cat:cs.CL", max_results=2_000))
+    make_search(default_params("download", query="cat:cs.CL", max_results=2_000))
     assert "bulk" not in caplog.text

@@ -13,12 +13,12 @@ from citetune.errors import StageError
 from citetune.evaluation import evaluate, known_dois, score
 from citetune.ids import extract_dois
 from citetune.io import read_jsonl
+from citetune.params import default_params
 from citetune.tiny_model import build_tiny_base
-from citetune.params import TinyModelParams, TrainParams
 from citetune.training import train_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)
+TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
 
 
 @pytest.mark.parametrize("text, dois", [
@@ -75,7 +75,7 @@ def trained(tmp_path_factory):
     by_split = {name: [r for r in records if r["split"] == name] for name in ("train", "validation", "test")}
     splits = write_sft(root / "sft", by_split["train"][:16] + by_split["validation"][:2] + by_split["test"][:4])
     write_references(root / "references.csv", sorted({d for r in records for d in r["dois"]}))
-    params = TrainParams(quantization="4bit", epochs=2, batch_size=8, learning_rate=0.005)
+    params = default_params("train", quantization="4bit", epochs=2, batch_size=8, learning_rate=0.005)
     train_adapter(params, root / "sft" / "train.jsonl", root / "sft" / "validation.jsonl",
                   root / "models" / "base", root / "models" / "adapter", live_dir=None)
     return root, splits
@@ -85,7 +85,7 @@ def test_evaluate_stage_writes_metrics_predictions_and_plot(trained):
     root, splits = trained
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump({"evaluate": {"splits": ["test", "train"], "max_new_tokens": 24, "batch_size": 8},
-                                      "train": {"quantization": "4bit"}}))
+                                      "train": default_params("train", quantization="4bit").model_dump(mode="json")}))
     out = {"--predictions": root / "eval" / "predictions.jsonl", "--metrics": root / "metrics" / "eval.json",
            "--plot": root / "metrics" / "eval_plot.json"}
     cmd = [sys.executable, "-m", "stages.evaluate", "--params", str(params), "--sft-dir", str(root / "sft"),

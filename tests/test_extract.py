@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+import yaml
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Paragraph, SimpleDocTemplate
@@ -24,7 +25,7 @@ from citetune.engines.layout import SUP_CLOSE, SUP_OPEN, Line
 from citetune.errors import StageError
 from citetune.extract import Job, choose_engine, extract_papers, run_isolated
 from citetune.io import read_jsonl
-from citetune.params import ExtractParams
+from citetune.params import default_params
 from citetune.parse import citation_rows, read_references
 from citetune.sample import (
     CITE_GROUP,
@@ -62,7 +63,7 @@ def extracted(tmp_path_factory, corpus, pdf_dir):
     """Every sample paper through the built-in engine, as the stage runs it."""
     work = tmp_path_factory.mktemp("extract")
     report = extract_papers(manifest(p["id"] for p in corpus.papers), pdf_dir, work / "xml", work / "cache",
-                            ExtractParams(engine="builtin", timeout_seconds=120))
+                            default_params("extract", engine="builtin", timeout_seconds=120))
     return work / "xml", {r["paper_id"]: r for r in report}
 
 
@@ -166,7 +167,7 @@ def test_citation_groups_are_xrefs_in_cermines_form(extracted):
 
 def test_unchanged_pdfs_come_from_the_cache_and_new_ones_are_extracted(corpus, pdf_dir, tmp_path):
     ids = [p["id"] for p in corpus.papers[:3]]
-    params = ExtractParams(engine="builtin")
+    params = default_params("extract", engine="builtin")
     first = extract_papers(manifest(ids[:2]), pdf_dir, tmp_path / "xml", tmp_path / "cache", params)
     assert [r["status"] for r in first] == ["ok", "ok"]
     (tmp_path / "xml" / "stray.xml").write_text("<article/>")
@@ -229,7 +230,7 @@ def test_a_killed_run_leaves_no_half_written_output_behind(corpus, pdf_dir, tmp_
     paper = corpus.papers[0]["id"]
     (tmp_path / ".xml.tmp-99999").mkdir()  # as a run killed while writing would leave it
     (tmp_path / ".xml.tmp-99999" / f"{paper}.xml").write_text("<arti")
-    extract_papers(manifest([paper]), pdf_dir, tmp_path / "xml", tmp_path / "cache", ExtractParams(engine="builtin"))
+    extract_papers(manifest([paper]), pdf_dir, tmp_path / "xml", tmp_path / "cache", default_params("extract", engine="builtin"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "xml"]
 
 
@@ -255,7 +256,7 @@ def test_bad_pdfs_are_reported_with_their_reason_and_the_stage_goes_on(corpus, p
     (tmp_path / "pdf" / f"{good}.pdf").write_bytes((pdf_dir / f"{good}.pdf").read_bytes())
     reasons = bad_pdfs(tmp_path / "pdf", pdf_dir / f"{good}.pdf")
     rows = extract_papers(manifest([good, *reasons, ""]), tmp_path / "pdf", tmp_path / "xml", tmp_path / "cache",
-                          ExtractParams(engine="builtin"))
+                          default_params("extract", engine="builtin"))
     by_id = {r["paper_id"]: r for r in rows}
     assert by_id[good]["status"] == "ok"
     for name, why in reasons.items():
@@ -268,9 +269,9 @@ def test_the_stage_fails_only_when_no_paper_could_be_extracted(corpus, pdf_dir, 
     reasons = bad_pdfs(tmp_path, pdf_dir / f"{corpus.papers[0]['id']}.pdf")
     with pytest.raises(StageError, match="no paper could be extracted"):
         extract_papers(manifest(reasons), tmp_path, tmp_path / "xml", tmp_path / "cache",
-                       ExtractParams(engine="builtin"))
+                       default_params("extract", engine="builtin"))
     with pytest.raises(StageError, match="lists no papers"):
-        extract_papers([], tmp_path, tmp_path / "xml", tmp_path / "cache", ExtractParams(engine="builtin"))
+        extract_papers([], tmp_path, tmp_path / "xml", tmp_path / "cache", default_params("extract", engine="builtin"))
 
 
 def acl_style_pdf() -> bytes:
@@ -305,7 +306,7 @@ def acl_style_pdf() -> bytes:
 def test_author_year_citations_link_to_unlabelled_references(tmp_path):
     (tmp_path / "acl.pdf").write_bytes(acl_style_pdf())
     rows = extract_papers(manifest(["acl"]), tmp_path, tmp_path / "xml", tmp_path / "cache",
-                          ExtractParams(engine="builtin"))
+                          default_params("extract", engine="builtin"))
     assert rows[0]["n_refs"] == 4 and rows[0]["n_xrefs"] == 4
     cited, _ = citation_rows(jats.parse_jats(tmp_path / "xml/acl.xml"), "acl")
     got = [(r["marker"], r["ref_authors"].split(";")[0], r["ref_title"].split(":")[0], r["context"]) for r in cited]
@@ -356,7 +357,7 @@ def fake_java(tmp_path, monkeypatch):
 
 
 def cermine_params(jar, **kw):
-    return ExtractParams(engine="cermine", cermine_jar=str(jar), java_heap="1g", **kw)
+    return default_params("extract", engine="cermine", cermine_jar=str(jar), java_heap="1g", **kw)
 
 
 def test_cermine_runs_one_jvm_per_batch_and_its_jats_parses_like_the_builtin_one(fake_java, corpus, pdf_dir,
@@ -454,7 +455,8 @@ def test_engine_choice_and_what_to_do_without_cermine(fake_java, tmp_path, monke
 def test_extract_stage_command_line_with_the_cermine_command_replaced(corpus, pdf_dir, tmp_path):
     ids = [p["id"] for p in corpus.papers[:2]]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps({"paper_id": i}) + "\n" for i in ids))
-    (tmp_path / "params.yaml").write_text("extract:\n  engine: cermine\n  cermine_jar: /nowhere.jar\n")
+    extract = default_params("extract", engine="cermine", cermine_jar="/nowhere.jar")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"extract": extract.model_dump(mode="json")}))
     env = dict(os.environ, CITETUNE_CERMINE_CMD=f"{sys.executable} {FAKE}")
     cmd = [sys.executable, "-m", "stages.extract", "--params", str(tmp_path / "params.yaml"), "--manifest",
            str(tmp_path / "manifest.jsonl"), "--pdf-dir", str(pdf_dir), "--out-dir", str(tmp_path / "xml"),

@@ -32,7 +32,7 @@ from citetune.matching import (
     validate,
 )
 from citetune.matching import local as local_module
-from citetune.params import MatchParams
+from citetune.params import default_params
 from citetune.parse import parse_file, read_references
 from citetune.sample import STYLES, format_reference
 
@@ -42,7 +42,7 @@ RECORDS = load_records(SAMPLE)
 BY_DOI = {r["DOI"].lower(): r for r in RECORDS}
 REAL = [r for r in RECORDS if not r["DOI"].startswith("10.5555/")]  # the distractors use the test prefix
 JOURNAL = [r for r in REAL if not r["DOI"].startswith("10.48550/")]  # what Crossref itself holds
-PARAMS = MatchParams()
+PARAMS = default_params("match")
 FAST = {"backoff_seconds": 0.01}
 
 
@@ -323,6 +323,7 @@ def _citations_csv(path: Path) -> pd.DataFrame:
 
 
 def _run_stage(tmp_path: Path, match_params: dict, env: dict | None = None) -> subprocess.CompletedProcess:
+    match_params = default_params("match", **match_params).model_dump(mode="json")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"match": match_params}))
     args = [sys.executable, "-m", "stages.match", "--params", str(tmp_path / "params.yaml"),
             "--citations", str(tmp_path / "in.csv"), "--references", str(tmp_path / "out/references.csv"),
@@ -459,7 +460,7 @@ def test_a_warm_cache_asks_nothing_and_offline_answers_from_it_alone(tmp_path):
     with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
         first, _, _ = match_citations(df, backend_for(srv, tmp_path), PARAMS, progress=False)
         n = srv.requests()
-        strict = MatchParams(min_title_similarity=95)  # a threshold changed: same requests, new decisions
+        strict = default_params("match", min_title_similarity=95)  # a threshold changed: same requests, new decisions
         be = backend_for(srv, tmp_path)
         match_citations(df, be, strict, progress=False)
         assert srv.requests() == n and be.requests == 0
@@ -514,7 +515,7 @@ def test_crossref_relevance_normalised_by_length_filters_weak_candidates(crossre
     be = backend_for(crossref, tmp_path)
     assert match(row, be).status == "matched"
     score = be.search(row["ref_raw"], 1)[0]["score"]
-    strict = MatchParams(min_relevance=2 * score / len(row["ref_raw"]))
+    strict = default_params("match", min_relevance=2 * score / len(row["ref_raw"]))
     m = match(row, be, strict)
     assert (m.status, m.doi) == ("not_found", "") and "below relevance" in m.note
 
@@ -542,11 +543,11 @@ def test_a_printed_arxiv_id_gives_the_published_version_when_asked_and_found(tmp
         be = backend_for(srv, tmp_path)
         default = match(row, be)
         assert (default.method, default.doi) == ("arxiv_id", preprint["DOI"])
-        m = match(row, be, MatchParams(prefer_published=True))
+        m = match(row, be, default_params("match", prefer_published=True))
         assert (m.status, m.method, m.doi) == ("matched", "published_version", published["DOI"])
         assert "published version of arXiv:2106.09685" in m.note
     with CrossrefServer([r for r in JOURNAL if r["DOI"] != published["DOI"]]) as srv:  # none published
-        m = match(row, backend_for(srv, tmp_path / "none"), MatchParams(prefer_published=True))
+        m = match(row, backend_for(srv, tmp_path / "none"), default_params("match", prefer_published=True))
         assert (m.method, m.doi) == ("arxiv_id", preprint["DOI"])
 
 

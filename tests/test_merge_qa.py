@@ -6,9 +6,11 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv, read_jsonl
+from citetune.params import default_params
 
 
 def row(paper, sid, sentence, context, ref_id, ref_raw, **extra):
@@ -59,7 +61,8 @@ def test_merge_drops_with_reason_and_dedupes(tmp_path):
 
 
 def test_merge_without_csvs_says_what_to_do(tmp_path):
-    r = run("merge", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "o.csv"))
+    r = run("merge", "--csv-dir", str(tmp_path), "--out", str(tmp_path / "o.csv"), "--dropped", str(tmp_path / "d.csv"),
+            "--metrics", str(tmp_path / "m.json"))
     assert r.returncode == 1
     assert "run the parse stage first" in r.stderr
 
@@ -89,7 +92,8 @@ def matched(tmp_path):
 
 
 def run_qa(d, extra=""):
-    (d / "params.yaml").write_text(f"qa:\n  seed: 7\n  test_fraction: 0.2\n  validation_fraction: 0.1\n{extra}")
+    qa = default_params("qa", seed=7, test_fraction=0.2, validation_fraction=0.1).model_dump(mode="json")
+    (d / "params.yaml").write_text(yaml.safe_dump({"qa": qa | (yaml.safe_load(extra) or {})}))
     return run("qa", "--params", str(d / "params.yaml"), "--citations", str(d / "citations.csv"),
                "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"))
 

@@ -11,7 +11,7 @@ import yaml
 
 from citetune.errors import StageError
 from citetune.models import fetch_base, load_base, load_tokenizer
-from citetune.params import TinyModelParams
+from citetune.params import default_params
 from citetune.tiny_model import (
     build_tiny_base,
     paper_texts,
@@ -20,7 +20,7 @@ from citetune.tiny_model import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)
+TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
 LORA_DOI = "10.48550/arXiv.2106.09685"  # as data/sample/crossref.jsonl prints it
 
 
@@ -60,7 +60,7 @@ def test_tokenizer_round_trips_dois_compactly_and_renders_chat(base_dir):
 
 def test_corpus_dois_are_single_tokens_at_the_default_vocab_size():
     sample = ROOT / "data" / "sample"
-    tok = train_tokenizer(paper_texts(sample) + record_texts(sample), TinyModelParams().vocab_size)
+    tok = train_tokenizer(paper_texts(sample) + record_texts(sample), default_params("base").tiny.vocab_size)
     doi_ids = tok(f"DOI: {LORA_DOI}", add_special_tokens=False)["input_ids"]
     assert tok.convert_ids_to_tokens(doi_ids)[-1] == "Ġ" + LORA_DOI  # 'Ġ' is byte-level BPE's space
     long_doi = "10.5555/ct.2021.2628"  # a distractor record's DOI
@@ -115,13 +115,16 @@ def test_unusable_models_fail_with_what_to_do(tmp_path):
 
 def test_base_stage_script_copies_a_local_model(base_dir, tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"base": {"model": str(base_dir)}}))
+    params.write_text(yaml.safe_dump({"base": default_params("base", model=str(base_dir)).model_dump(mode="json")}))
     out = tmp_path / "models" / "base"
-    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--out-dir", str(out)],
+    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
+                        "--out-dir", str(out)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (out / "config.json").exists() and "(local)" in r.stdout
-    params.write_text(yaml.safe_dump({"base": {"model": "citetune-tests/no-such-model"}}))
-    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--out-dir", str(out)],
+    missing = default_params("base", model="citetune-tests/no-such-model")
+    params.write_text(yaml.safe_dump({"base": missing.model_dump(mode="json")}))
+    r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
+                        "--out-dir", str(out)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "base.model: tiny" in r.stderr and "Traceback" not in r.stderr

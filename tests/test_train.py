@@ -12,8 +12,8 @@ from sft_sample import sft_records, write_sft
 
 from citetune.errors import StageError
 from citetune.models import load_base, load_tokenizer
+from citetune.params import default_params
 from citetune.tiny_model import build_tiny_base
-from citetune.params import TinyModelParams, TrainParams
 from citetune.training import (
     build_trainer,
     load_split,
@@ -22,7 +22,7 @@ from citetune.training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)
+TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_malformed_records_are_skipped_with_their_reason(tmp_path):
 def test_loss_is_masked_to_the_answer(work, tmp_path):
     """The collated batch's labels are -100 on every prompt token and equal the answer's tokens after it."""
     train_ds, _ = load_split(work / "sft" / "train.jsonl")
-    params = TrainParams(quantization="none", batch_size=4, max_length=256)
+    params = default_params("train", quantization="none", batch_size=4, max_length=256)
     trainer = build_trainer(params, train_ds, None, work / "base", tmp_path, device="cpu")
     tok = trainer.processing_class
     batch = next(iter(trainer.get_train_dataloader()))
@@ -80,9 +80,9 @@ def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path
     from peft import PeftModel
 
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": {
-        "quantization": "4bit", "epochs": 4, "batch_size": 8, "learning_rate": 0.005, "max_length": 256,
-        "lora_r": 16, "lora_alpha": 32}}))
+    params.write_text(yaml.safe_dump({"train": default_params(
+        "train", quantization="4bit", epochs=4, batch_size=8, learning_rate=0.005, max_length=256,
+        lora_r=16, lora_alpha=32).model_dump(mode="json")}))
     out = {"--out-dir": tmp_path / "adapter", "--metrics": tmp_path / "metrics" / "train.json",
            "--live-dir": tmp_path / "dvclive" / "train"}
     cmd = [sys.executable, "-m", "stages.train", "--params", str(params), "--base-dir", str(work / "base"),
@@ -116,7 +116,7 @@ def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path
 
 
 def test_missing_or_broken_data_fails_with_what_to_do(work, tmp_path):
-    params = TrainParams(quantization="none")
+    params = default_params("train", quantization="none")
     with pytest.raises(StageError, match="run the qa stage"):
         train_adapter(params, tmp_path / "nope.jsonl", tmp_path / "nope2.jsonl", work / "base", tmp_path / "a",
                       live_dir=None)

@@ -1,0 +1,179 @@
+"""dvc.yaml's code deps: each stage depends on every project module it imports, directly or not, and on no other.
+
+The imports are read from the code (ast), from stages/<name>.py on: absolute and relative imports,
+`from package import module`, and imports inside functions. A module missing from a stage's deps
+would let an edit to it leave the stage's outputs stale; one listed but not imported reruns the
+stage for nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("citetune", "stages")
+
+
+def module_file(name: str, root: Path) -> Path | None:
+    """The file a project module's code is in (a package's __init__.py), or None if it is not a module here."""
+    if name.split(".")[0] not in PACKAGES:
+        return None
+    base = root.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except inside `if TYPE_CHECKING:`, whose imports never run."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def imported_names(path: Path, module: str) -> set[str]:
+    """Dotted names of what `module` (in `path`) imports: `import X` as X, `from X import name` as X.name."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from . import x, from ..y import z
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module
+            names.update(f"{source}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _inert(path: Path) -> bool:
+    """A package __init__.py that only holds a docstring and constants: running it changes nothing."""
+    for stmt in ast.parse(path.read_text()).body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            continue
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant):
+            continue
+        return False
+    return True
+
+
+@functools.cache  # the code does not change during a test run
+def import_closure(start: str, root: Path = ROOT) -> set[Path]:
+    """The files of every project module that importing `start` runs, as paths relative to root."""
+    seen: set[Path] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        path = module_file(name, root)
+        if path is None:  # X.name where name is not a module: X's code defines it
+            name = name.rpartition(".")[0]
+            path = module_file(name, root)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        todo.extend(imported_names(path, name))
+        # Importing a.b runs a/__init__.py first; one that does nothing is no dependency.
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            init = module_file(parent, root)
+            if init is not None and init.name == "__init__.py" and not _inert(init):
+                todo.append(parent)
+    return {p.relative_to(root) for p in seen}
+
+
+def _covers(dep: Path, module: Path) -> bool:
+    return dep == module or dep in module.parents
+
+
+def dep_problems(stage: str, deps: list[str], root: Path = ROOT) -> list[str]:
+    """What is wrong with a stage's code deps: modules it imports and does not list, code it lists and does not import."""
+    reached = import_closure(f"stages.{stage}", root)
+    code = [Path(d) for d in deps if d.split("/")[0] in PACKAGES]
+    problems = [f"stage {stage}: imports {m} but its deps do not cover it"
+                for m in sorted(reached) if not any(_covers(d, m) for d in code)]
+    for dep in code:
+        files = [dep] if dep.suffix == ".py" else sorted(p.relative_to(root) for p in (root / dep).rglob("*.py"))
+        problems += [f"stage {stage}: lists {dep} but does not import {f}" for f in files if f not in reached]
+    return problems
+
+
+def stage_deps(dvc_yaml: dict) -> dict[str, list[str]]:
+    return {name: [str(d) for d in stage.get("deps", [])] for name, stage in dvc_yaml["stages"].items()}
+
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+@pytest.mark.parametrize("stage", sorted(DVC["stages"]))
+def test_each_stage_depends_on_exactly_the_modules_it_imports(stage):
+    assert dep_problems(stage, stage_deps(DVC)[stage]) == []
+
+
+def test_each_stage_runs_its_own_script():
+    for name, stage in DVC["stages"].items():
+        assert stage["cmd"].split()[:3] == ["python", "-m", f"stages.{name}"], name
+
+
+@pytest.mark.parametrize("stage", sorted(DVC["stages"]))
+def test_any_module_removed_from_a_stages_deps_is_named(stage):
+    """dvc.yaml, mutated: each code dep of the stage left out in turn."""
+    deps = stage_deps(DVC)[stage]
+    for dep in [d for d in deps if d.split("/")[0] in PACKAGES]:
+        problems = dep_problems(stage, [d for d in deps if d != dep])
+        assert problems and all(p.startswith(f"stage {stage}: imports {dep}") for p in problems), (dep, problems)
+        if dep.endswith(".py"):
+            assert problems == [f"stage {stage}: imports {dep} but its deps do not cover it"]
+
+
+def test_a_module_the_stage_does_not_import_is_named():
+    deps = stage_deps(DVC)["parse"] + ["citetune/training.py"]
+    assert dep_problems("parse", deps) == [
+        "stage parse: lists citetune/training.py but does not import citetune/training.py"]
+
+
+def test_a_folder_covers_its_modules_only_when_the_stage_imports_them_all():
+    deps = [d for d in stage_deps(DVC)["parse"] if not d.startswith("citetune/")] + ["citetune"]
+    problems = dep_problems("parse", deps)
+    assert problems and all(p.startswith("stage parse: lists citetune but does not import citetune/") for p in problems)
+    assert "stage parse: lists citetune but does not import citetune/training.py" in problems
+
+
+def test_the_walk_follows_relative_lazy_and_package_imports(tmp_path):
+    """On a small tree: each way of importing a module is followed, and only what runs counts."""
+    files = {
+        "stages/__init__.py": "",
+        "stages/demo.py": "from citetune.pkg import a\n",
+        "citetune/__init__.py": '"""The library."""\n__version__ = "1"\n',
+        "citetune/pkg/__init__.py": "from .b import thing\n",
+        "citetune/pkg/a.py": "def run():\n    from . import c\n    import citetune.d as d\n",
+        "citetune/pkg/b.py": "from ..e import name\nthing = 1\n",
+        "citetune/pkg/c.py": "from citetune import f\n",
+        "citetune/d.py": "",
+        "citetune/e.py": "name = 1\n",
+        "citetune/f.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from citetune import g\n",
+        "citetune/g.py": "",
+        "citetune/unused.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    reached = {str(p) for p in import_closure("stages.demo", tmp_path)}
+    assert reached == {"stages/demo.py", "citetune/pkg/__init__.py", "citetune/pkg/a.py", "citetune/pkg/b.py",
+                       "citetune/pkg/c.py", "citetune/d.py", "citetune/e.py", "citetune/f.py"}
