@@ -34,11 +34,11 @@ def read_paper_csvs(paths: list[Path]) -> tuple[pd.DataFrame, list[dict]]:
     return pd.concat(frames, ignore_index=True), bad
 
 
-def merge_citations(df: pd.DataFrame, min_sentence_chars: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def merge_citations(df: pd.DataFrame, min_context_chars: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (kept rows, dropped rows with a `reason` column)."""
     reason = pd.Series("", index=df.index)
     reason[df["ref_raw"].eq("") | df["ref_id"].eq("")] = "no resolvable reference"
-    reason[df["context"].str.len() < min_sentence_chars] = f"sentence shorter than {min_sentence_chars} characters"
+    reason[df["context"].str.len() < min_context_chars] = f"sentence shorter than {min_context_chars} characters"
     reason[df["context"].eq("")] = "empty sentence"
     duplicate = df.duplicated(subset=CITATION_COLUMNS, keep="first")
     reason[duplicate & reason.eq("")] = "exact duplicate"

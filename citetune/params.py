@@ -69,7 +69,7 @@ class ParseParams(Section):
 
 
 class MergeParams(Section):
-    min_sentence_chars: int
+    min_context_chars: int
 
 
 class MatchParams(Section):

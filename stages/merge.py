@@ -14,7 +14,7 @@ def main(args, params):
     rows, bad_files = read_paper_csvs(paths)
     for bad in bad_files:
         print(f"merge: skipped {bad['file']}: {bad['reason']}")
-    kept, dropped = merge_citations(rows, params.min_sentence_chars)
+    kept, dropped = merge_citations(rows, params.min_context_chars)
     write_csv(args.out, kept)
     write_csv(args.dropped, dropped)
     metrics = merge_metrics(kept, dropped, len(paths), bad_files)

@@ -41,7 +41,7 @@ def test_merge_drops_with_reason_and_dedupes(tmp_path):
     pd.DataFrame(a).to_csv(csv_dir / "p1.csv", index=False)
     (csv_dir / "broken.csv").write_text("not,the,contract\n1,2,3\n")
     params = tmp_path / "params.yaml"
-    params.write_text("merge:\n  min_sentence_chars: 20\n")
+    params.write_text("merge:\n  min_context_chars: 20\n")
     out, dropped, metrics = tmp_path / "m/citations.csv", tmp_path / "m/dropped.csv", tmp_path / "merge.json"
     r = run("merge", "--params", str(params), "--csv-dir", str(csv_dir), "--out", str(out),
             "--dropped", str(dropped), "--metrics", str(metrics))

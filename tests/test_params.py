@@ -36,7 +36,7 @@ def test_a_missing_nested_key_is_named_with_its_path(tmp_path):
         load_params("base", tmp_path / "params.yaml")
 
 
-@pytest.mark.parametrize("text", ["", "merge:\n  min_sentence_chars: 20\n", "qa:\n"])
+@pytest.mark.parametrize("text", ["", "merge:\n  min_context_chars: 20\n", "qa:\n"])
 def test_an_empty_file_or_a_missing_section_says_what_to_add(tmp_path, text):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ParamsError, match="has no 'qa' section: add it"):
