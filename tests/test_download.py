@@ -25,9 +25,9 @@ from citetune.arxiv_source import (
 from citetune.errors import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams
+from citetune.testing.arxiv_server import ArxivServer, Paper
 from stages.download import main as stage_main
 from stages.download import render_sample
-from tests.arxiv_server import ArxivServer, Paper
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = 'abs:"low-rank adaptation" AND cat:cs.CL'

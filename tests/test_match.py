@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from crossref_server import CrossrefServer, Limit
 
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv
@@ -33,6 +32,7 @@ from citetune.matching import (
 from citetune.matching import local as local_module
 from citetune.params import MatchParams
 from citetune.sample import STYLES, format_reference
+from citetune.testing.crossref_server import CrossrefServer, Limit
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/sample/crossref.jsonl"
