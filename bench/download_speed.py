@@ -1,4 +1,4 @@
-"""Speed of the arXiv download stage against a loopback arXiv (tests/arxiv_server.py), delays at zero.
+"""Speed of the arXiv download stage against a loopback arXiv (citetune/testing/arxiv_server.py), delays at zero.
 
 Prints papers per second for a first download of N papers, then the time a no-op resume takes when
 every PDF is already there (in this process, and as `python -m stages.download` from the shell,
@@ -18,12 +18,11 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from citetune.arxiv_source import download
+from citetune.params import default_params
+from citetune.testing.arxiv_server import ArxivServer, Paper
 
-from citetune.arxiv_source import download  # noqa: E402
-from citetune.params import default_params  # noqa: E402
-from tests.arxiv_server import ArxivServer, Paper  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pymupdf
 
-import pymupdf  # noqa: E402
-
-from citetune import jats  # noqa: E402
-from citetune.engines import builtin  # noqa: E402
+from citetune import jats
+from citetune.engines import builtin
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Sustained request rate of the Crossref backend against a loopback Crossref enforcing the polite limits.
 
-The server (tests/crossref_server.py) answers 429 to any search beyond 3 per second or 3 in flight,
+The server (citetune/testing/crossref_server.py) answers 429 to any search beyond 3 per second or 3 in flight,
 and takes `--latency` seconds per answer, so the allowed rate is reached only with requests in flight
 together. N distinct references that each need one search are matched with a fresh cache; the
 figure is searches per second over the run, against the allowed 3/s (target >= 90%, zero 429s).
@@ -11,22 +11,18 @@ figure is searches per second over the run, against the allowed 3/s (target >= 9
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from citetune.matching import CrossrefBackend, load_records, match_citations
+from citetune.params import default_params
+from citetune.sample import format_reference
+from citetune.testing.crossref_server import CrossrefServer, Limit
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from crossref_server import CrossrefServer, Limit  # noqa: E402
-
-from citetune.matching import CrossrefBackend, load_records, match_citations  # noqa: E402
-from citetune.params import default_params  # noqa: E402
-from citetune.sample import format_reference  # noqa: E402
 
 ALLOWED = 3.0
 

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from citetune.io import read_csv
+from citetune.matching import LocalIndex, match_citations
+from citetune.params import default_params
 
-from citetune.io import read_csv  # noqa: E402
-from citetune.matching import LocalIndex, match_citations  # noqa: E402
-from citetune.params import default_params  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

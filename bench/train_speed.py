@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +18,10 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from sft_sample import write_sft  # noqa: E402
-
-from citetune.params import load_params  # noqa: E402
-from citetune.tiny_model import build_tiny_base  # noqa: E402
-from citetune.training import build_trainer, load_split  # noqa: E402
+from citetune.params import load_params
+from citetune.testing.sft_sample import write_sft
+from citetune.tiny_model import build_tiny_base
+from citetune.training import build_trainer, load_split
 
 
 class StepTimer(TrainerCallback):

@@ -26,8 +26,8 @@ from citetune.errors import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams, default_params
 from citetune.sample import render_sample
+from citetune.testing.arxiv_server import ArxivServer, Paper
 from stages.download import main as stage_main
-from tests.arxiv_server import ArxivServer, Paper
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = 'abs:"low-rank adaptation" AND cat:cs.CL'

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sft_sample import sft_records, write_references, write_sft
 
 from citetune.errors import StageError
 from citetune.evaluation import evaluate, known_dois, score
 from citetune.ids import extract_dois
 from citetune.io import read_jsonl
 from citetune.params import default_params
-from citetune.tiny_model import build_tiny_base
-from citetune.training import train_adapter
+from citetune.testing.sft_sample import sft_records, write_references, write_sft
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
 
 
 @pytest.mark.parametrize("text, dois", [
@@ -67,30 +64,27 @@ def test_known_dois_are_the_matched_ones_plus_gold(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny 4-bit base, an adapter trained for a few steps, and SFT splits with matched references."""
+def trained(tmp_path_factory, tiny_base, trained_adapter):
+    """The session's tiny 4-bit base and adapter (conftest.py), small SFT splits, matched references."""
     root = tmp_path_factory.mktemp("evaluate")
-    build_tiny_base(TINY, root / "models" / "base", ROOT / "data" / "sample", pretrain_epochs=10)
     records = sft_records()
     by_split = {name: [r for r in records if r["split"] == name] for name in ("train", "validation", "test")}
     splits = write_sft(root / "sft", by_split["train"][:16] + by_split["validation"][:2] + by_split["test"][:4])
     write_references(root / "references.csv", sorted({d for r in records for d in r["dois"]}))
-    params = default_params("train", quantization="4bit", epochs=2, batch_size=8, learning_rate=0.005)
-    train_adapter(params, root / "sft" / "train.jsonl", root / "sft" / "validation.jsonl",
-                  root / "models" / "base", root / "models" / "adapter", live_dir=None)
-    return root, splits
+    return root, splits, tiny_base, trained_adapter["--out-dir"]
 
 
+@pytest.mark.slow
 def test_evaluate_stage_writes_metrics_predictions_and_plot(trained):
-    root, splits = trained
+    root, splits, base, adapter = trained
     params = root / "params.yaml"
     params.write_text(yaml.safe_dump({"evaluate": {"splits": ["test", "train"], "max_new_tokens": 24, "batch_size": 8},
                                       "train": default_params("train", quantization="4bit").model_dump(mode="json")}))
     out = {"--predictions": root / "eval" / "predictions.jsonl", "--metrics": root / "metrics" / "eval.json",
            "--plot": root / "metrics" / "eval_plot.json"}
     cmd = [sys.executable, "-m", "stages.evaluate", "--params", str(params), "--sft-dir", str(root / "sft"),
-           "--references", str(root / "references.csv"), "--base-dir", str(root / "models" / "base"),
-           "--adapter-dir", str(root / "models" / "adapter")] + [str(x) for kv in out.items() for x in kv]
+           "--references", str(root / "references.csv"), "--base-dir", str(base),
+           "--adapter-dir", str(adapter)] + [str(x) for kv in out.items() for x in kv]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
 
@@ -114,9 +108,10 @@ def test_evaluate_stage_writes_metrics_predictions_and_plot(trained):
     assert set(plot[0]) == {"model", "exact_match", "fabricated_rate"}
 
 
+@pytest.mark.slow
 def test_evaluate_without_adapter_or_split_says_what_to_do(trained, tmp_path):
-    root, _ = trained
+    root, _, base, adapter = trained
     with pytest.raises(StageError, match="run the train stage"):
-        evaluate(root / "models" / "base", tmp_path, root / "sft", root / "references.csv", ["test"])
+        evaluate(base, tmp_path, root / "sft", root / "references.csv", ["test"])
     with pytest.raises(StageError, match="evaluate.splits"):
-        evaluate(root / "models" / "base", root / "models" / "adapter", tmp_path, root / "references.csv", ["test"])
+        evaluate(base, adapter, tmp_path, root / "references.csv", ["test"])

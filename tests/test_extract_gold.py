@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.extract_quality import f1, score_paper
 from citetune import jats
 from citetune.engines import builtin
 from citetune.parse import citation_rows, read_references
+from citetune.testing.gold_scoring import f1, score_paper
 
 GOLD = Path(__file__).resolve().parents[1] / "bench" / "gold"
 PAPERS = sorted(p.stem for p in (GOLD / "pdf").glob("*.pdf"))

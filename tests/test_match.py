@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from crossref_server import CrossrefServer, Limit
 from lxml import etree
 
 from citetune.columns import CITATION_COLUMNS
@@ -35,6 +34,7 @@ from citetune.matching import local as local_module
 from citetune.params import default_params
 from citetune.parse import parse_file, read_references
 from citetune.sample import STYLES, format_reference
+from citetune.testing.crossref_server import CrossrefServer, Limit
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/sample/crossref.jsonl"

@@ -20,30 +20,21 @@ from citetune.tiny_model import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
 LORA_DOI = "10.48550/arXiv.2106.09685"  # as data/sample/crossref.jsonl prints it
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models") / "base"
-    info = build_tiny_base(TINY, out, ROOT / "data" / "sample", pretrain_epochs=3)
-    assert info["parameters"] > 0 and info["texts"]["records"] > 0
-    return out
-
-
-def test_tiny_base_is_saved_with_tokenizer_chat_template_and_card(base_dir):
+def test_tiny_base_is_saved_with_tokenizer_chat_template_and_card(tiny_base, tiny_params):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"):
-        assert (base_dir / name).exists(), name
-    config = json.loads((base_dir / "config.json").read_text())
+        assert (tiny_base / name).exists(), name
+    config = json.loads((tiny_base / "config.json").read_text())
     assert config["model_type"] == "llama" and config["hidden_size"] == 64 and config["num_hidden_layers"] == 2
-    card = (base_dir / "README.md").read_text()
-    assert "pretrained as a causal LM for 3 epochs" in card and "base.model" in card
-    assert not list(base_dir.parent.glob(".base.*")), "the temp dir must be gone after the rename"
+    card = (tiny_base / "README.md").read_text()
+    assert f"pretrained as a causal LM for {tiny_params.pretrain_epochs} epochs" in card and "base.model" in card
+    assert not list(tiny_base.parent.glob(".base.*")), "the temp dir must be gone after the rename"
 
 
-def test_tokenizer_round_trips_dois_compactly_and_renders_chat(base_dir):
-    tok = load_tokenizer(base_dir)
+def test_tokenizer_round_trips_dois_compactly_and_renders_chat(tiny_base):
+    tok = load_tokenizer(tiny_base)
     answer = f"- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: {LORA_DOI}"
     ids = tok(answer, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == answer
@@ -68,11 +59,11 @@ def test_corpus_dois_are_single_tokens_at_the_default_vocab_size():
 
 
 @pytest.mark.parametrize("quantization", ["none", "4bit"])
-def test_base_generates_in_full_precision_and_in_4bit(base_dir, quantization):
+def test_base_generates_in_full_precision_and_in_4bit(tiny_base, quantization):
     import bitsandbytes as bnb
 
-    tok = load_tokenizer(base_dir)
-    model = load_base(base_dir, quantization, "cpu")
+    tok = load_tokenizer(tiny_base)
+    model = load_base(tiny_base, quantization, "cpu")
     quantized = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert bool(quantized) == (quantization == "4bit")
     prompt = tok.apply_chat_template([{"role": "user", "content": "Which work?"}], tokenize=False,
@@ -84,18 +75,18 @@ def test_base_generates_in_full_precision_and_in_4bit(base_dir, quantization):
     assert out.shape[1] == enc["input_ids"].shape[1] + 6
 
 
-def test_tiny_base_is_deterministic(tmp_path):
-    small = TINY.model_copy(update={"vocab_size": 600, "hidden_size": 32})
+def test_tiny_base_is_deterministic(tiny_params, tmp_path):
+    small = tiny_params.model_copy(update={"vocab_size": 600, "hidden_size": 32})
     for name in ("a", "b"):
         build_tiny_base(small, tmp_path / name, ROOT / "data" / "sample", pretrain_epochs=1)
     for name in ("model.safetensors", "tokenizer.json", "README.md"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_local_path_is_copied_and_loads(base_dir, tmp_path):
-    info = fetch_base(str(base_dir), tmp_path / "copy")
+def test_local_path_is_copied_and_loads(tiny_base, tmp_path):
+    info = fetch_base(str(tiny_base), tmp_path / "copy")
     assert info["source"] == "local"
-    assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (base_dir / "model.safetensors").read_bytes()
+    assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (tiny_base / "model.safetensors").read_bytes()
     assert load_base(tmp_path / "copy", "none", "cpu").config.hidden_size == 64
 
 
@@ -113,9 +104,9 @@ def test_unusable_models_fail_with_what_to_do(tmp_path):
         load_base(tmp_path / "empty", "none", "cpu")
 
 
-def test_base_stage_script_copies_a_local_model(base_dir, tmp_path):
+def test_base_stage_script_copies_a_local_model(tiny_base, tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"base": default_params("base", model=str(base_dir)).model_dump(mode="json")}))
+    params.write_text(yaml.safe_dump({"base": default_params("base", model=str(tiny_base)).model_dump(mode="json")}))
     out = tmp_path / "models" / "base"
     r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
                         "--out-dir", str(out)],

@@ -1,39 +1,20 @@
 """The train stage: TRL SFT with LoRA on a 4-bit tiny base, loss on the answer only, DVCLive logs."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from sft_sample import sft_records, write_sft
 
 from citetune.errors import StageError
 from citetune.models import load_base, load_tokenizer
 from citetune.params import default_params
-from citetune.tiny_model import build_tiny_base
+from citetune.testing.sft_sample import sft_records
 from citetune.training import (
     build_trainer,
     load_split,
     to_prompt_completion,
     train_adapter,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = default_params("base", tiny=dict(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256, seed=0)).tiny
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """A tiny base and a few dozen SFT records from the sample corpus."""
-    root = tmp_path_factory.mktemp("train")
-    build_tiny_base(TINY, root / "base", ROOT / "data" / "sample", pretrain_epochs=15)
-    records = sft_records()
-    assert len(records) >= 40
-    write_sft(root / "sft", records[:40])
-    return root
 
 
 def test_records_become_conversational_prompt_completion_pairs():
@@ -56,15 +37,15 @@ def test_malformed_records_are_skipped_with_their_reason(tmp_path):
     assert load_split(tmp_path / "absent.jsonl", required=False) == (None, [])
 
 
-def test_loss_is_masked_to_the_answer(work, tmp_path):
+def test_loss_is_masked_to_the_answer(tiny_base, sft_dir, tmp_path):
     """The collated batch's labels are -100 on every prompt token and equal the answer's tokens after it."""
-    train_ds, _ = load_split(work / "sft" / "train.jsonl")
+    train_ds, _ = load_split(sft_dir / "train.jsonl")
     params = default_params("train", quantization="none", batch_size=4, max_length=256)
-    trainer = build_trainer(params, train_ds, None, work / "base", tmp_path, device="cpu")
+    trainer = build_trainer(params, train_ds, None, tiny_base, tmp_path, device="cpu")
     tok = trainer.processing_class
     batch = next(iter(trainer.get_train_dataloader()))
     answers = {rec["messages"][-1]["content"] for rec in json.loads("[" + ",".join(
-        (work / "sft" / "train.jsonl").read_text().splitlines()) + "]")}
+        (sft_dir / "train.jsonl").read_text().splitlines()) + "]")}
     for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
         ids, labels = ids[mask.bool()], labels[mask.bool()]
         answer_start = int((labels != -100).nonzero()[0])
@@ -75,21 +56,13 @@ def test_loss_is_masked_to_the_answer(work, tmp_path):
     assert (batch["labels"][~batch["attention_mask"].bool()] == -100).all()  # padding never counts
 
 
-def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path):
+@pytest.mark.slow
+def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(trained_adapter, tiny_base):
+    """The session's adapter (conftest.py) is the 4-bit train stage's output: 4 epochs, batch 8."""
     import bitsandbytes as bnb
     from peft import PeftModel
 
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": default_params(
-        "train", quantization="4bit", epochs=4, batch_size=8, learning_rate=0.005, max_length=256,
-        lora_r=16, lora_alpha=32).model_dump(mode="json")}))
-    out = {"--out-dir": tmp_path / "adapter", "--metrics": tmp_path / "metrics" / "train.json",
-           "--live-dir": tmp_path / "dvclive" / "train"}
-    cmd = [sys.executable, "-m", "stages.train", "--params", str(params), "--base-dir", str(work / "base"),
-           "--train", str(work / "sft" / "train.jsonl"), "--validation", str(work / "sft" / "validation.jsonl")]
-    r = subprocess.run(cmd + [str(x) for kv in out.items() for x in kv], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-
+    out = trained_adapter
     metrics = json.loads(out["--metrics"].read_text())
     assert metrics["quantization"] == "4bit" and metrics["device"] == "cpu"
     assert metrics["steps"] == 4 * -(-metrics["examples"] // 8) and 0 < metrics["trainable_params"] < metrics["total_params"]
@@ -106,7 +79,7 @@ def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path
     adapter = out["--out-dir"]
     assert (adapter / "adapter_config.json").exists() and (adapter / "tokenizer.json").exists()
     assert not list(adapter.parent.glob(".adapter.*"))
-    model = PeftModel.from_pretrained(load_base(work / "base", "4bit", "cpu"), str(adapter))
+    model = PeftModel.from_pretrained(load_base(tiny_base, "4bit", "cpu"), str(adapter))
     lora_on_4bit = [m for m in model.modules() if hasattr(m, "lora_A") and isinstance(m.base_layer, bnb.nn.Linear4bit)]
     assert lora_on_4bit
     tok = load_tokenizer(adapter)
@@ -115,16 +88,16 @@ def test_qlora_stage_lowers_the_loss_and_saves_a_loadable_adapter(work, tmp_path
         assert model.generate(**enc, max_new_tokens=4, do_sample=False).shape[1] > enc["input_ids"].shape[1]
 
 
-def test_missing_or_broken_data_fails_with_what_to_do(work, tmp_path):
+def test_missing_or_broken_data_fails_with_what_to_do(tiny_base, sft_dir, tmp_path):
     params = default_params("train", quantization="none")
     with pytest.raises(StageError, match="run the qa stage"):
-        train_adapter(params, tmp_path / "nope.jsonl", tmp_path / "nope2.jsonl", work / "base", tmp_path / "a",
+        train_adapter(params, tmp_path / "nope.jsonl", tmp_path / "nope2.jsonl", tiny_base, tmp_path / "a",
                       live_dir=None)
     (tmp_path / "bad.jsonl").write_text('{"id": 1, "messages": []}\n')
     with pytest.raises(StageError, match="no usable SFT records"):
-        train_adapter(params, tmp_path / "bad.jsonl", tmp_path / "nope2.jsonl", work / "base", tmp_path / "a",
+        train_adapter(params, tmp_path / "bad.jsonl", tmp_path / "nope2.jsonl", tiny_base, tmp_path / "a",
                       live_dir=None)
     with pytest.raises(StageError, match="run the base stage"):
-        train_adapter(params, work / "sft" / "train.jsonl", tmp_path / "nope2.jsonl", tmp_path, tmp_path / "a",
+        train_adapter(params, sft_dir / "train.jsonl", tmp_path / "nope2.jsonl", tmp_path, tmp_path / "a",
                       live_dir=None)
     assert not (tmp_path / "a").exists()

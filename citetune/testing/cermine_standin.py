@@ -1,5 +1,8 @@
 """A stand-in for CERMINE's command line, for testing the cermine engine's orchestration.
 
+Run as a program (`python path/to/cermine_standin.py ...`, `SCRIPT` below is that path) or as
+`python -m citetune.testing.cermine_standin ...`; either way it imports the installed citetune.
+
 Behaves like `java [-Xmx..] -cp cermine.jar pl.edu.icm.cermine.ContentExtractor -path DIR -outputs jats`
 (the java part is accepted and checked, so it can also be installed as a program named `java`):
 for every DIR/**/<name>.pdf it prints "File processed: <path>" and writes DIR/.../<name>.cermxml as
@@ -25,10 +28,9 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from citetune.engines import builtin
 
-from citetune.engines import builtin  # noqa: E402
-
+SCRIPT = Path(__file__).resolve()
 USAGE = "Usage: ContentExtractor -path <path> [optional parameters]\n"
 
 

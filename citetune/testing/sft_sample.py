@@ -16,7 +16,7 @@ import yaml
 
 from citetune.qa import QUESTION_TEMPLATES, format_answer, split_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: data/sample is not packaged
 SAMPLE = ROOT / "data" / "sample"
 SYSTEM = ("You are a research assistant. Answer with the works that support the statement, each as "
           "title, year and DOI. Cite only works you are sure of.")
@@ -92,7 +92,7 @@ def write_references(path: Path, dois: list[str]) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-if __name__ == "__main__":  # development data: PYTHONPATH=. python tests/sft_sample.py OUT_DIR
+if __name__ == "__main__":  # development data: python -m citetune.testing.sft_sample OUT_DIR
     import sys
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "data/sft")
