@@ -33,7 +33,6 @@ from citetune.errors import StageError
 from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
-ENGINES = ("builtin", "cermine")
 
 
 @dataclass

@@ -15,7 +15,6 @@ from typing import Union
 
 from lxml import etree
 
-from citetune.io import write_bytes
 
 # Structural elements get line breaks and indentation; mixed content (p, title, mixed-citation) is left
 # exactly as built so that its text is never changed by pretty printing.
@@ -150,10 +149,6 @@ def _indent_blocks(el: etree._Element, level: int = 0) -> None:
 def to_bytes(article: etree._Element) -> bytes:
     _indent_blocks(article)
     return etree.tostring(article, encoding="UTF-8", xml_declaration=True) + b"\n"
-
-
-def write_jats(path: str | Path, article: etree._Element) -> None:
-    write_bytes(path, to_bytes(article))
 
 
 def counts(article: etree._Element) -> dict[str, int]:

@@ -13,12 +13,7 @@ from pathlib import Path
 
 from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.io import read_csv, write_csv, write_json
-from citetune.matching import (
-    CrossrefBackend,
-    make_backend,
-    match_citations,
-    score_distribution,
-)
+from citetune.matching import make_backend, match_citations, score_distribution
 from citetune.matching.crossref import AnswerCache
 
 log = logging.getLogger("match")
@@ -38,13 +33,7 @@ def main(args, params):
                          "them) or use match.backend: crossref") from e
     except ValueError as e:
         raise StageError(f"{e}: check match.records") from e
-    if isinstance(backend, CrossrefBackend):
-        pool = "polite pool as " + mailto if mailto else "public pool (set match.mailto or CROSSREF_MAILTO)"
-        log.info("Crossref at %s, %s; %s; cache %s (%d answers)", params.api_url, pool,
-                 ", ".join(f"{k} {lim.rate:g}/s x{lim.concurrency}" for k, lim in backend.limiters.items()),
-                 args.cache, len(backend.cache))
-    else:
-        log.info("local index: %d records from %s", len(backend), params.records)
+    log.info("%s", backend.describe())
     try:
         references, matched, metrics = match_citations(citations, backend, params)
     except ValueError as e:
@@ -53,8 +42,8 @@ def main(args, params):
     write_csv(args.out, matched)
     write_json(args.metrics, metrics)
     write_json(args.scores, score_distribution(references))
-    if isinstance(backend, CrossrefBackend):
-        log.info("%d Crossref requests, %d answers from the cache", backend.requests, backend.cache_hits)
+    if activity := backend.activity():
+        log.info("%s", ", ".join(f"{n} {what}" for what, n in activity.items()))
     by = metrics["by_status"]
     print(f"match: {by['matched']}/{metrics['references']} references matched {metrics['by_method']}; "
           f"{by['rejected']} rejected, {by['not_found']} not found, {by['error']} errors")
