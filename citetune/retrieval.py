@@ -42,22 +42,26 @@ class WorkRetriever:
                 if doi in position:
                     self._claims[position[doi]].append(entry)
         self._full = self._index(None)
-        self._left_out: tuple[str, bm25s.BM25] | None = None
+        self._left_out: tuple[str, bm25s.BM25 | None] | None = None
 
-    def _index(self, excluded: str | None) -> bm25s.BM25:
+    def _index(self, excluded: str | None) -> bm25s.BM25 | None:
         docs = [title + [w for text, words in claims if text != excluded for w in words]
                 for title, claims in zip(self._title_tokens, self._claims)]
+        if not any(docs):  # not a word to find (bm25s cannot index an empty vocabulary)
+            return None
         index = bm25s.BM25()
         index.index(docs, show_progress=False)
         return index
 
-    def _index_without(self, claim: str) -> bm25s.BM25:
+    def _index_without(self, claim: str) -> bm25s.BM25 | None:
         # Leave-one-out: a training claim is searched in an index built without it (and without its
         # twins: the same sentence from another paper), as a test claim is searched in one that never
         # held it. Rebuilt exactly rather than by subtracting the claim from its works' documents:
-        # BM25's document frequencies and mean length move too, and the library computes them; a
-        # rebuild costs one indexing of the corpus (about 15 ms for 300 works, 0.3 s for 5,000), done
-        # only when the claim is in a document, and kept for the next search of the same claim.
+        # BM25's document frequencies and mean length move too, and the library computes them. A
+        # rebuild is one indexing of the corpus (15 ms for 300 works of 60 words, 0.3 s for 5,000 of
+        # 100), done only when the claim is in a document and kept for the next search of the same
+        # claim: a pass over every training claim of the sample corpus takes about a second, but it
+        # grows as claims x corpus, so a corpus of many thousand claims would want subtraction.
         key = comparable_text(claim)
         if not any(text == key for claims in self._claims for text, _ in claims):
             return self._full
@@ -68,7 +72,7 @@ class WorkRetriever:
     def scores(self, claim: str, exclude_claim: str | None = None) -> list[float]:
         """The BM25 score of every work (in `self.works` order) for a claim."""
         index = self._full if exclude_claim is None else self._index_without(exclude_claim)
-        ids = index.get_tokens_ids(tokens(claim))
+        ids = index.get_tokens_ids(tokens(claim)) if index is not None else []
         if not ids:  # no word of the claim is in any document
             return [0.0] * len(self.works)
         return [float(s) for s in index.get_scores_from_ids(ids)]
