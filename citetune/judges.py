@@ -112,14 +112,16 @@ def _client(base_url: str, api_key_env: str, request_timeout: float):
 
 
 def _transient(exc: BaseException) -> bool:
-    openai = importlib.import_module("openai")  # timeouts are connection errors
+    import openai  # the judge extra; timeouts are connection errors
+
     return isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError))
 
 
 def _ask(client, model: str, messages: list[dict], *, deadline: float, attempts: int, request_timeout: float,
          temperature: float | None) -> str:
     """The judge's reply, retried with backoff (the server's Retry-After wins) until `deadline`."""
-    openai = importlib.import_module("openai")
+    import openai
+
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("the judge's deadline passed before this row was asked")

