@@ -234,17 +234,29 @@ def test_tiny_base_answers_from_its_candidates(tiny_base):
     model = load_base(tiny_base, device="cpu").eval()
     lines = crossref_lines()
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    grounded = GroundedDecoding(tokenizer, lines, exclusive=[ABSTAIN], end_token_ids=[end])
-    rows = [lines[:5], lines[40:43], lines[100:110]]
+    rows = [lines[:3], lines[40:42], lines[100:103]]
     prompts = [tokenizer.apply_chat_template(
         [{"role": "user", "content": "Which of these works support the claim?\n" + "\n".join(row)}],
         tokenize=False, add_generation_prompt=True) for row in rows]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     width = batch["input_ids"].shape[1]
-    for fn, candidates in [(grounded.allowed_tokens_fn(width, rows), rows), (grounded.allowed_tokens_fn(width), None)]:
-        out = model.generate(**batch, prefix_allowed_tokens_fn=fn, max_new_tokens=120, do_sample=False,
-                             eos_token_id=end, pad_token_id=tokenizer.pad_token_id)
-        for i, row in enumerate(out[:, width:].tolist()):
-            assert end in row, "the answer did not end"
-            text = tokenizer.decode(row[:row.index(end)])
-            answer_lines(text, candidates[i] if candidates else lines)
+
+    def answers(fn, **kwargs) -> list[str]:
+        out = model.generate(**batch, prefix_allowed_tokens_fn=fn, max_new_tokens=100, eos_token_id=end,
+                             pad_token_id=tokenizer.pad_token_id, **kwargs)
+        rows_out = out[:, width:].tolist()
+        assert fn is None or all(end in row for row in rows_out), "an answer did not end"
+        return [tokenizer.decode(row[:row.index(end)] if end in row else row) for row in rows_out]
+
+    # Without the abstention the untuned model must cite; it keeps to each row's candidates.
+    citing = GroundedDecoding(tokenizer, lines, end_token_ids=[end])
+    for seed in range(3):
+        torch.manual_seed(seed)
+        for text, row in zip(answers(citing.allowed_tokens_fn(width, rows), do_sample=True), rows):
+            answer_lines(text, row, exclusive=())
+    grounded = GroundedDecoding(tokenizer, lines, exclusive=[ABSTAIN], end_token_ids=[end])
+    for text in answers(grounded.allowed_tokens_fn(width), do_sample=False):
+        answer_lines(text, lines)
+    for text in answers(None, do_sample=False):
+        with pytest.raises(AssertionError):
+            answer_lines(text, lines)
