@@ -1,0 +1,251 @@
+"""Grounded decoding: a causal LM may only write answers made of whole, verified lines.
+
+An answer is one or more allowed lines joined by "\\n" (a trailing "\\n" is optional), then an end
+token; a line may not repeat, and an exclusive line (the abstention) may only stand alone. The
+constraint runs through transformers' `generate(prefix_allowed_tokens_fn=...)`: at every step the
+text generated so far must stay a prefix of some valid answer.
+
+The lines are kept sorted, so a prefix check is a bisection, and a set of a million lines costs
+little more than the strings themselves. Tokens are grouped by their first character, so a step
+looks only at tokens that could continue some line; each state's answer is cached.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+
+import torch
+
+# A state with at most this many candidate lines walks the lines (a dict look-up per prefix of
+# each continuation) rather than the tokens that start with each possible next character.
+FEW_LINES = 128
+
+
+def _after_anchor(tokenizer) -> tuple[list[str], set[int]]:
+    """Each token decoded after an anchor token, the anchor's text removed; and the special ids."""
+    anchor = tokenizer.encode("a", add_special_tokens=False)[-1]
+    anchor_text = tokenizer.decode([anchor], clean_up_tokenization_spaces=False)
+    special = set(tokenizer.all_special_ids)
+    special.update(i for i, t in tokenizer.added_tokens_decoder.items() if t.special)
+    decoded = tokenizer.batch_decode([[anchor, i] for i in range(len(tokenizer))], skip_special_tokens=False,
+                                     clean_up_tokenization_spaces=False)
+    return [d[len(anchor_text):] if d.startswith(anchor_text) else "" for d in decoded], special
+
+
+def token_texts(tokenizer) -> list[str | None]:
+    """The text each token id adds when appended after other text; None for special tokens, partial
+    UTF-8 bytes and tokens that add nothing.
+
+    Each token is decoded after an anchor token and the anchor's text removed, so a decoder that
+    drops a token's leading space at the start of a text (SentencePiece's '▁', WordPiece without
+    '##') still shows the space it adds mid-text."""
+    texts, special = _after_anchor(tokenizer)
+    return [None if i in special or not t or "\ufffd" in t else t for i, t in enumerate(texts)]
+
+
+BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def token_bytes(tokenizer) -> list[bytes | None]:
+    """The UTF-8 bytes each token id adds, partial characters included: a character the vocabulary
+    holds only as byte tokens (byte-level BPE's alphabet, SentencePiece's '<0xNN>') stays writable.
+    None for special tokens and tokens that add nothing."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    texts, special = _after_anchor(tokenizer)
+    pieces: list[bytes | None] = []
+    for i, (text, token) in enumerate(zip(texts, tokenizer.convert_ids_to_tokens(list(range(len(texts)))))):
+        if i in special or not text:
+            pieces.append(None)
+        elif "\ufffd" not in text:
+            pieces.append(text.encode())
+        elif m := BYTE_FALLBACK.fullmatch(token or ""):
+            pieces.append(bytes([int(m.group(1), 16)]))
+        elif token and all(c in byte_of for c in token):
+            pieces.append(bytes(byte_of[c] for c in token))
+        else:
+            pieces.append(None)
+    return pieces
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The smallest bytes string above every string that starts with `prefix` (None: no bound)."""
+    prefix = prefix.rstrip(b"\xff")
+    return prefix[:-1] + bytes([prefix[-1] + 1]) if prefix else None
+
+
+class LineSet:
+    """Allowed lines as UTF-8 bytes, sorted for prefix search; exclusive ones may only form an answer
+    alone. Bytes, not text, so that a token holding part of a character can take part."""
+
+    def __init__(self, lines: Iterable[str | bytes], exclusive: Iterable[str | bytes] = ()):
+        as_bytes = lambda line: line if isinstance(line, bytes) else line.encode()  # noqa: E731
+        self.exclusive = frozenset(map(as_bytes, exclusive))
+        self.lines = sorted(set(map(as_bytes, lines)) | self.exclusive)
+        bad = [line for line in self.lines if not line or b"\n" in line]
+        if bad:
+            raise ValueError(f"an allowed line must be non-empty and hold no newline: {bad[0]!r}")
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __contains__(self, line: bytes) -> bool:
+        i = bisect.bisect_left(self.lines, line)
+        return i < len(self.lines) and self.lines[i] == line
+
+    def span(self, prefix: bytes, lo: int = 0, hi: int | None = None) -> tuple[int, int]:
+        """The index range of the lines that start with `prefix`, within [lo, hi)."""
+        hi = len(self.lines) if hi is None else hi
+        start = bisect.bisect_left(self.lines, prefix, lo, hi)
+        above = _successor(prefix)
+        return start, hi if above is None else bisect.bisect_left(self.lines, above, start, hi)
+
+    def eligible(self, line: bytes, used: frozenset[bytes]) -> bool:
+        """Whether `line` may follow the lines already written."""
+        if not used:
+            return True
+        return line not in used and line not in self.exclusive and not (used & self.exclusive)
+
+    def extends(self, prefix: bytes, used: frozenset[bytes], lo: int = 0, hi: int | None = None) -> bool:
+        """Whether some eligible line starts with `prefix`; ineligible lines are few (used, exclusive)."""
+        if used & self.exclusive:
+            return False
+        hi = len(self.lines) if hi is None else hi
+        i = bisect.bisect_left(self.lines, prefix, lo, hi)
+        while i < hi and self.lines[i].startswith(prefix):
+            if self.eligible(self.lines[i], used):
+                return True
+            i += 1
+        return False
+
+    def walk(self, text: bytes, used: frozenset[bytes] = frozenset()) -> tuple[frozenset[bytes], bytes] | None:
+        """(lines completed, partial last line) after `text`, or None if no valid answer starts so."""
+        *done, partial = text.split(b"\n")
+        for line in done:
+            if line not in self or not self.eligible(line, used):
+                return None
+            used = used | {line}
+        if partial and not self.extends(partial, used):
+            return None
+        return used, partial
+
+
+class GroundedDecoding:
+    """The token side of the constraint, built once per tokenizer and line set: which tokens may
+    continue which text. `allowed_tokens_fn` gives the function `generate` calls."""
+
+    def __init__(self, tokenizer, lines: Iterable[str], exclusive: Iterable[str] = (),
+                 end_token_ids: Sequence[int] | None = None, pieces: list[bytes | None] | None = None):
+        self.pieces = pieces if pieces is not None else token_bytes(tokenizer)
+        self.line_set = LineSet(lines, exclusive)
+        ends = end_token_ids if end_token_ids is not None else [tokenizer.eos_token_id]
+        self.end_ids = sorted({int(i) for i in ends if i is not None})
+        if not self.end_ids:
+            raise ValueError("grounded decoding needs at least one end token id")
+        # Tokens without a newline, by bytes and by first byte; tokens with one, by what comes before
+        # their first newline (the end of the line they complete).
+        self.by_piece: dict[bytes, list[int]] = defaultdict(list)
+        self.by_first: dict[int, list[bytes]] = defaultdict(list)
+        self.by_head: dict[bytes, list[tuple[int, bytes]]] = defaultdict(list)
+        for i, piece in enumerate(self.pieces):
+            if piece is None or i in self.end_ids:
+                continue
+            if b"\n" in piece:
+                head, tail = piece.split(b"\n", 1)
+                self.by_head[head].append((i, tail))
+            else:
+                if piece not in self.by_piece:
+                    self.by_first[piece[0]].append(piece)
+                self.by_piece[piece].append(i)
+        self.longest = max(map(len, self.by_piece), default=0)
+        self._subsets: dict[frozenset[bytes], LineSet] = {}
+
+    def allowed_tokens_fn(self, prompt_length: int, lines_per_row: Sequence[Iterable[str]] | None = None
+                          ) -> Callable[[int, torch.Tensor], list[int]]:
+        """The `prefix_allowed_tokens_fn` for prompts padded (on the left) to `prompt_length` tokens.
+
+        `lines_per_row[b]` restricts prompt b to those lines (each must be allowed); the exclusive
+        lines stay open to every row."""
+        sets = [self._subset(rows) for rows in lines_per_row] if lines_per_row is not None else None
+        steps = {id(s): lru_cache(maxsize=1 << 16)(lambda used, partial, s=s: self._allowed(s, used, partial))
+                 for s in sets or [self.line_set]}
+        pieces, ends = self.pieces, set(self.end_ids)
+
+        def allowed(batch_id: int, input_ids: torch.Tensor) -> list[int]:
+            generated = input_ids[prompt_length:].tolist()
+            if ends.intersection(generated):  # finished: generate pads the row from here on
+                return self.end_ids
+            line_set = sets[batch_id] if sets is not None else self.line_set
+            state = line_set.walk(b"".join(pieces[i] or b"" for i in generated))
+            if state is None:  # cannot happen under the constraint; end rather than wander
+                return self.end_ids
+            return steps[id(line_set)](*state) or self.end_ids
+
+        return allowed
+
+    def _subset(self, lines: Iterable[str]) -> LineSet:
+        key = frozenset(line.encode() for line in lines)
+        if key not in self._subsets:
+            outside = [line for line in key if line not in self.line_set]
+            if outside:
+                raise ValueError(f"{len(outside)} row lines are not allowed lines, e.g. {outside[0].decode()!r}")
+            self._subsets[key] = LineSet(key, self.line_set.exclusive)
+        return self._subsets[key]
+
+    def _allowed(self, line_set: LineSet, used: frozenset[bytes], partial: bytes) -> list[int]:
+        """Token ids that keep the text a valid answer prefix after `used` lines and `partial`."""
+        allowed: set[int] = set()
+        lo, hi = line_set.span(partial)
+        if partial in line_set and line_set.eligible(partial, used):  # a line just completed
+            allowed.update(self.end_ids)
+            self._add_line_ends(line_set, used | {partial}, b"", allowed)
+        elif not partial and used:  # after a line's newline
+            allowed.update(self.end_ids)
+        if used & line_set.exclusive:
+            return sorted(allowed)
+        if hi - lo <= FEW_LINES:
+            self._walk_lines(line_set, used, partial, lo, hi, allowed)
+        else:
+            self._walk_tokens(line_set, used, partial, lo, hi, allowed)
+        return sorted(allowed)
+
+    def _add_line_ends(self, line_set: LineSet, done: frozenset[bytes], head: bytes, allowed: set[int]) -> None:
+        """Tokens that write `head`, end the line and go on validly."""
+        for i, tail in self.by_head.get(head, ()):
+            if not tail or line_set.walk(tail, done) is not None:
+                allowed.add(i)
+
+    def _walk_lines(self, line_set, used, partial, lo, hi, allowed: set[int]) -> None:
+        """Few candidate lines: look up every prefix of each line's continuation."""
+        n = len(partial)
+        for line in line_set.lines[lo:hi]:
+            if len(line) == n or not line_set.eligible(line, used):
+                continue
+            rest = line[n:]
+            for k in range(1, min(len(rest), self.longest) + 1):
+                allowed.update(self.by_piece.get(rest[:k], ()))
+            self._add_line_ends(line_set, used | {line}, rest, allowed)
+
+    def _walk_tokens(self, line_set, used, partial, lo, hi, allowed: set[int]) -> None:
+        """Many candidate lines: for each next byte they share, test the tokens starting with it."""
+        n = len(partial)
+        j = lo
+        while j < hi:
+            line = line_set.lines[j]
+            if len(line) == n:  # the partial text itself, handled by the caller
+                j += 1
+                continue
+            sub_lo, sub_hi = line_set.span(line[:n + 1], j, hi)
+            for piece in self.by_first.get(line[n], ()):
+                if line_set.extends(partial + piece, used, sub_lo, sub_hi):
+                    allowed.update(self.by_piece[piece])
+            j = sub_hi
+        for head in self.by_head:
+            line = partial + head
+            if head and line in line_set and line_set.eligible(line, used):
+                self._add_line_ends(line_set, used | {line}, head, allowed)
