@@ -79,14 +79,17 @@ def _successor(prefix: bytes) -> bytes | None:
     return prefix[:-1] + bytes([prefix[-1] + 1]) if prefix else None
 
 
+def _as_bytes(line: str | bytes) -> bytes:
+    return line if isinstance(line, bytes) else line.encode()
+
+
 class LineSet:
     """Allowed lines as UTF-8 bytes, sorted for prefix search; exclusive ones may only form an answer
     alone. Bytes, not text, so that a token holding part of a character can take part."""
 
     def __init__(self, lines: Iterable[str | bytes], exclusive: Iterable[str | bytes] = ()):
-        as_bytes = lambda line: line if isinstance(line, bytes) else line.encode()  # noqa: E731
-        self.exclusive = frozenset(map(as_bytes, exclusive))
-        self.lines = sorted(set(map(as_bytes, lines)) | self.exclusive)
+        self.exclusive = frozenset(map(_as_bytes, exclusive))
+        self.lines = sorted(set(map(_as_bytes, lines)) | self.exclusive)
         bad = [line for line in self.lines if not line or b"\n" in line]
         if bad:
             raise ValueError(f"an allowed line must be non-empty and hold no newline: {bad[0]!r}")
