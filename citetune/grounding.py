@@ -5,9 +5,11 @@ token; a line may not repeat, and an exclusive line (the abstention) may only st
 constraint runs through transformers' `generate(prefix_allowed_tokens_fn=...)`: at every step the
 text generated so far must stay a prefix of some valid answer.
 
-The lines are kept sorted, so a prefix check is a bisection, and a set of a million lines costs
-little more than the strings themselves. Tokens are grouped by their first character, so a step
-looks only at tokens that could continue some line; each state's answer is cached.
+The lines are kept sorted as UTF-8 bytes, so a prefix check is a bisection, a set of a million lines
+costs little more than the strings themselves, and a token holding part of a character counts.
+Tokens are grouped by their first byte, so a step looks only at tokens that could continue some
+line; each state's answer is cached. A line the vocabulary cannot write is a dead end: there the
+end token is allowed, so that generation stops rather than hangs.
 """
 
 from __future__ import annotations

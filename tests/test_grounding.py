@@ -190,6 +190,16 @@ def test_invalid_answers_are_blocked():
     assert fn(0, torch.tensor(tokenizer.encode(ABSTAIN + "\n", add_special_tokens=False))) == [eos]
 
 
+def test_a_line_the_vocabulary_cannot_write_ends_generation():
+    tokenizer = metaspace_unigram()  # no byte fallback: '→' is unknown
+    grounded = GroundedDecoding(tokenizer, ["- Arrows → (2000). DOI: 10.1/x"])
+    fn = grounded.allowed_tokens_fn(prompt_length=0)
+    ids: list[int] = []
+    while (allowed := fn(0, torch.tensor(ids))) != [tokenizer.eos_token_id]:
+        ids.append(max(allowed, key=lambda i: len(grounded.pieces[i])))  # the longest piece
+    assert tokenizer.decode(ids) == "- Arrows "
+
+
 def test_row_lines_must_be_allowed():
     tokenizer = byte_bpe()
     grounded = GroundedDecoding(tokenizer, LINES[:2], exclusive=[ABSTAIN])
