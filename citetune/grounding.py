@@ -5,9 +5,11 @@ token; a line may not repeat, and an exclusive line (the abstention) may only st
 constraint runs through transformers' `generate(prefix_allowed_tokens_fn=...)`: at every step the
 text generated so far must stay a prefix of some valid answer.
 
-The lines are kept sorted, so a prefix check is a bisection, and a set of a million lines costs
-little more than the strings themselves. Tokens are grouped by their first character, so a step
-looks only at tokens that could continue some line; each state's answer is cached.
+The lines are kept sorted as UTF-8 bytes, so a prefix check is a bisection, a set of a million lines
+costs little more than the strings themselves, and a token holding part of a character counts.
+Tokens are grouped by their first byte, so a step looks only at tokens that could continue some
+line; each state's answer is cached. A line the vocabulary cannot write is a dead end: there the
+end token is allowed, so that generation stops rather than hangs.
 """
 
 from __future__ import annotations
@@ -79,14 +81,17 @@ def _successor(prefix: bytes) -> bytes | None:
     return prefix[:-1] + bytes([prefix[-1] + 1]) if prefix else None
 
 
+def _as_bytes(line: str | bytes) -> bytes:
+    return line if isinstance(line, bytes) else line.encode()
+
+
 class LineSet:
     """Allowed lines as UTF-8 bytes, sorted for prefix search; exclusive ones may only form an answer
     alone. Bytes, not text, so that a token holding part of a character can take part."""
 
     def __init__(self, lines: Iterable[str | bytes], exclusive: Iterable[str | bytes] = ()):
-        as_bytes = lambda line: line if isinstance(line, bytes) else line.encode()  # noqa: E731
-        self.exclusive = frozenset(map(as_bytes, exclusive))
-        self.lines = sorted(set(map(as_bytes, lines)) | self.exclusive)
+        self.exclusive = frozenset(map(_as_bytes, exclusive))
+        self.lines = sorted(set(map(_as_bytes, lines)) | self.exclusive)
         bad = [line for line in self.lines if not line or b"\n" in line]
         if bad:
             raise ValueError(f"an allowed line must be non-empty and hold no newline: {bad[0]!r}")
