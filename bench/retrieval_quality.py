@@ -1,46 +1,31 @@
 """Retrieval and the no-model baselines on the pipeline's SFT splits.
 
 For the test and validation splits (and train, leave-one-out): recall@1, 3, 5, 10 of the gold DOIs
-among the works BM25 retrieves (citetune.retrieval.WorkRetriever over the matched references, with
+among the works BM25 retrieves (citetune.retrieval.WorkRetriever over the library, works.jsonl, with
 the training claims; for test also with the validation claims), and the DOI exact match (the answer's DOI set is the gold set) of the
 word-overlap lookup (OverlapLookup) and of the BM25 answer (bm25_answer), the latter over a grid of
 ratios so that the default can be chosen on validation.
 
-    PYTHONPATH=. python bench/retrieval_quality.py [--sft-dir data/sft] [--references data/matched/references.csv]
+    PYTHONPATH=. python bench/retrieval_quality.py [--sft-dir data/sft]
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
-from citetune.io import read_csv, read_jsonl
-from citetune.qa import QUESTION_TEMPLATES
+from citetune.io import read_jsonl
 from citetune.retrieval import ANSWER_RATIO, OverlapLookup, WorkRetriever, bm25_answer
 
 KS = (1, 3, 5, 10)
 RATIOS = (1.0, 0.95, 0.9, 0.8, 0.7)
-TEMPLATES = [re.compile(re.escape(t).replace(re.escape("{context}"), "(.*)"), re.DOTALL) for t in QUESTION_TEMPLATES]
 
 
-def claim_of(record: dict) -> str:
-    """The claim of an SFT record: its own field, or the user turn with the question template taken off."""
-    if "claim" in record:
-        return record["claim"]
-    user = next(m["content"] for m in record["messages"] if m["role"] == "user")
-    for template in TEMPLATES:
-        if m := template.fullmatch(user):
-            return m.group(1)
-    raise ValueError(f"{record.get('id')}: the user turn matches no question template")
-
-
-def works_of(references_csv: Path) -> list[dict]:
-    df = read_csv(references_csv)
-    matched = df[df["match_status"].eq("matched")]
-    return [{"doi": r.doi, "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}
-            for r in matched.itertuples()]
+def supported_claims(path: Path) -> list[tuple[str, set[str]]]:
+    """(claim, gold DOIs) of a split's claims that cite library works, once each whatever the modes."""
+    rows = {r["id"]: (r["claim"], set(r["dois"])) for r in read_jsonl(path) if r["dois"]}
+    return list(rows.values())
 
 
 def evaluate(retriever, lookup, rows, leave_one_out: bool) -> dict:
@@ -61,12 +46,10 @@ def evaluate(retriever, lookup, rows, leave_one_out: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sft-dir", type=Path, default=Path("data/sft"))
-    ap.add_argument("--references", type=Path, default=Path("data/matched/references.csv"))
     args = ap.parse_args()
 
-    splits = {s: [(claim_of(r), set(r["dois"])) for r in read_jsonl(args.sft_dir / f"{s}.jsonl")]
-              for s in ("train", "validation", "test")}
-    works = works_of(args.references)
+    splits = {s: supported_claims(args.sft_dir / f"{s}.jsonl") for s in ("train", "validation", "test")}
+    works = read_jsonl(args.sft_dir / "works.jsonl")
     print(f"bm25_answer's default ratio: {ANSWER_RATIO}")
     # (split scored, claims known to the retriever and the lookup); the lookup's published 0.600 on
     # test is with train + validation as its pool (the later of equally overlapping claims wins).

@@ -1,76 +1,34 @@
-"""Evaluate base vs tuned: greedy answers to the SFT questions, DOIs pulled out of them, scored.
+"""Evaluate the assistant beside baselines that use no model, every cited DOI verified.
 
-The scores: exact match (the answer's DOI set is the gold set), recall of gold DOIs, the share of
-answers that contain a DOI found nowhere among the known (matched) DOIs, i.e. a fabricated one,
-and the share of answers with any DOI at all.
+Systems, each answering every claim of the evaluated splits:
+- base: the base model, closed-book;
+- lookup: the DOIs of the most word-overlapping training claim (no model);
+- bm25: the best works BM25 finds in the library (no model);
+- tuned/<mode>: base + adapter, in each mode the adapter was trained on (closed_book, retrieval);
+- tuned/<mode>/grounded: the same, decoding restricted to whole lines of the library's works
+  (retrieval: of the candidates in the prompt) or the abstention line: no DOI can be invented.
+Every DOI is checked with the match backend (verification.py): the scores are exact match and recall
+of the gold works on supported claims, the share of answers citing a DOI that names no work
+(fabricated), a real but wrong work, a title not the DOI's (mismatched), and abstention precision
+and recall on the claims that no library work supports.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
+from citetune.answers import ABSTAIN, format_answer, parse_answer, work_line
 from citetune.errors import StageError
-from citetune.ids import extract_dois
-from citetune.io import read_csv, read_jsonl
-from citetune.models import load_base, load_tokenizer, pick_device
+from citetune.generation import Generated, answer_budget, end_token_ids, generate
+from citetune.io import read_jsonl
 
 log = logging.getLogger(__name__)
 
-def score(rows: list[dict], known: set[str]) -> dict:
-    """Scores of a list of {'dois': gold, 'predicted': [...]} rows; known: every DOI that really exists."""
-    n = len(rows)
-    if n == 0:
-        return {"n": 0, "doi_exact_match": None, "doi_recall": None, "fabricated_rate": None, "answered_rate": None}
-    gold_total = sum(len(set(r["dois"])) for r in rows)
-    hits = sum(len(set(r["dois"]) & set(r["predicted"])) for r in rows)
-    return {
-        "n": n,
-        "doi_exact_match": sum(set(r["predicted"]) == set(r["dois"]) for r in rows) / n,
-        "doi_recall": hits / gold_total if gold_total else None,
-        "fabricated_rate": sum(any(d not in known for d in r["predicted"]) for r in rows) / n,
-        "answered_rate": sum(bool(r["predicted"]) for r in rows) / n,
-    }
 
-
-def known_dois(references_csv: str | Path, records: list[dict] = ()) -> set[str]:
-    """DOIs known to exist: matched references of the match stage, plus the gold DOIs of the SFT records."""
-    path = Path(references_csv)
-    if not path.exists():
-        raise StageError(f"{path} not found: run the match stage first (dvc repro match)")
-    df = read_csv(path)
-    missing = {"doi", "match_status"} - set(df.columns)
-    if missing:
-        raise StageError(f"{path} lacks column(s) {', '.join(sorted(missing))}: rerun the match stage")
-    known = {d.strip().lower() for d in df.loc[df["match_status"] == "matched", "doi"] if d.strip()}
-    return known | {d.lower() for r in records for d in r.get("dois", [])}
-
-
-@torch.no_grad()
-def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
-             desc: str = "generating") -> list[str]:
-    """Greedy answers to chat prompts, batched with left padding (shortest prompts batched together)."""
-    tokenizer.padding_side = "left"
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    answers: list[str] = [""] * len(texts)
-    model.eval()
-    device = next(model.parameters()).device
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
-        idx = order[start:start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
-                        add_special_tokens=False).to(device)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        for i, text in zip(idx, decoded):
-            answers[i] = text.strip()
-    return answers
-
+# --- inputs ----------------------------------------------------------------------------------------
 
 def _is_question(rec) -> bool:
     msgs = rec.get("messages") if isinstance(rec, dict) else None
@@ -89,7 +47,8 @@ def load_questions(sft_dir: str | Path, splits: list[str]) -> dict[str, list[dic
             rows = read_jsonl(path)
         except ValueError as e:
             raise StageError(f"{e}: rerun the qa stage to rewrite it") from e
-        good = [r for r in rows if _is_question(r)]
+        good = [r | {"mode": r.get("mode", "closed_book"), "claim": r.get("claim") or r["messages"][-2]["content"]}
+                for r in rows if _is_question(r)]
         if len(good) < len(rows):
             log.warning("%s: %d record(s) without a question and an assistant answer left out",
                         path, len(rows) - len(good))
@@ -97,48 +56,202 @@ def load_questions(sft_dir: str | Path, splits: list[str]) -> dict[str, list[dic
     return data
 
 
-def _answer_all(model, tokenizer, data: dict[str, list[dict]], label: str, known: set[str],
-                max_new_tokens: int, batch_size: int) -> tuple[dict, list[dict]]:
-    metrics, predictions = {}, []
-    for split, records in data.items():
-        start = time.monotonic()
-        answers = generate(model, tokenizer, [r["messages"][:-1] for r in records], max_new_tokens,
-                           batch_size, desc=f"{label}/{split}")
-        rows = []
-        for rec, answer in zip(records, answers):
-            predicted = extract_dois(answer)
-            gold = [d.lower() for d in rec.get("dois", [])]
-            rows.append({"id": rec.get("id"), "split": split, "model": label,
-                         "question": rec["messages"][-2]["content"], "dois": gold, "answer": answer,
-                         "predicted": predicted, "exact": set(predicted) == set(gold)})
-        metrics[split] = score(rows, known) | {"seconds": round(time.monotonic() - start, 1)}
-        predictions.extend(rows)
-        log.info("%s/%s: %s", label, split, {k: v for k, v in metrics[split].items() if k != "seconds"})
-    return metrics, predictions
+def load_library(sft_dir: str | Path) -> list[dict]:
+    path = Path(sft_dir) / "works.jsonl"
+    if not path.exists():
+        raise StageError(f"{path} not found: rerun the qa stage (dvc repro qa)")
+    return read_jsonl(path)
 
 
-def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path, references_csv: str | Path,
-             splits: list[str], quantization: str = "none", max_new_tokens: int = 96, batch_size: int = 16,
-             device: str | None = None) -> tuple[dict, list[dict], list[dict]]:
-    """Answer every question of `splits` with the base model and with base + adapter.
+def train_claims(sft_dir: str | Path) -> list[tuple[str, list[str]]]:
+    """(claim, gold DOIs) of the train split's supported claims: what retrieval and the lookup draw on."""
+    rows = load_questions(sft_dir, ["train"])["train"]
+    return list({r["claim"]: (r["claim"], r["dois"]) for r in rows if r["dois"]}.values())
 
-    Returns (metrics {'base': {split: scores}, 'tuned': ...}, prediction rows, bar-plot rows).
-    """
+
+# --- scores ----------------------------------------------------------------------------------------
+
+def judge_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
+    """A prediction row: the answer parsed, each cited DOI verified, and whether it is exactly right."""
+    parsed = parse_answer(answer.text, answer.finished)
+    gold = [d.lower() for d in rec["dois"]]
+    verdicts = [verifier.verify(c, gold) for c in parsed.cited]
+    right = {v.gold for v in verdicts if v.status == "right"}
+    exact = (parsed.abstained if not gold
+             else all(v.status == "right" for v in verdicts) and right == set(gold))
+    return {"id": rec.get("id"), "split": rec["split"], "system": system, "claim": rec["claim"],
+            "dois": gold, "answer": answer.text, "predicted": parsed.dois,
+            "verdicts": [{"doi": v.doi, "status": v.status, "title_agrees": v.title_agrees, "gold": v.gold}
+                         for v in verdicts],
+            "abstained": parsed.abstained, "truncated": parsed.truncated, "exact": exact}
+
+
+def _share(rows: list[dict], hit: Callable[[dict], bool]) -> float | None:
+    return sum(map(hit, rows)) / len(rows) if rows else None
+
+
+def score(rows: list[dict]) -> dict:
+    """The scores of prediction rows (judge_row's)."""
+    supported = [r for r in rows if r["dois"]]
+    unsupported = [r for r in rows if not r["dois"]]
+    abstained = [r for r in rows if r["abstained"]]
+    gold_total = sum(len(r["dois"]) for r in supported)
+    found = sum(len({v["gold"] for v in r["verdicts"] if v["status"] == "right"}) for r in supported)
+    any_status = lambda status: lambda r: any(v["status"] == status for v in r["verdicts"])  # noqa: E731
+    return {
+        "n": len(rows), "supported": len(supported), "unsupported": len(unsupported),
+        "doi_exact_match": _share(supported, lambda r: r["exact"]),
+        "doi_recall": found / gold_total if gold_total else None,
+        "fabricated_rate": _share(rows, any_status("fabricated")),
+        "wrong_rate": _share(rows, any_status("wrong")),
+        "mismatched_rate": _share(rows, lambda r: any(v["title_agrees"] is False for v in r["verdicts"])),
+        "answered_rate": _share(rows, lambda r: bool(r["predicted"])),
+        "abstention_precision": _share(abstained, lambda r: not r["dois"]),
+        "abstention_recall": _share(unsupported, lambda r: r["abstained"]),
+        "truncated_rate": _share(rows, lambda r: r["truncated"]),
+        "unverified": sum(v["status"] == "unverified" for r in rows for v in r["verdicts"]),
+    }
+
+
+# --- systems ---------------------------------------------------------------------------------------
+
+def baseline_answers(records: list[dict], library: list[dict], claims: list[tuple[str, list[str]]]) -> dict:
+    """{'lookup': answers, 'bm25': answers} for the records: no model, the library's lines."""
+    from citetune.retrieval import OverlapLookup, WorkRetriever, bm25_answer
+
+    by_doi = {w["doi"].lower(): w for w in library}
+    lookup, retriever = OverlapLookup(claims), WorkRetriever(library, claims)
+
+    def as_answer(dois: list[str]) -> Generated:
+        return Generated(format_answer([by_doi[d] for d in dois if d in by_doi]), True)
+
+    return {"lookup": [as_answer(lookup.answer(r["claim"])) for r in records],
+            "bm25": [as_answer(bm25_answer(retriever, r["claim"])) for r in records]}
+
+
+def grounded_decoding(tokenizer, model, library: list[dict]):
+    """Decoding restricted to whole library lines or the abstention line (built once: it reads the vocabulary)."""
+    from citetune.grounding import GroundedDecoding
+
+    return GroundedDecoding(tokenizer, [work_line(w) for w in library], exclusive=[ABSTAIN],
+                            end_token_ids=end_token_ids(model, tokenizer))
+
+
+def grounded_constraint(decoding, library: list[dict], records: list[dict]):
+    """The constraint generate() takes for `records`: any library line, or in retrieval mode the lines of
+    the row's own candidates; the abstention line is open to every row."""
+    lines = {w["doi"].lower(): work_line(w) for w in library}
+
+    def constraint(prompt_length: int, rows: list[int]):
+        per_row = None
+        if records[rows[0]]["mode"] == "retrieval":
+            per_row = [[lines[d] for d in records[i].get("candidates", []) if d in lines] for i in rows]
+        return decoding.allowed_tokens_fn(prompt_length, per_row)
+
+    return constraint
+
+
+class Evaluation:
+    """Runs the systems over the splits, collecting prediction rows and metrics {system: {split: scores}}."""
+
+    def __init__(self, data: dict[str, list[dict]], verifier, params, judge_cache: str | Path | None = None):
+        self.data, self.verifier, self.params, self.judge_cache = data, verifier, params, judge_cache
+        self.metrics: dict[str, dict] = {}
+        self.predictions: list[dict] = []
+        self.max_new_tokens: int | None = None
+
+    def add(self, system: str, answer: Callable[[list[dict], str], list[Generated]], mode: str | None = None):
+        for split, records in self.data.items():
+            chosen = [r for r in records if mode is None or r["mode"] == mode]
+            if mode is None:  # baselines answer each claim once, whatever the modes
+                chosen = list({r["id"]: r for r in chosen}.values())
+            start = time.monotonic()
+            rows = [judge_row(r, a, system, self.verifier) for r, a in zip(chosen, answer(chosen, split))]
+            quality = self.answer_quality(chosen, rows)
+            self.metrics.setdefault(system, {})[split] = (score(rows) | quality
+                                                          | {"seconds": round(time.monotonic() - start, 1)})
+            self.predictions += rows
+            log.info("%s/%s: exact %s, fabricated %s", system, split, self.metrics[system][split]["doi_exact_match"],
+                     self.metrics[system][split]["fabricated_rate"])
+
+    def answer_quality(self, records: list[dict], rows: list[dict]) -> dict:
+        """The optional scores of the answers against the gold answers (judges.py); each row gets its own."""
+        from citetune import judges
+
+        judge, similarity = self.params.judge, self.params.similarity
+        texts = [{"question": r["messages"][-2]["content"], "gold": r["messages"][-1]["content"], "answer": p["answer"]}
+                 for r, p in zip(records, rows)]
+        scores = {}
+        if judge.enabled:
+            scores["judge"] = judges.judge_answers(
+                texts, judge.base_url, judge.model, judge.api_key_env, self.judge_cache, workers=judge.workers,
+                request_timeout=judge.timeout_seconds, deadline_s=judge.deadline_seconds)
+        if similarity.embedding:
+            scores["embedding_similarity"] = judges.embedding_similarity(texts, similarity.embedding_model or None)
+        if similarity.cross_encoder:
+            scores["cross_encoder"] = judges.cross_encoder_score(texts, similarity.cross_encoder)
+        out = {}
+        for name, result in scores.items():
+            out[name] = result["mean"]
+            if "unscored" in result:
+                out[f"{name}_unscored"] = result["unscored"]
+            for row, one in zip(rows, result["per_row"]):
+                row[name] = one.get("score") if isinstance(one, dict) else one
+        return out
+
+    def plot(self) -> list[dict]:
+        return [{"system": f"{system}/{split}", "exact_match": m["doi_exact_match"],
+                 "fabricated_rate": m["fabricated_rate"]}
+                for system, per_split in self.metrics.items() for split, m in per_split.items()]
+
+
+def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path, verifier, params,
+             quantization: str = "none", device: str | None = None,
+             judge_cache: str | Path | None = None) -> Evaluation:
+    """Answer every claim of params.splits with each system; see the module's docstring."""
     from peft import PeftModel
+
+    from citetune.models import load_base, load_tokenizer, pick_device
 
     device = device or pick_device()
     if not (Path(adapter_dir) / "adapter_config.json").exists():
         raise StageError(f"no adapter in {adapter_dir}: run the train stage first (dvc repro train)")
-    data = load_questions(sft_dir, splits)
-    known = known_dois(references_csv, [r for rows in data.values() for r in rows])
-    model = load_base(base_dir, quantization, device)
-    tokenizer = load_tokenizer(base_dir)
-    metrics, predictions = {}, []
-    metrics["base"], rows = _answer_all(model, tokenizer, data, "base", known, max_new_tokens, batch_size)
-    predictions += rows
+    data = load_questions(sft_dir, params.splits)
+    library, claims = load_library(sft_dir), train_claims(sft_dir)
+    run = Evaluation(data, verifier, params, judge_cache)
+
+    baselines: dict[tuple[str, str], list[Generated]] = {}
+
+    def baseline(name: str):
+        def answer(records, split):
+            if (name, split) not in baselines:
+                for other, answers in baseline_answers(records, library, claims).items():
+                    baselines[(other, split)] = answers
+            return baselines[(name, split)]
+        return answer
+
+    run.add("lookup", baseline("lookup"))
+    run.add("bm25", baseline("bm25"))
+
+    model, tokenizer = load_base(base_dir, quantization, device), load_tokenizer(base_dir)
+    gold_answers = [r["messages"][-1]["content"] for rows in data.values() for r in rows]
+    budget = params.max_new_tokens or answer_budget(tokenizer, gold_answers)
+    modes = sorted({r["mode"] for rows in data.values() for r in rows})
+
+    decoding = grounded_decoding(tokenizer, model, library) if params.grounded else None
+
+    def answers_of(constrained: bool = False):
+        def answer(records, split):
+            constraint = grounded_constraint(decoding, library, records) if constrained else None
+            return generate(model, tokenizer, [r["messages"][:-1] for r in records], budget, params.batch_size,
+                            params.repetition_penalty, constraint, desc=split)
+        return answer
+
+    run.add("base", answers_of(), mode="closed_book" if "closed_book" in modes else modes[0])
     model = PeftModel.from_pretrained(model, str(adapter_dir))
-    metrics["tuned"], rows = _answer_all(model, tokenizer, data, "tuned", known, max_new_tokens, batch_size)
-    predictions += rows
-    plot = [{"model": f"{label}/{split}", "exact_match": m["doi_exact_match"], "fabricated_rate": m["fabricated_rate"]}
-            for label, per_split in metrics.items() for split, m in per_split.items()]
-    return metrics, predictions, plot
+    for mode in modes:
+        run.add(f"tuned/{mode}", answers_of(), mode=mode)
+        if params.grounded:
+            run.add(f"tuned/{mode}/grounded", answers_of(constrained=True), mode=mode)
+    run.max_new_tokens = budget
+    return run

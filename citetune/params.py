@@ -98,6 +98,10 @@ class QaParams(Section):
     test_fraction: float
     system_prompt: str
     require_all_matched: bool
+    holdout_works: float = Field(ge=0, lt=1)
+    modes: list[Literal["closed_book", "retrieval"]] = Field(min_length=1)
+    candidates: int = Field(ge=1)
+    drop_gold_fraction: float = Field(ge=0, le=1)
 
 
 class TinyModelParams(Section):
@@ -131,10 +135,30 @@ class TrainParams(Section):
     seed: int
 
 
+class JudgeParams(Section):
+    enabled: bool
+    base_url: str
+    model: str
+    api_key_env: str
+    workers: int = Field(ge=1)
+    timeout_seconds: float = Field(gt=0)
+    deadline_seconds: float = Field(gt=0)
+
+
+class SimilarityParams(Section):
+    embedding: bool
+    embedding_model: str
+    cross_encoder: str
+
+
 class EvaluateParams(Section):
     splits: list[Literal["train", "validation", "test"]]
-    max_new_tokens: int
-    batch_size: int
+    max_new_tokens: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    repetition_penalty: float = Field(gt=0)
+    grounded: bool
+    judge: JudgeParams
+    similarity: SimilarityParams
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -1,4 +1,14 @@
-"""Question–answer pairs from matched citing sentences, in chat `messages` form, split without leakage."""
+"""Question–answer pairs from matched citing sentences, in chat `messages` form, split without leakage.
+
+Each citing sentence is a claim; its answer cites the verified works of the assistant's library that
+the sentence cites, or abstains (answers.ABSTAIN) when none of them is in the library: its references
+could not be matched, or their works are held out of the library (qa.holdout_works) so that the model
+meets claims it has no verified work for. Two modes, one record each per claim:
+- closed_book: the claim alone; the model answers from what it learned;
+- retrieval: the claim and candidate works retrieved for it (BM25 over the library, retrieval.py);
+  the model cites among them or abstains. In train, the gold works are sometimes left out of the
+  candidates, so that the model learns to abstain rather than to pick a distractor (RAFT).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +18,17 @@ import re
 
 import pandas as pd
 
+from citetune.answers import ABSTAIN, format_answer, work_line
+
 QUESTION_TEMPLATES = [
     'Which work supports this statement? "{context}"',
     "Cite the paper behind this claim, with its DOI: {context}",
     'What is the source for the following sentence? "{context}"',
     "Give the reference (title, year, DOI) for: {context}",
 ]
+CANDIDATES_HEADER = "Candidate works (cite only from these):"
 SPLITS = ("train", "validation", "test")
+MODES = ("closed_book", "retrieval")
 
 
 def _unit_hash(text: str, seed: int) -> float:
@@ -34,107 +48,168 @@ def split_of(context: str, seed: int, validation_fraction: float, test_fraction:
     return "train"
 
 
-def format_answer(works: list[dict]) -> str:
-    return "\n".join(f"- {w['title']} ({w['year']}). DOI: {w['doi']}" for w in works)
+def held_out(doi: str, seed: int, fraction: float) -> bool:
+    """Whether a work is kept out of the library: by its DOI's hash, so the choice never moves."""
+    return _unit_hash(f"holdout:{doi.lower()}", seed) < fraction
 
 
-def build_pairs(citations: pd.DataFrame, references: pd.DataFrame, params) -> tuple[list[dict], dict]:
-    """One pair per citing sentence with at least one matched DOI; returns (pairs, counts)."""
+def library_of(references: pd.DataFrame, params) -> tuple[list[dict], list[dict]]:
+    """(the library: verified works the assistant may cite, the held-out verified works), by DOI."""
+    matched = references[references["match_status"].eq("matched") & references["doi"].astype(str).str.strip().ne("")]
+    works: dict[str, dict] = {}
+    for r in matched.itertuples():
+        works.setdefault(str(r.doi).lower(), {"doi": str(r.doi), "title": r.match_title or r.ref_title,
+                                              "year": r.match_year or r.ref_year})
+    library = [w for d, w in works.items() if not held_out(d, params.seed, params.holdout_works)]
+    return library, [w for d, w in works.items() if held_out(d, params.seed, params.holdout_works)]
+
+
+def build_claims(citations: pd.DataFrame, references: pd.DataFrame, params) -> tuple[list[dict], list[dict], dict]:
+    """One claim per citing sentence, with the library's works it cites; returns (claims, library, counts)."""
+    library, held = library_of(references, params)
+    in_library = {w["doi"].lower() for w in library}
     matched = references[references["match_status"].eq("matched")]
-    work_by_key = {
-        r.ref_key: {"doi": r.doi, "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}
-        for r in matched.itertuples()
-    }
-    pairs, skipped_no_doi, skipped_partial, partial = [], 0, 0, 0
+    work_by_key = {r.ref_key: w for r in matched.itertuples()
+                   for w in [{"doi": r.doi, "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}]}
+    claims, counts = [], {"skipped_partially_matched": 0, "abstain_unmatched": 0, "abstain_held_out": 0,
+                          "claims_with_unmatched_references": 0}
     for (paper_id, sentence_id), rows in citations.groupby(["paper_id", "sentence_id"], sort=False):
-        works, seen = [], set()
-        for key in rows["ref_key"]:
-            work = work_by_key.get(key)
-            if work and work["doi"].lower() not in seen:  # DOIs are case-insensitive
-                seen.add(work["doi"].lower())
-                works.append(work)
-        unmatched = rows["ref_key"].map(lambda k: k not in work_by_key).sum()
-        if not works:
-            skipped_no_doi += 1
+        cited = [work_by_key.get(k) for k in rows["ref_key"]]
+        unmatched = sum(w is None for w in cited)
+        if unmatched and params.require_all_matched and unmatched < len(cited):
+            counts["skipped_partially_matched"] += 1
             continue
-        if unmatched:
-            if params.require_all_matched:
-                skipped_partial += 1
-                continue
-            partial += 1
-        pair_id = f"{paper_id}:{sentence_id}"
+        works = list({w["doi"].lower(): w for w in cited if w and w["doi"].lower() in in_library}.values())
+        if not works:
+            counts["abstain_unmatched" if unmatched == len(cited) else "abstain_held_out"] += 1
+        elif unmatched:
+            counts["claims_with_unmatched_references"] += 1
         context = rows["context"].iloc[0]
-        template = random.Random(f"{params.seed}:{pair_id}").randrange(len(QUESTION_TEMPLATES))
-        pairs.append({
-            "id": pair_id,
-            "paper_id": paper_id,
-            "sentence_id": sentence_id,
-            "split": split_of(context, params.seed, params.validation_fraction, params.test_fraction),
-            "template": template,
-            "messages": [
-                {"role": "system", "content": params.system_prompt.strip()},
-                {"role": "user", "content": QUESTION_TEMPLATES[template].format(context=context)},
-                {"role": "assistant", "content": format_answer(works)},
-            ],
-            "dois": [w["doi"].lower() for w in works],
-        })
-    counts = {
-        "sentences": int(citations[["paper_id", "sentence_id"]].drop_duplicates().shape[0]),
-        "pairs": len(pairs),
-        "skipped_no_matched_doi": skipped_no_doi,
-        "skipped_partially_matched": skipped_partial,
-        "pairs_with_unmatched_references": partial,
-    }
-    return pairs, counts
+        claims.append({"id": f"{paper_id}:{sentence_id}", "paper_id": paper_id, "sentence_id": sentence_id,
+                       "claim": context, "works": works,
+                       "split": split_of(context, params.seed, params.validation_fraction, params.test_fraction)})
+    counts |= {"sentences": int(citations[["paper_id", "sentence_id"]].drop_duplicates().shape[0]),
+               "library_works": len(library), "held_out_works": len(held)}
+    return claims, library, counts
 
 
-def qa_metrics(pairs: list[dict], counts: dict) -> dict:
-    by_split = {s: [p for p in pairs if p["split"] == s] for s in SPLITS}
-    train_dois = {d for p in by_split["train"] for d in p["dois"]}
-    test_dois = {d for p in by_split["test"] for d in p["dois"]}
-    return counts | {
-        "pairs_by_split": {s: len(v) for s, v in by_split.items()},
-        "unique_dois": len({d for p in pairs for d in p["dois"]}),
+def retrieval_prompt(question: str, candidates: list[dict]) -> str:
+    listed = "\n".join(work_line(w) for w in candidates)
+    return f"{question}\n\n{CANDIDATES_HEADER}\n{listed}"
+
+
+def make_records(claims: list[dict], library: list[dict], params) -> list[dict]:
+    """The SFT records: one per claim and mode, in chat form, with the gold DOIs and the candidates shown."""
+    retriever = None
+    if "retrieval" in params.modes:
+        from citetune.retrieval import WorkRetriever
+
+        train_claims = [(c["claim"], [w["doi"].lower() for w in c["works"]]) for c in claims if c["split"] == "train"]
+        retriever = WorkRetriever(library, train_claims)
+    system = params.system_prompt.strip()
+    records = []
+    for c in claims:
+        rng = random.Random(f"{params.seed}:{c['id']}")
+        question = QUESTION_TEMPLATES[rng.randrange(len(QUESTION_TEMPLATES))].format(context=c["claim"])
+        gold = [w["doi"].lower() for w in c["works"]]
+        base = {k: c[k] for k in ("id", "paper_id", "sentence_id", "split", "claim")} | {"dois": gold}
+        for mode in params.modes:
+            works, extra = c["works"], {}
+            if mode == "retrieval":
+                candidates = _candidates(retriever, c, params, rng)
+                shown = {w["doi"].lower() for w in candidates}
+                works = [w for w in c["works"] if w["doi"].lower() in shown]
+                question_text, extra = retrieval_prompt(question, candidates), {"candidates": sorted(shown)}
+            else:
+                question_text = question
+            answer = format_answer(works)
+            records.append(base | {"mode": mode, "abstain": answer == ABSTAIN, **extra, "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": question_text},
+                {"role": "assistant", "content": answer},
+            ]})
+    return records
+
+
+def _candidates(retriever, claim: dict, params, rng: random.Random) -> list[dict]:
+    """The works shown with a claim: the retriever's top ones (the claim's own text left out of the
+    documents, as for an unseen claim); in train, now and then without the gold works (RAFT)."""
+    k = params.candidates
+    exclude = claim["claim"] if claim["split"] == "train" else None
+    hits = [w for w, _ in retriever.search(claim["claim"], k + len(claim["works"]), exclude_claim=exclude)]
+    if claim["split"] == "train" and claim["works"] and rng.random() < params.drop_gold_fraction:
+        gold = {w["doi"].lower() for w in claim["works"]}
+        hits = [w for w in hits if w["doi"].lower() not in gold]
+    return hits[:k]
+
+
+def qa_metrics(records: list[dict], counts: dict) -> dict:
+    first = [r for r in records if r["mode"] == records[0]["mode"]] if records else []
+    by_split = {s: [r for r in first if r["split"] == s] for s in SPLITS}
+    train_dois = {d for r in by_split["train"] for d in r["dois"]}
+    test_dois = {d for r in by_split["test"] for d in r["dois"]}
+    metrics = counts | {
+        "claims": len(first),
+        "records": len(records),
+        "claims_by_split": {s: len(v) for s, v in by_split.items()},
+        "abstain_by_split": {s: sum(r["abstain"] for r in v) for s, v in by_split.items()},
+        "unique_dois": len({d for r in first for d in r["dois"]}),
         "test_dois_unseen_in_train": len(test_dois - train_dois),
-        "dois_per_pair": round(sum(len(p["dois"]) for p in pairs) / max(len(pairs), 1), 3),
+        "dois_per_claim": round(sum(len(r["dois"]) for r in first) / max(len(first), 1), 3),
     }
+    retrieval = [r for r in records if r["mode"] == "retrieval" and r["dois"]]
+    for split in SPLITS:
+        rows = [r for r in retrieval if r["split"] == split]
+        if rows:  # how often the retriever shows every gold work: the ceiling of the retrieval mode
+            metrics.setdefault("candidates_hold_all_gold", {})[split] = round(
+                sum(set(r["dois"]) <= set(r["candidates"]) for r in rows) / len(rows), 3)
+    return metrics
 
 
 def dataset_card(metrics: dict, params) -> str:
-    splits = metrics["pairs_by_split"]
+    splits, abstain = metrics["claims_by_split"], metrics["abstain_by_split"]
     examples = "\n".join(f"- `{t}`" for t in QUESTION_TEMPLATES)
     return f"""# citetune SFT set
 
 Question–answer pairs that teach a language model to name the works behind a scientific
-claim, each with its verified DOI. Built by citetune's `qa` stage from citing sentences
-extracted from papers, whose references were matched to DOIs through Crossref metadata
-and validated (title, year, first author).
+claim, each with its verified DOI, and to say so when no verified work supports it. Built by
+citetune's `qa` stage from citing sentences extracted from papers, whose references were
+matched to DOIs through Crossref metadata and validated (title, year, first author).
 
-| split | pairs |
-|---|---|
-| train | {splits['train']} |
-| validation | {splits['validation']} |
-| test | {splits['test']} |
+| split | claims | of which abstain |
+|---|---|---|
+| train | {splits['train']} | {abstain['train']} |
+| validation | {splits['validation']} | {abstain['validation']} |
+| test | {splits['test']} | {abstain['test']} |
 
-{metrics['unique_dois']} distinct DOIs; {metrics['dois_per_pair']} DOIs per answer on average;
+Modes: {', '.join(params.modes)} (one record per claim and mode, {metrics['records']} records).
+The library (`works.jsonl`): {metrics['library_works']} verified works; {metrics['held_out_works']} more
+verified works are held out of it (seed {params.seed}, share {params.holdout_works}), so that claims
+citing only them teach abstention. {metrics['unique_dois']} distinct DOIs are cited;
 {metrics['test_dois_unseen_in_train']} DOIs of the test split never appear in train.
-{metrics['skipped_no_matched_doi']} citing sentences had no matched reference and were left out.
 
 ## Format
-One JSON object per line: `id` (`<paper_id>:<sentence_id>`), `paper_id`, `sentence_id`,
-`split`, `template`, `messages` (system, user, assistant) and `dois` (the gold DOIs,
-lower-case). The user turn is one of these templates, chosen per pair with seed {params.seed}:
+One JSON object per line: `id` (`<paper_id>:<sentence_id>`), `paper_id`, `sentence_id`, `split`,
+`claim`, `mode`, `messages` (system, user, assistant), `dois` (the gold DOIs, lower-case; empty
+when the answer abstains), `abstain`, and in retrieval mode `candidates` (the DOIs shown). The user
+turn is one of these templates, chosen per claim with seed {params.seed}:
 
 {examples}
 
-The assistant turn lists each cited work as `- <title> (<year>). DOI: <doi>`.
+In retrieval mode the question is followed by `{CANDIDATES_HEADER}` and {params.candidates} works
+found by BM25 over the library's titles and the training claims that cite them; in train the gold
+works are left out of the candidates in a share {params.drop_gold_fraction} of the claims, and the
+answer then abstains.
+
+The assistant turn lists each cited work as `- <title> (<year>). DOI: <doi>`, or is exactly
+`{ABSTAIN}`
 
 ## Splits
-A pair's split is a hash of its normalised sentence (seed {params.seed}): the same sentence
-never appears in two splits, and adding papers never moves an existing pair.
+A claim's split is a hash of its normalised sentence (seed {params.seed}): the same sentence
+never appears in two splits, and adding papers never moves an existing claim.
 
 ## Caveats
-The claims are the citing authors' wording, not the cited papers'. Only references that
-could be matched to a DOI are used; a sentence whose other references could not be matched
-still appears, with the matched ones only, unless `qa.require_all_matched` is set.
+The claims are the citing authors' wording, not the cited papers'. A sentence whose other
+references could not be matched cites the matched ones only, unless `qa.require_all_matched`
+is set.
 """

@@ -7,11 +7,15 @@ Scored with BM25 (bm25s), over the project's own normalised words.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 
 import bm25s
 
 from citetune.words import STOP_WORDS, comparable_text
+
+# bm25s logs every index it builds at INFO; leave-one-out builds one per training claim.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # (claim text, gold DOIs, lower-case) of the training split
 TrainClaim = tuple[str, Sequence[str]]

@@ -173,6 +173,13 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     return trainer
 
 
+def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
+    """(examples longer than max_length tokens, the longest length): truncation would cut their answers."""
+    lengths = [len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
+                                                 return_dict=True)["input_ids"]) for row in dataset]
+    return sum(n > max_length for n in lengths), max(lengths, default=0)
+
+
 def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
@@ -184,6 +191,11 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
         trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
                                 max_steps, logging_steps)
+        cut, longest = overlong(trainer.processing_class, train_ds, params.max_length)
+        if cut:
+            log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
+                        "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
+                        len(train_ds), params.max_length, longest, longest)
         log.info("training on %d examples (%d validation), %s, %s", len(train_ds),
                  len(eval_ds) if eval_ds is not None else 0, device, params.quantization)
         result = trainer.train()
@@ -209,6 +221,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "examples": len(train_ds),
+        "examples_over_max_length": cut,
         "seconds": round(seconds, 1),
         "trainable_params": trainable,
         "total_params": total,

@@ -9,15 +9,16 @@ import pytest
 import yaml
 
 from citetune.params import TinyModelParams, default_params
+from citetune.qa import MODES
 from citetune.testing.sft_sample import sft_records, write_sft
 from citetune.tiny_model import build_tiny_base
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every field given, so that the shape does not follow params.yaml's defaults.
-TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=256,
+TINY = TinyModelParams(vocab_size=1200, hidden_size=64, num_layers=2, num_heads=2, max_length=448,
                        pretrain_epochs=15, pretrain_lr=2e-3, seed=0)
 # The adapter: 4-bit base, enough steps for the loss to fall clearly on the SFT records below.
-ADAPTER_TRAIN = {"quantization": "4bit", "epochs": 4, "batch_size": 8, "learning_rate": 0.005, "max_length": 256,
+ADAPTER_TRAIN = {"quantization": "4bit", "epochs": 6, "batch_size": 8, "learning_rate": 0.01, "max_length": 448,
                  "lora_r": 16, "lora_alpha": 32}
 
 
@@ -38,11 +39,19 @@ def tiny_base(tmp_path_factory, tiny_params) -> Path:
 
 @pytest.fixture(scope="session")
 def sft_dir(tmp_path_factory) -> Path:
-    """train/validation/test jsonl files of the first 40 SFT records of the sample corpus."""
+    """train/validation/test jsonl files of the sample corpus: the first 24, 3 and 3 claims of each split,
+    in both modes (one adapter for both, as qa.modes can ask), and the library."""
     out = tmp_path_factory.mktemp("sft")
-    records = sft_records()
-    assert len(records) >= 40
-    write_sft(out, records[:40])
+    records = sft_records(modes=list(MODES))
+    first = {}
+    for r in records:
+        first.setdefault(r["split"], [])
+        if r["id"] not in first[r["split"]]:
+            first[r["split"]].append(r["id"])
+    keep = set(first["train"][:24] + first["validation"][:3] + first["test"][:3])
+    chosen = [r for r in records if r["id"] in keep]
+    assert len(chosen) == 60 and any(r["abstain"] for r in chosen)
+    write_sft(out, chosen)
     return out
 
 

@@ -8,110 +8,159 @@ from pathlib import Path
 import pytest
 import yaml
 
+from citetune.answers import ABSTAIN, parse_answer, work_line
 from citetune.errors import StageError
-from citetune.evaluation import evaluate, known_dois, score
-from citetune.ids import extract_dois
+from citetune.evaluation import baseline_answers, evaluate, judge_row, score
+from citetune.generation import Generated
 from citetune.io import read_jsonl
+from citetune.matching import LocalIndex
 from citetune.params import default_params
-from citetune.testing.sft_sample import sft_records, write_references, write_sft
+from citetune.qa import MODES
+from citetune.testing.sft_sample import sample_library, sft_records, write_sft
+from citetune.verification import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("text, dois", [
-    ("- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685",
-     ["10.48550/arxiv.2106.09685"]),
-    ("- A (2017). DOI: 10.48550/arxiv.1706.03762\n- B (2018). DOI: 10.48550/arxiv.1810.04805.",
-     ["10.48550/arxiv.1706.03762", "10.48550/arxiv.1810.04805"]),
-    ("See https://doi.org/10.1145/3292500.3330701, and again (doi:10.1145/3292500.3330701).",
-     ["10.1145/3292500.3330701"]),
-    ("Legacy: 10.1002/(sici)1097-4571(199806)49:8 is one DOI;", ["10.1002/(sici)1097-4571(199806)49:8"]),
-    ('Quoted "10.5555/ct.2021.2628"; bracketed [10.1000/XYZ-1] and a bare 10.1000/abc:', 
-     ["10.5555/ct.2021.2628", "10.1000/xyz-1", "10.1000/abc"]),
-    ("No identifier here, only 10.48 and arXiv:2106.09685 and 10.123/short-prefix.", []),
-    ("", []),
-])
-def test_extract_dois_from_hand_written_answers(text, dois):
-    assert extract_dois(text) == dois
+def _row(dois, statuses, abstained=False, exact=False, title_agrees=True):
+    verdicts = [{"doi": f"10.1000/{i}", "status": s, "title_agrees": title_agrees, "gold": dois[0] if s == "right" else ""}
+                for i, s in enumerate(statuses)]
+    return {"dois": dois, "verdicts": verdicts, "predicted": [v["doi"] for v in verdicts], "abstained": abstained,
+            "truncated": False, "exact": exact}
 
 
 def test_scores_on_hand_written_rows():
-    known = {"10.1/a", "10.1/b", "10.1/c", "10.1/d"}
     rows = [
-        {"dois": ["10.1/a"], "predicted": ["10.1/a"]},                   # exact
-        {"dois": ["10.1/a", "10.1/b"], "predicted": ["10.1/b"]},         # half the gold
-        {"dois": ["10.1/c"], "predicted": ["10.1/c", "10.9/invented"]},  # right one plus a fabricated one
-        {"dois": ["10.1/d"], "predicted": []},                           # no answer
-        {"dois": ["10.1/b", "10.1/a"], "predicted": ["10.1/a", "10.1/b"]},  # order does not matter
+        _row(["10.1/a"], ["right"], exact=True),
+        _row(["10.1/a"], ["right", "fabricated"]),       # the right one and an invented one
+        _row(["10.1/b"], ["wrong"], title_agrees=False),  # a real other work, printed with another title
+        _row(["10.1/c"], [], abstained=True),            # abstained on a supported claim
+        _row([], [], abstained=True, exact=True),        # abstained on an unsupported claim: right
+        _row([], ["wrong"]),                             # cited a work for an unsupported claim
     ]
-    s = score(rows, known)
-    assert s["n"] == 5
-    assert s["doi_exact_match"] == pytest.approx(2 / 5)
-    assert s["doi_recall"] == pytest.approx(5 / 7)
-    assert s["fabricated_rate"] == pytest.approx(1 / 5)
-    assert s["answered_rate"] == pytest.approx(4 / 5)
-    assert score([], known)["doi_exact_match"] is None
+    s = score(rows)
+    assert (s["n"], s["supported"], s["unsupported"]) == (6, 4, 2)
+    assert s["doi_exact_match"] == pytest.approx(1 / 4)
+    assert s["doi_recall"] == pytest.approx(2 / 4)
+    assert s["fabricated_rate"] == pytest.approx(1 / 6)  # an abstention is never a fabrication
+    assert s["wrong_rate"] == pytest.approx(2 / 6)
+    assert s["mismatched_rate"] == pytest.approx(1 / 6)
+    assert s["answered_rate"] == pytest.approx(4 / 6)
+    assert s["abstention_precision"] == pytest.approx(1 / 2)
+    assert s["abstention_recall"] == pytest.approx(1 / 2)
+    assert score([])["doi_exact_match"] is None
 
 
-def test_known_dois_are_the_matched_ones_plus_gold(tmp_path):
-    write_references(tmp_path / "references.csv", ["10.1/A", "10.1/b"])
-    assert known_dois(tmp_path / "references.csv", [{"dois": ["10.2/c"]}]) == {"10.1/a", "10.1/b", "10.2/c"}
-    (tmp_path / "bad.csv").write_text("doi\n10.1/a\n")
-    with pytest.raises(StageError, match="match_status"):
-        known_dois(tmp_path / "bad.csv")
-    with pytest.raises(StageError, match="run the match stage"):
-        known_dois(tmp_path / "none.csv")
+@pytest.fixture(scope="module")
+def verifier(tmp_path_factory):
+    records = [json.loads(line) for line in (ROOT / "data/sample/crossref.jsonl").read_text().splitlines()]
+    return Verifier(LocalIndex.from_records(tmp_path_factory.mktemp("index") / "r.sqlite", records),
+                    default_params("match"))
+
+
+def test_rows_verify_each_doi_and_exactness_follows_the_gold(verifier):
+    rec = {"id": "x:1", "split": "test", "claim": "c", "dois": ["10.48550/arxiv.2106.09685"]}
+    right = "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685"
+    row = judge_row(rec, Generated(right, True), "tuned", verifier)
+    assert row["exact"] and row["verdicts"][0]["status"] == "right" and row["verdicts"][0]["title_agrees"]
+    invented = right + "\n- Made Up (2020). DOI: 10.48550/arXiv.2106.00000"
+    row = judge_row(rec, Generated(invented, True), "tuned", verifier)
+    assert not row["exact"] and [v["status"] for v in row["verdicts"]] == ["right", "fabricated"]
+    # Cut by the budget: the last line is not scored, whatever DOI its cut-off text would name.
+    row = judge_row(rec, Generated(invented[:-3], False), "tuned", verifier)
+    assert row["exact"] and row["truncated"] and row["predicted"] == ["10.48550/arxiv.2106.09685"]
+    unsupported = rec | {"dois": []}
+    assert judge_row(unsupported, Generated(ABSTAIN, True), "tuned", verifier)["exact"]
+    assert not judge_row(unsupported, Generated(right, True), "tuned", verifier)["exact"]
+
+
+def test_the_lookup_and_bm25_baselines_answer_from_the_library():
+    records = sft_records()
+    library = sample_library()
+    claims = [(r["claim"], r["dois"]) for r in records if r["split"] == "train" and r["dois"]
+              and r["mode"] == "closed_book"]
+    test = [r for r in records if r["split"] == "test" and r["mode"] == "closed_book"]
+    answers = baseline_answers(test, library, claims)
+    lines = {work_line(w) for w in library}
+    for name in ("lookup", "bm25"):
+        assert len(answers[name]) == len(test)
+        assert all(set(a.text.splitlines()) <= lines or a.text == ABSTAIN for a in answers[name])
+        hits = sum(set(parse_answer(a.text).dois) == set(r["dois"]) for a, r in zip(answers[name], test) if r["dois"])
+        assert hits >= 0.4 * sum(bool(r["dois"]) for r in test), name  # far from chance among ~40 works
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_base, trained_adapter):
-    """The session's tiny 4-bit base and adapter (conftest.py), small SFT splits, matched references."""
+    """The session's tiny 4-bit base and adapter (conftest.py), and small SFT splits in both modes."""
     root = tmp_path_factory.mktemp("evaluate")
-    records = sft_records()
-    by_split = {name: [r for r in records if r["split"] == name] for name in ("train", "validation", "test")}
-    splits = write_sft(root / "sft", by_split["train"][:16] + by_split["validation"][:2] + by_split["test"][:4])
-    write_references(root / "references.csv", sorted({d for r in records for d in r["dois"]}))
+    records = sft_records(modes=list(MODES))
+    keep = {s: {r["id"] for r in records if r["split"] == s} for s in ("train", "validation", "test")}
+    keep = {s: sorted(ids)[:n] for (s, ids), n in zip(keep.items(), (8, 2, 6))}
+    chosen = [r for r in records if r["id"] in keep[r["split"]]]
+    splits = write_sft(root / "sft", chosen)
     return root, splits, tiny_base, trained_adapter["--out-dir"]
 
 
-@pytest.mark.slow
-def test_evaluate_stage_writes_metrics_predictions_and_plot(trained):
-    root, splits, base, adapter = trained
+def stage_params(root: Path, **evaluate) -> Path:
     params = root / "params.yaml"
-    params.write_text(yaml.safe_dump({"evaluate": {"splits": ["test", "train"], "max_new_tokens": 24, "batch_size": 8},
-                                      "train": default_params("train", quantization="4bit").model_dump(mode="json")}))
+    params.write_text(yaml.safe_dump({
+        "evaluate": default_params("evaluate", **({"batch_size": 8} | evaluate)).model_dump(mode="json"),
+        "train": default_params("train", quantization="4bit").model_dump(mode="json"),
+        "match": default_params("match", records=str(ROOT / "data/sample/crossref.jsonl")).model_dump(mode="json"),
+    }))
+    return params
+
+
+SYSTEMS = ["lookup", "bm25", "base", "tuned/closed_book", "tuned/closed_book/grounded", "tuned/retrieval",
+           "tuned/retrieval/grounded"]
+
+
+@pytest.mark.slow
+def test_evaluate_stage_scores_every_system_with_verified_dois(trained):
+    root, splits, base, adapter = trained
     out = {"--predictions": root / "eval" / "predictions.jsonl", "--metrics": root / "metrics" / "eval.json",
-           "--plot": root / "metrics" / "eval_plot.json"}
-    cmd = [sys.executable, "-m", "stages.evaluate", "--params", str(params), "--sft-dir", str(root / "sft"),
-           "--references", str(root / "references.csv"), "--base-dir", str(base),
-           "--adapter-dir", str(adapter)] + [str(x) for kv in out.items() for x in kv]
+           "--plot": root / "metrics" / "eval_plot.json", "--index-dir": root / "index",
+           "--verify-cache": root / "cache" / "verify.sqlite", "--judge-cache": root / "cache" / "judge.sqlite"}
+    cmd = [sys.executable, "-m", "stages.evaluate", "--params", str(stage_params(root)), "--sft-dir", str(root / "sft"),
+           "--base-dir", str(base), "--adapter-dir", str(adapter)] + [str(x) for kv in out.items() for x in kv]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
 
     metrics = json.loads(out["--metrics"].read_text())
-    assert set(metrics) == {"base", "tuned"} and all(set(m) == {"test", "train"} for m in metrics.values())
+    assert metrics["max_new_tokens"] > 16
+    assert sorted(k for k in metrics if k != "max_new_tokens") == sorted(SYSTEMS)
     preds = read_jsonl(out["--predictions"])
-    n = {"test": len(splits["test"]), "train": len(splits["train"])}
-    assert len(preds) == 2 * (n["test"] + n["train"])
+    claims = {split: {r["id"] for r in splits[split]} for split in ("test", "train")}
+    library = {work_line(w) for w in read_jsonl(root / "sft" / "works.jsonl")}
+    for system in SYSTEMS:
+        for split in ("test", "train"):
+            mine = [p for p in preds if p["system"] == system and p["split"] == split]
+            m = metrics[system][split]
+            assert {p["id"] for p in mine} == claims[split] and m["n"] == len(mine)
+            supported = [p for p in mine if p["dois"]]
+            assert m["doi_exact_match"] == pytest.approx(sum(p["exact"] for p in supported) / len(supported))
+            for p in mine:
+                assert p["predicted"] == parse_answer(p["answer"], not p["truncated"]).dois
+                assert [v["doi"] for v in p["verdicts"]] == p["predicted"]
+            if system in ("lookup", "bm25") or system.endswith("grounded"):
+                # Whole library lines or the abstention: every DOI real, every title its DOI's.
+                assert m["fabricated_rate"] == 0 and m["mismatched_rate"] == 0
+                assert all(set(p["answer"].splitlines()) <= library or p["answer"] == ABSTAIN for p in mine)
     for p in preds:
-        assert set(p) >= {"id", "split", "model", "question", "dois", "answer", "predicted", "exact"}
-        assert p["predicted"] == extract_dois(p["answer"]) and p["exact"] == (set(p["predicted"]) == set(p["dois"]))
-    for model, per_split in metrics.items():
-        for split, m in per_split.items():
-            mine = [p for p in preds if p["model"] == model and p["split"] == split]
-            assert m["n"] == n[split] == len(mine)
-            assert m["doi_exact_match"] == pytest.approx(sum(p["exact"] for p in mine) / len(mine))
-            assert m["answered_rate"] == pytest.approx(sum(bool(p["predicted"]) for p in mine) / len(mine))
+        if p["system"] == "tuned/retrieval/grounded" and not p["abstained"]:
+            shown = next(r for r in splits[p["split"]] if r["id"] == p["id"] and r["mode"] == "retrieval")
+            assert set(p["predicted"]) <= set(shown["candidates"])  # cites only what it was shown
     plot = json.loads(out["--plot"].read_text())
-    assert [row["model"] for row in plot] == ["base/test", "base/train", "tuned/test", "tuned/train"]
-    assert plot[3]["exact_match"] == metrics["tuned"]["train"]["doi_exact_match"]
-    assert set(plot[0]) == {"model", "exact_match", "fabricated_rate"}
+    assert [row["system"] for row in plot] == [f"{s}/{split}" for s in SYSTEMS for split in ("test", "train")]
+    assert set(plot[0]) == {"system", "exact_match", "fabricated_rate"}
+    assert (root / "cache" / "judge.sqlite").exists() and (root / "cache" / "verify.sqlite").exists()
 
 
 @pytest.mark.slow
-def test_evaluate_without_adapter_or_split_says_what_to_do(trained, tmp_path):
+def test_evaluate_without_adapter_or_split_says_what_to_do(trained, verifier, tmp_path):
     root, _, base, adapter = trained
+    params = default_params("evaluate", splits=["test"])
     with pytest.raises(StageError, match="run the train stage"):
-        evaluate(base, tmp_path, root / "sft", root / "references.csv", ["test"])
+        evaluate(base, tmp_path, root / "sft", verifier, params)
     with pytest.raises(StageError, match="evaluate.splits"):
-        evaluate(base, adapter, tmp_path, root / "references.csv", ["test"])
+        evaluate(base, adapter, tmp_path, verifier, params)

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from citetune.answers import ABSTAIN
 from citetune.columns import CITATION_COLUMNS
 from citetune.io import read_csv, read_jsonl
 from citetune.params import default_params
+from citetune.qa import CANDIDATES_HEADER
 
 
 def row(paper, sid, sentence, context, ref_id, ref_raw, **extra):
@@ -91,37 +93,95 @@ def matched(tmp_path):
     return tmp_path
 
 
-def run_qa(d, extra=""):
-    qa = default_params("qa", seed=7, test_fraction=0.2, validation_fraction=0.1).model_dump(mode="json")
+def run_qa(d, extra="", **overrides):
+    qa = default_params("qa", **({"seed": 7, "test_fraction": 0.2, "validation_fraction": 0.1, "holdout_works": 0.0}
+                                 | overrides)).model_dump(mode="json")
     (d / "params.yaml").write_text(yaml.safe_dump({"qa": qa | (yaml.safe_load(extra) or {})}))
     return run("qa", "--params", str(d / "params.yaml"), "--citations", str(d / "citations.csv"),
                "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"))
 
 
-def test_qa_pairs_messages_splits_and_card(matched):
-    r = run_qa(matched)
+def read_splits(d) -> dict[str, list[dict]]:
+    return {s: read_jsonl(d / "sft" / f"{s}.jsonl") for s in ("train", "validation", "test")}
+
+
+def test_qa_claims_in_both_modes_splits_abstentions_and_card(matched):
+    r = run_qa(matched, modes=["closed_book", "retrieval"])
     assert r.returncode == 0, r.stderr
-    splits = {s: read_jsonl(matched / "sft" / f"{s}.jsonl") for s in ("train", "validation", "test")}
-    pairs = [p for rows in splits.values() for p in rows]
-    assert len(pairs) == 42  # 40 sentences with a matched DOI + 2 from p9; 20 cite only the unmatched work
+    splits = read_splits(matched)
+    records = [p for rows in splits.values() for p in rows]
+    assert len(records) == 2 * 62  # every citing sentence, in both modes
     assert all(len(rows) > 0 for rows in splits.values())
-    by_id = {p["id"]: p for p in pairs}
-    two = by_id["p1:s1"]
+    by_id = {(p["id"], p["mode"]): p for p in records}
+    two, two_rag = by_id[("p1:s1", "closed_book")], by_id[("p1:s1", "retrieval")]
     assert [m["role"] for m in two["messages"]] == ["system", "user", "assistant"]
-    assert "Claim number 1 about adapters." in two["messages"][1]["content"]
-    assert two["dois"] == ["10.48550/arxiv.2106.09685", "10.48550/arxiv.2305.14314"]
-    assert two["messages"][2]["content"] == (
-        "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685\n"
-        "- QLoRA: Efficient Finetuning of Quantized LLMs (2023). DOI: 10.48550/arXiv.2305.14314")
-    assert by_id["p9:s1"]["dois"] == ["10.48550/arxiv.2305.14314"]
-    # the same sentence in two papers lands in one split
-    assert by_id["p0:s0"]["split"] == by_id["p9:s0"]["split"]
-    contexts = {s: {p["messages"][1]["content"] for p in rows} for s, rows in splits.items()}
-    assert not (contexts["train"] & contexts["test"]) and not (contexts["train"] & contexts["validation"])
-    assert len({p["template"] for p in pairs}) > 1
+    assert two["claim"] == "Claim number 1 about adapters." and two["claim"] in two["messages"][1]["content"]
+    assert two["dois"] == ["10.48550/arxiv.2106.09685", "10.48550/arxiv.2305.14314"] and not two["abstain"]
+    lines = ("- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685\n"
+             "- QLoRA: Efficient Finetuning of Quantized LLMs (2023). DOI: 10.48550/arXiv.2305.14314")
+    assert two["messages"][2]["content"] == lines
+    # Retrieval: the candidates are listed after the question, the answer cites those it needs.
+    question = two_rag["messages"][1]["content"]
+    assert question.startswith(two["messages"][1]["content"]) and CANDIDATES_HEADER in question
+    assert sorted(two_rag["candidates"]) == two["dois"] and all(line in question for line in lines.splitlines())
+    assert two_rag["messages"][2]["content"] in (lines, "\n".join(reversed(lines.splitlines())))
+    # A claim whose only reference is unmatched is answered by abstaining, in both modes.
+    for mode in ("closed_book", "retrieval"):
+        alone = by_id[("p2:s2", mode)]
+        assert alone["dois"] == [] and alone["abstain"] and alone["messages"][2]["content"] == ABSTAIN
+    assert by_id[("p9:s1", "closed_book")]["dois"] == ["10.48550/arxiv.2305.14314"]
+    # the same sentence in two papers lands in one split, and no sentence is in two splits
+    assert by_id[("p0:s0", "closed_book")]["split"] == by_id[("p9:s0", "closed_book")]["split"]
+    claims = {s: {p["claim"] for p in rows} for s, rows in splits.items()}
+    assert not (claims["train"] & claims["test"]) and not (claims["train"] & claims["validation"])
+    assert len({p["messages"][1]["content"].split("Claim")[0] for p in records}) > 1  # several question templates
+    assert [w["doi"] for w in read_jsonl(matched / "sft" / "works.jsonl")] == [
+        "10.48550/arXiv.2106.09685", "10.48550/arXiv.2305.14314"]
     m = json.loads((matched / "qa.json").read_text())
-    assert m["pairs"] == 42 and m["skipped_no_matched_doi"] == 20 and m["pairs_with_unmatched_references"] == 1
+    assert (m["claims"], m["records"], m["abstain_unmatched"], m["claims_with_unmatched_references"]) == (62, 124, 20, 1)
+    assert sum(m["abstain_by_split"].values()) == 20
     assert "| train |" in (matched / "sft" / "README.md").read_text()
+
+
+@pytest.fixture
+def many_works(tmp_path):
+    """40 works with distinct titles, each cited by three claims in its own words."""
+    topics = [f"topic{i} alpha{i} beta{i}" for i in range(40)]
+    refs = pd.DataFrame([{"ref_key": f"k{i}", "ref_title": t, "ref_year": "2020", "doi": f"10.1000/w{i}",
+                          "match_status": "matched", "match_title": f"Study of {t}", "match_year": "2020"}
+                         for i, t in enumerate(topics)])
+    cits = [{"paper_id": f"p{j}", "sentence_id": f"s{i}", "context": f"Result {j} on {t} holds.", "ref_key": f"k{i}"}
+            for i, t in enumerate(topics) for j in range(3)]
+    refs.to_csv(tmp_path / "references.csv", index=False)
+    pd.DataFrame(cits).to_csv(tmp_path / "citations.csv", index=False)
+    return tmp_path
+
+
+def test_held_out_works_leave_the_library_and_their_claims_abstain(many_works):
+    assert run_qa(many_works, holdout_works=0.25, modes=["closed_book", "retrieval"]).returncode == 0
+    library = {w["doi"].lower() for w in read_jsonl(many_works / "sft" / "works.jsonl")}
+    held = {f"10.1000/w{i}" for i in range(40)} - library
+    assert 3 <= len(held) <= 20
+    records = [r for rows in read_splits(many_works).values() for r in rows]
+    for r in records:
+        cited = r["claim"].split(" on ")[1].split()[0].removeprefix("topic")
+        if r["mode"] == "closed_book":  # (retrieval drops gold works from some train prompts too)
+            assert r["abstain"] == (f"10.1000/w{cited}" in held), r["id"]
+        assert not set(r.get("candidates", [])) & held  # a held-out work is never offered
+    m = json.loads((many_works / "qa.json").read_text())
+    assert (m["library_works"], m["held_out_works"]) == (len(library), len(held))
+    assert m["abstain_held_out"] == 3 * len(held)
+
+
+def test_train_claims_are_sometimes_shown_without_their_gold_works(many_works):
+    assert run_qa(many_works, drop_gold_fraction=1.0, modes=["retrieval"]).returncode == 0
+    splits = read_splits(many_works)
+    assert all(r["abstain"] and r["dois"][0] not in r["candidates"] for r in splits["train"])
+    # Other splits are shown what retrieval finds: the claim's work, found by its title's words.
+    shown = [r for s in ("validation", "test") for r in splits[s]]
+    assert shown and all(r["dois"][0] in r["candidates"] and not r["abstain"] for r in shown)
+    assert run_qa(many_works, drop_gold_fraction=0.0, modes=["retrieval"]).returncode == 0
+    assert not any(r["abstain"] for r in read_splits(many_works)["train"])
 
 
 def test_qa_is_deterministic_and_can_require_all_matched(matched):

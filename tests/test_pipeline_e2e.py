@@ -41,8 +41,9 @@ def repo(tmp_path_factory):
     params["download"]["sample_limit"] = 5
     params["base"]["tiny"].update(hidden_size=128, num_layers=2, num_heads=2, vocab_size=1200, pretrain_epochs=20,
                                   pretrain_lr=0.005)
-    params["train"].update(epochs=12, learning_rate=0.01, batch_size=8, max_length=192)
-    params["evaluate"].update(max_new_tokens=96, splits=["test", "train"])
+    params["qa"].update(modes=["closed_book", "retrieval"])
+    params["train"].update(epochs=12, learning_rate=0.01, batch_size=8, max_length=448)
+    params["evaluate"].update(splits=["test", "train"])
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
@@ -68,12 +69,16 @@ def test_dvc_repro_runs_every_stage_and_writes_the_contracts(repo):
     train = read_jsonl(root / "data/sft/train.jsonl")
     assert train and [m["role"] for m in train[0]["messages"]] == ["system", "user", "assistant"]
     assert (root / "models/adapter/adapter_config.json").exists()
+    assert {r["mode"] for r in train} == {"closed_book", "retrieval"}
     metrics = json.loads((root / "metrics/eval.json").read_text())
-    assert set(metrics) >= {"base", "tuned"}
+    assert set(metrics) >= {"base", "lookup", "bm25", "tuned/closed_book", "tuned/retrieval/grounded"}
     # The headline: tuning teaches the model to cite the works of the questions it was tuned on.
-    train_split = {model: metrics[model]["train"] for model in ("base", "tuned")}
-    assert train_split["tuned"]["n"] == len(train) > 0
-    assert train_split["tuned"]["doi_exact_match"] > train_split["base"]["doi_exact_match"], train_split
+    train_split = {model: metrics[model]["train"] for model in ("base", "tuned/closed_book")}
+    assert train_split["tuned/closed_book"]["n"] == len(train) // 2 > 0
+    assert train_split["tuned/closed_book"]["doi_exact_match"] > train_split["base"]["doi_exact_match"], train_split
+    for split in ("test", "train"):  # grounded answers cite only real works
+        assert metrics["tuned/closed_book/grounded"][split]["fabricated_rate"] == 0
+        assert metrics["tuned/retrieval/grounded"][split]["fabricated_rate"] == 0
     assert len(read_jsonl(root / "data/eval/predictions.jsonl")) > 0
     assert "is up to date" in sh(["dvc", "status"], root, env) or "Data and pipelines are up to date" in sh(
         ["dvc", "status"], root, env)

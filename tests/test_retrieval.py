@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from bench.retrieval_quality import claim_of
 from citetune.retrieval import OverlapLookup, WorkRetriever, bm25_answer
-from citetune.testing.sft_sample import sft_records
+from citetune.testing.sft_sample import sample_library, sft_records
 
 WORKS = [
     {"doi": "10.1/Attention", "title": "Attention Is All You Need", "year": 2017},
@@ -123,15 +120,11 @@ def test_bm25_answer_takes_the_top_work_and_those_within_the_ratio():
     assert bm25_answer(retriever, "protein folding") == []
 
 
-ANSWER_LINE = re.compile(r"^- (.*) \((.*)\)\. DOI: (\S+)$", re.MULTILINE)
-
-
 def sample_splits():
-    records = sft_records()
-    works = {d.lower(): {"doi": d, "title": t, "year": y}
-             for r in records for t, y, d in ANSWER_LINE.findall(r["messages"][-1]["content"])}
-    splits = {s: [(claim_of(r), r["dois"]) for r in records if r["split"] == s] for s in ("train", "test")}
-    return list(works.values()), splits
+    """Every work of the sample corpus (none held out), and the (claim, DOIs) of train and test."""
+    records = sft_records(holdout_works=0.0, modes=["closed_book"])
+    splits = {s: [(r["claim"], r["dois"]) for r in records if r["split"] == s] for s in ("train", "test")}
+    return sample_library(holdout_works=0.0), splits
 
 
 def recall_at(retriever, rows, k, leave_one_out=False):

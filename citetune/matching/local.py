@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # What validation and the outputs read; the rest of a Crossref record (references, licences, …) is dropped.
 KEEP_FIELDS = ("DOI", "title", "subtitle", "author", "issued", "published", "published-print",
                "published-online", "created", "container-title", "short-container-title", "volume", "issue",
-               "page", "article-number", "type")
+               "page", "article-number", "type", "relation")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokenize='ascii', detail='none',
@@ -108,6 +108,7 @@ class _Work(_Fields, msgspec.Struct, omit_defaults=True):
     page: str | int | None = None
     article_number: str | int | None = msgspec.field(default=None, name="article-number")
     type: str | None = None
+    relation: dict[str, list[dict]] | None = None  # preprint <-> published version: verification reads it
 
 
 class _Items(msgspec.Struct):

@@ -7,19 +7,17 @@ whole pipeline up to qa; the citing sentences of data/sample/papers/*.yaml give 
 from __future__ import annotations
 
 import json
-import random
 import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from citetune.qa import QUESTION_TEMPLATES, format_answer, split_of
+from citetune.params import default_params
+from citetune.qa import build_claims, make_records
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: data/sample is not packaged
 SAMPLE = ROOT / "data" / "sample"
-SYSTEM = ("You are a research assistant. Answer with the works that support the statement, each as "
-          "title, year and DOI. Cite only works you are sure of.")
 CITE = re.compile(r"\[(@[^\]]+)\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
@@ -32,21 +30,12 @@ def _records(root: Path) -> dict[str, dict]:
     return {r["DOI"].lower(): r for r in recs}
 
 
-def _work(doi: str, key: str, records: dict[str, dict]) -> dict:
-    # As the qa stage writes them: the DOI as Crossref prints it in the answer, lower-cased in "dois".
-    rec = records.get(doi.lower())
-    if rec is None:  # the corpus lacks the record: the key still names the work
-        return {"title": key, "year": "", "doi": doi}
-    return {"title": " ".join(rec["title"][0].split()), "year": rec["issued"]["date-parts"][0][0],
-            "doi": rec["DOI"]}
-
-
-def sft_records(root: Path = SAMPLE, seed: int = 13) -> list[dict]:
-    """One record per citing sentence of the sample papers, in the qa stage's jsonl format."""
+def sample_tables(root: Path = SAMPLE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(citations, references) as the match stage writes them, read straight from the sample specs:
+    every citing sentence's references, matched to the DOIs of works.yaml."""
     works = yaml.safe_load((root / "works.yaml").read_text())
     records = _records(root)
-    rng = random.Random(seed)
-    out = []
+    citations, references = [], {}
     for path in sorted((root / "papers").glob("*.yaml")):
         paper = yaml.safe_load(path.read_text())
         n = 0
@@ -59,28 +48,42 @@ def sft_records(root: Path = SAMPLE, seed: int = 13) -> list[dict]:
                         continue
                     n += 1
                     context = re.sub(r"\s+([.,;:])", r"\1", CITE.sub("", sentence)).strip()
-                    template = rng.randrange(len(QUESTION_TEMPLATES))
-                    cited = [_work(works[k], k, records) for k in keys]
-                    out.append({
-                        "id": f"{paper['id']}:{n}", "paper_id": paper["id"], "sentence_id": n,
-                        "split": split_of(context, seed, 0.1, 0.15), "template": template,
-                        "messages": [
-                            {"role": "system", "content": SYSTEM},
-                            {"role": "user", "content": QUESTION_TEMPLATES[template].format(context=context)},
-                            {"role": "assistant", "content": format_answer(cited)},
-                        ],
-                        "dois": [w["doi"].lower() for w in cited],
-                    })
-    return out
+                    citations += [{"paper_id": paper["id"], "sentence_id": n, "context": context, "ref_key": k}
+                                  for k in keys]
+                    for k in keys:
+                        rec = records.get(works[k].lower())
+                        title = " ".join(rec["title"][0].split()) if rec else k
+                        year = rec["issued"]["date-parts"][0][0] if rec else ""
+                        references[k] = {"ref_key": k, "ref_title": title, "ref_year": year, "doi": works[k],
+                                         "match_status": "matched", "match_title": title, "match_year": year}
+    return pd.DataFrame(citations), pd.DataFrame(list(references.values()))
 
 
-def write_sft(out_dir: Path, records: list[dict] | None = None) -> dict[str, list[dict]]:
-    """Write records to data/sft-style train/validation/test jsonl files under out_dir, by their split."""
+def sft_records(root: Path = SAMPLE, **qa_overrides) -> list[dict]:
+    """The qa stage's records for the sample corpus (the project's qa params, with overrides)."""
+    citations, references = sample_tables(root)
+    params = default_params("qa", **qa_overrides)
+    claims, library, _ = build_claims(citations, references, params)
+    return make_records(claims, library, params)
+
+
+def sample_library(root: Path = SAMPLE, **qa_overrides) -> list[dict]:
+    """The qa stage's works.jsonl for the sample corpus."""
+    citations, references = sample_tables(root)
+    return build_claims(citations, references, default_params("qa", **qa_overrides))[1]
+
+
+def write_sft(out_dir: Path, records: list[dict] | None = None, library: list[dict] | None = None
+              ) -> dict[str, list[dict]]:
+    """Write records to data/sft-style train/validation/test jsonl files under out_dir, by their split,
+    and the library (works.jsonl: the sample's by default)."""
     records = list(records if records is not None else sft_records())
+    library = library if library is not None else sample_library()
     splits = {name: [r for r in records if r["split"] == name] for name in ("train", "validation", "test")}
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in splits.items():
         (out_dir / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out_dir / "works.jsonl").write_text("".join(json.dumps(w) + "\n" for w in library))
     return splits
 
 

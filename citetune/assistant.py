@@ -1,0 +1,71 @@
+"""Ask the tuned model: a claim in, the works that support it out, each DOI verified.
+
+The model answers as it was trained: with candidate works retrieved from the library (retrieval mode)
+or from memory (closed_book), and, when grounded, with decoding restricted to the library's works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from citetune.answers import format_answer, parse_answer, work_line
+from citetune.evaluation import grounded_constraint, grounded_decoding, load_library, train_claims
+from citetune.generation import answer_budget, generate
+from citetune.qa import QUESTION_TEMPLATES, retrieval_prompt
+from citetune.verification import Verdict
+
+
+@dataclass
+class Reply:
+    claim: str
+    answer: str
+    abstained: bool
+    works: list[Verdict]
+    candidates: list[dict]
+
+
+class Assistant:
+    def __init__(self, base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path, verifier, system_prompt: str,
+                 mode: str = "retrieval", grounded: bool = True, candidates: int = 5, quantization: str = "none",
+                 batch_size: int = 8, device: str | None = None):
+        from peft import PeftModel
+
+        from citetune.models import load_base, load_tokenizer, pick_device
+        from citetune.retrieval import WorkRetriever
+
+        self.library = load_library(sft_dir)
+        self.retriever = WorkRetriever(self.library, train_claims(sft_dir)) if mode == "retrieval" else None
+        self.verifier, self.system, self.mode, self.grounded = verifier, system_prompt.strip(), mode, grounded
+        self.candidates, self.batch_size = candidates, batch_size
+        self.tokenizer = load_tokenizer(base_dir)
+        model = load_base(base_dir, quantization, device or pick_device())
+        self.model = PeftModel.from_pretrained(model, str(adapter_dir))
+        self.decoding = grounded_decoding(self.tokenizer, self.model, self.library) if grounded else None
+        # An answer citing as many works as there are candidates, the longest ones: enough for any answer.
+        longest = sorted(self.library, key=lambda w: len(work_line(w)))[-max(candidates, 1):]
+        self.budget = answer_budget(self.tokenizer, [format_answer(longest)])
+
+    def _record(self, claim: str) -> dict:
+        question = QUESTION_TEMPLATES[0].format(context=claim)
+        record = {"claim": claim, "mode": self.mode, "candidates": []}
+        shown = []
+        if self.retriever is not None:
+            shown = [w for w, _ in self.retriever.search(claim, self.candidates)]
+            question = retrieval_prompt(question, shown)
+            record["candidates"] = [w["doi"].lower() for w in shown]
+        record["messages"] = [{"role": "system", "content": self.system}, {"role": "user", "content": question}]
+        return record | {"shown": shown}
+
+    def ask(self, claims: list[str]) -> list[Reply]:
+        records = [self._record(c) for c in claims]
+        constraint = grounded_constraint(self.decoding, self.library, records) if self.decoding else None
+        answers = generate(self.model, self.tokenizer, [r["messages"] for r in records], self.budget,
+                           self.batch_size, constraint=constraint, desc="answering")
+        replies = []
+        for rec, answer in zip(records, answers):
+            parsed = parse_answer(answer.text, answer.finished)
+            replies.append(Reply(rec["claim"], answer.text, parsed.abstained,
+                                 [self.verifier.verify(c) for c in parsed.cited], rec["shown"]))
+        return replies
+

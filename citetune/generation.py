@@ -1,0 +1,92 @@
+"""Answers from a chat model: greedy, batched, stopped on every end token the model and its template know.
+
+A real checkpoint ships its own generation settings (a repetition penalty, sampling temperatures) and
+often more end tokens than the tokenizer's eos: a Qwen base ends a turn with <|im_end|> but its eos
+is <|endoftext|>, and left alone it writes the next turn, whose DOIs would then be scored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+_SENTINEL = "\x00answer\x00"
+
+
+@dataclass
+class Generated:
+    text: str
+    finished: bool  # ended on an end token, not on the token budget
+
+
+def _as_list(ids) -> list[int]:
+    if ids is None:
+        return []
+    return [int(i) for i in ids] if isinstance(ids, (list, tuple)) else [int(ids)]
+
+
+def template_end_token(tokenizer) -> int | None:
+    """The special token the chat template writes right after an assistant's message, if any."""
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": _SENTINEL}], tokenize=False)
+    except Exception:  # a template that refuses this conversation: no end-of-turn token to learn
+        return None
+    suffix = text.split(_SENTINEL, 1)[-1] if _SENTINEL in text else ""
+    ids = tokenizer(suffix, add_special_tokens=False)["input_ids"] if suffix.strip() else []
+    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    return ids[0] if ids and ids[0] in special else None
+
+
+def end_token_ids(model, tokenizer) -> list[int]:
+    """Every token that ends an answer: the tokenizer's eos, the model's generation eos(s), the template's."""
+    config = getattr(model, "generation_config", None)
+    ids = _as_list(tokenizer.eos_token_id) + _as_list(getattr(config, "eos_token_id", None))
+    ids += _as_list(template_end_token(tokenizer))
+    return list(dict.fromkeys(ids))
+
+
+def answer_budget(tokenizer, answers: list[str], margin: float = 1.25, floor: int = 16) -> int:
+    """Tokens enough for the longest of `answers` in this tokenizer, with a margin (max_new_tokens)."""
+    longest = max((len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers), default=0)
+    return max(floor, math.ceil((longest + 1) * margin))
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
+             repetition_penalty: float | None = None,
+             constraint: Callable[[int, list[int]], Callable] | None = None,
+             desc: str = "generating") -> list[Generated]:
+    """Greedy answers to chat prompts, batched with left padding (prompts of similar length together).
+
+    `constraint(prompt_length, rows)` may return a prefix_allowed_tokens_fn for a batch of the prompts
+    at indices `rows` (grounded decoding). The checkpoint's own repetition penalty is overridden (1.0)
+    unless one is given: it would push the model away from repeating a DOI it has just read.
+    """
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    ends = end_token_ids(model, tokenizer)
+    results: list[Generated] = [Generated("", False)] * len(texts)
+    model.eval()
+    device = next(model.parameters()).device
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(device)
+        prompt_length = enc["input_ids"].shape[1]
+        extra = {"prefix_allowed_tokens_fn": constraint(prompt_length, idx)} if constraint else {}
+        out = model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            temperature=1.0, top_p=1.0, repetition_penalty=repetition_penalty or 1.0, no_repeat_ngram_size=0,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=ends, **extra)
+        for i, ids in zip(idx, out[:, prompt_length:].tolist()):
+            stop = next((k for k, t in enumerate(ids) if t in ends), None)
+            text = tokenizer.decode(ids[:stop], skip_special_tokens=True).lstrip()
+            # An unfinished answer keeps its last line break: it tells a whole last line from a cut one.
+            results[i] = Generated(text.strip() if stop is not None else text, stop is not None)
+    return results
