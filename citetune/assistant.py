@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citetune.answers import format_answer, parse_answer, work_line
-from citetune.evaluation import grounded_constraint, grounded_decoding, load_library, train_claims
-from citetune.generation import answer_budget, generate
+from citetune.generation import (
+    answer_budget,
+    generate,
+    grounded_constraint,
+    grounded_decoding,
+)
 from citetune.qa import QUESTION_TEMPLATES, retrieval_prompt
+from citetune.sft import load_library, load_training_claims
 from citetune.verification import Verdict
 
 
@@ -28,16 +33,22 @@ class Reply:
 class Assistant:
     def __init__(self, base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path, verifier, system_prompt: str,
                  mode: str = "retrieval", grounded: bool = True, candidates: int = 5, quantization: str = "none",
-                 batch_size: int = 8, device: str | None = None):
+                 batch_size: int = 8, repetition_penalty: float | None = None, device: str | None = None):
         from peft import PeftModel
 
-        from citetune.models import load_base, load_tokenizer, pick_device
+        from citetune.models import (
+            load_base,
+            load_tokenizer,
+            pick_device,
+            require_adapter,
+        )
         from citetune.retrieval import WorkRetriever
 
+        require_adapter(adapter_dir)
         self.library = load_library(sft_dir)
-        self.retriever = WorkRetriever(self.library, train_claims(sft_dir)) if mode == "retrieval" else None
-        self.verifier, self.system, self.mode, self.grounded = verifier, system_prompt.strip(), mode, grounded
-        self.candidates, self.batch_size = candidates, batch_size
+        self.retriever = WorkRetriever(self.library, load_training_claims(sft_dir)) if mode == "retrieval" else None
+        self.verifier, self.system, self.mode = verifier, system_prompt.strip(), mode
+        self.candidates, self.batch_size, self.repetition_penalty = candidates, batch_size, repetition_penalty
         self.tokenizer = load_tokenizer(base_dir)
         model = load_base(base_dir, quantization, device or pick_device())
         self.model = PeftModel.from_pretrained(model, str(adapter_dir))
@@ -61,7 +72,7 @@ class Assistant:
         records = [self._record(c) for c in claims]
         constraint = grounded_constraint(self.decoding, self.library, records) if self.decoding else None
         answers = generate(self.model, self.tokenizer, [r["messages"] for r in records], self.budget,
-                           self.batch_size, constraint=constraint, desc="answering")
+                           self.batch_size, self.repetition_penalty, constraint, desc="answering")
         replies = []
         for rec, answer in zip(records, answers):
             parsed = parse_answer(answer.text, answer.finished)

@@ -28,16 +28,18 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_stage(section: str, parser: argparse.ArgumentParser, main: Callable) -> None:
-    """Parse arguments, load the stage's params section, run main(args, params).
+def run_stage(section: str, parser: argparse.ArgumentParser, main: Callable, name: str | None = None) -> None:
+    """Parse arguments, load the params section, run main(args, params); `name` labels the messages
+    (default: the section; a command that reads another stage's section has its own).
 
     User-facing errors end the stage with the message alone and exit code 1, not a traceback.
     """
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {section}: %(message)s", datefmt="%H:%M:%S")
+    name = name or section
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name}: %(message)s", datefmt="%H:%M:%S")
     args = parser.parse_args()
     try:
         params = load_params(section, args.params)
         main(args, params)
     except (ParamsError, StageError) as e:
-        print(f"\n{section}: error: {e}", file=sys.stderr)
+        print(f"\n{name}: error: {e}", file=sys.stderr)
         sys.exit(1)

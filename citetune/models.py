@@ -81,6 +81,13 @@ def quantization_config(quantization: str, device: str):
     )
 
 
+def require_adapter(adapter_dir: str | Path) -> Path:
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise StageError(f"no adapter in {adapter_dir}: run the train stage first (dvc repro train)")
+    return adapter_dir
+
+
 def load_base(path: str | Path, quantization: str = "none", device: str | None = None):
     """Load the base causal LM from `path` (models/base), quantized to 4-bit NF4 if asked."""
     from transformers import AutoModelForCausalLM

@@ -53,24 +53,26 @@ def held_out(doi: str, seed: int, fraction: float) -> bool:
     return _unit_hash(f"holdout:{doi.lower()}", seed) < fraction
 
 
-def library_of(references: pd.DataFrame, params) -> tuple[list[dict], list[dict]]:
-    """(the library: verified works the assistant may cite, the held-out verified works), by DOI."""
+def verified_works(references: pd.DataFrame) -> tuple[dict[str, dict], dict[str, dict]]:
+    """({lower-case DOI: work}, {ref_key: the same work}) of the matched references: one work per DOI,
+    so that a claim's answer line is always its library line."""
     matched = references[references["match_status"].eq("matched") & references["doi"].astype(str).str.strip().ne("")]
     works: dict[str, dict] = {}
+    by_key: dict[str, dict] = {}
     for r in matched.itertuples():
-        works.setdefault(str(r.doi).lower(), {"doi": str(r.doi), "title": r.match_title or r.ref_title,
+        doi = str(r.doi).strip()
+        work = works.setdefault(doi.lower(), {"doi": doi, "title": r.match_title or r.ref_title,
                                               "year": r.match_year or r.ref_year})
-    library = [w for d, w in works.items() if not held_out(d, params.seed, params.holdout_works)]
-    return library, [w for d, w in works.items() if held_out(d, params.seed, params.holdout_works)]
+        by_key[r.ref_key] = work
+    return works, by_key
 
 
 def build_claims(citations: pd.DataFrame, references: pd.DataFrame, params) -> tuple[list[dict], list[dict], dict]:
-    """One claim per citing sentence, with the library's works it cites; returns (claims, library, counts)."""
-    library, held = library_of(references, params)
+    """One claim per citing sentence, with the library's works it cites; returns (claims, library, counts).
+    The library is the verified works less those held out (qa.holdout_works)."""
+    works, work_by_key = verified_works(references)
+    library = [w for d, w in works.items() if not held_out(d, params.seed, params.holdout_works)]
     in_library = {w["doi"].lower() for w in library}
-    matched = references[references["match_status"].eq("matched")]
-    work_by_key = {r.ref_key: w for r in matched.itertuples()
-                   for w in [{"doi": r.doi, "title": r.match_title or r.ref_title, "year": r.match_year or r.ref_year}]}
     claims, counts = [], {"skipped_partially_matched": 0, "abstain_unmatched": 0, "abstain_held_out": 0,
                           "claims_with_unmatched_references": 0}
     for (paper_id, sentence_id), rows in citations.groupby(["paper_id", "sentence_id"], sort=False):
@@ -79,17 +81,17 @@ def build_claims(citations: pd.DataFrame, references: pd.DataFrame, params) -> t
         if unmatched and params.require_all_matched and unmatched < len(cited):
             counts["skipped_partially_matched"] += 1
             continue
-        works = list({w["doi"].lower(): w for w in cited if w and w["doi"].lower() in in_library}.values())
-        if not works:
+        cites = list({w["doi"].lower(): w for w in cited if w and w["doi"].lower() in in_library}.values())
+        if not cites:
             counts["abstain_unmatched" if unmatched == len(cited) else "abstain_held_out"] += 1
         elif unmatched:
             counts["claims_with_unmatched_references"] += 1
         context = rows["context"].iloc[0]
         claims.append({"id": f"{paper_id}:{sentence_id}", "paper_id": paper_id, "sentence_id": sentence_id,
-                       "claim": context, "works": works,
+                       "claim": context, "works": cites, "dois": [w["doi"].lower() for w in cites],
                        "split": split_of(context, params.seed, params.validation_fraction, params.test_fraction)})
     counts |= {"sentences": int(citations[["paper_id", "sentence_id"]].drop_duplicates().shape[0]),
-               "library_works": len(library), "held_out_works": len(held)}
+               "library_works": len(library), "held_out_works": len(works) - len(library)}
     return claims, library, counts
 
 
@@ -102,17 +104,15 @@ def make_records(claims: list[dict], library: list[dict], params) -> list[dict]:
     """The SFT records: one per claim and mode, in chat form, with the gold DOIs and the candidates shown."""
     retriever = None
     if "retrieval" in params.modes:
-        from citetune.retrieval import WorkRetriever
+        from citetune.retrieval import WorkRetriever, training_claims
 
-        train_claims = [(c["claim"], [w["doi"].lower() for w in c["works"]]) for c in claims if c["split"] == "train"]
-        retriever = WorkRetriever(library, train_claims)
+        retriever = WorkRetriever(library, training_claims(claims))
     system = params.system_prompt.strip()
     records = []
     for c in claims:
         rng = random.Random(f"{params.seed}:{c['id']}")
         question = QUESTION_TEMPLATES[rng.randrange(len(QUESTION_TEMPLATES))].format(context=c["claim"])
-        gold = [w["doi"].lower() for w in c["works"]]
-        base = {k: c[k] for k in ("id", "paper_id", "sentence_id", "split", "claim")} | {"dois": gold}
+        base = {k: c[k] for k in ("id", "paper_id", "sentence_id", "split", "claim", "dois")}
         for mode in params.modes:
             works, extra = c["works"], {}
             if mode == "retrieval":

@@ -21,6 +21,16 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 TrainClaim = tuple[str, Sequence[str]]
 
 
+def training_claims(rows: Iterable[dict]) -> list[TrainClaim]:
+    """(claim, gold DOIs) of the train split's claims that cite library works, once per claim id (a claim
+    comes once per mode): what qa retrieves with, and evaluate and ask retrieve and look up with."""
+    claims: dict[str, TrainClaim] = {}
+    for r in rows:
+        if r["split"] == "train" and r["dois"]:
+            claims.setdefault(r["id"], (r["claim"], list(r["dois"])))
+    return list(claims.values())
+
+
 def tokens(text: str) -> list[str]:
     """The words a text is matched on: normalised as titles are compared, stop words left out."""
     return [w for w in comparable_text(text).split() if w not in STOP_WORDS]

@@ -10,12 +10,20 @@ title the answer printed is not the record's.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from citetune.answers import Cited
+from citetune.errors import StageError
 from citetune.ids import find_arxiv
 from citetune.matching.crossref import LookupFailed
-from citetune.matching.records import record_authors, record_bib, record_title, record_year
+from citetune.matching.records import (
+    record_authors,
+    record_bib,
+    record_title,
+    record_year,
+)
 from citetune.matching.validation import PrintedReference, title_agreement, validate
 
 log = logging.getLogger(__name__)
@@ -39,29 +47,71 @@ def _as_printed(rec: dict) -> PrintedReference:
                             year=record_year(rec))
 
 
-class Verifier:
-    """Looks DOIs up once each (answers repeat them) and judges them against a claim's gold DOIs."""
+# Relations that make two DOIs one work; 'references', 'has-review', 'is-part-of' ... do not.
+SAME_WORK_RELATIONS = {"has-preprint", "is-preprint-of", "has-version", "is-version-of", "is-identical-to"}
 
-    def __init__(self, backend, match_params):
+
+def library_record(work: dict) -> dict:
+    """A library work (works.jsonl) as a minimal Crossref-format record."""
+    year = str(work.get("year") or "")
+    return {"DOI": work["doi"], "title": [work["title"]],
+            **({"issued": {"date-parts": [[int(year)]]}} if year.isdigit() else {})}
+
+
+class Verifier:
+    """Looks DOIs up once each (answers repeat them) and judges them against a claim's gold DOIs.
+
+    `library`: the verified works (works.jsonl): match has already looked them up, so when the backend
+    cannot answer for one of them (Crossref holds no arXiv DOI) its record is the library's."""
+
+    def __init__(self, backend, match_params, library: list[dict] = ()):
         self.backend, self.params = backend, match_params
+        self.library = {w["doi"].lower(): library_record(w) for w in library}
         self._records: dict[str, dict | None] = {}
+        self._failed: dict[str, LookupFailed] = {}
+
+    @classmethod
+    def from_params(cls, match_params, cache_path: str | Path, index_dir: str | Path, offline: bool = False,
+                    library: list[dict] = ()) -> "Verifier":
+        """The match stage's backend (match params), with a cache of its own (`cache_path`)."""
+        from citetune.matching import make_backend
+        from citetune.matching.crossref import AnswerCache
+
+        Path(index_dir).mkdir(parents=True, exist_ok=True)
+        AnswerCache(cache_path)  # created whichever backend runs: a stage may declare it as an output
+        mailto = match_params.mailto or os.environ.get("CROSSREF_MAILTO", "")
+        try:
+            backend = make_backend(match_params, cache_path, mailto, index_dir, offline=offline)
+        except (FileNotFoundError, ValueError) as e:
+            raise StageError(f"{e}: the DOIs of answers are verified with the match backend; "
+                             "check match.records") from e
+        return cls(backend, match_params, library)
 
     def record(self, doi: str) -> dict | None:
+        """The DOI's record, None when it names no work; LookupFailed when neither backend nor library can tell."""
         doi = doi.lower()
+        if doi in self._failed:
+            raise self._failed[doi]
         if doi not in self._records:
-            if find_arxiv(doi) and not self.backend.holds_arxiv:
-                raise LookupFailed(f"{doi}: Crossref does not hold arXiv DOIs")
-            self._records[doi] = self.backend.lookup(doi)
+            try:
+                if find_arxiv(doi) and not self.backend.holds_arxiv:
+                    raise LookupFailed(f"{doi}: Crossref does not hold arXiv DOIs")
+                self._records[doi] = self.backend.lookup(doi)
+            except LookupFailed as e:
+                if doi not in self.library:
+                    self._failed[doi] = e
+                    raise
+                self._records[doi] = self.library[doi]
         return self._records[doi]
 
     def same_work(self, doi: str, rec: dict, gold: str) -> bool:
-        """A preprint and its published version are one work: related in the record, or (when one of the
-        DOIs is arXiv's) title, first author and year agree as match's validation asks."""
-        related = {str(r.get("id", "")).lower() for rel in (rec.get("relation") or {}).values()
-                   if isinstance(rel, list) for r in rel if isinstance(r, dict)}
+        """A preprint and its published version are one work: related so in the record, or (when exactly
+        one of the DOIs is arXiv's) title, first author and year agree as match's validation asks."""
+        related = {str(r.get("id", "")).lower() for kind, rel in (rec.get("relation") or {}).items()
+                   if kind in SAME_WORK_RELATIONS and isinstance(rel, list) for r in rel if isinstance(r, dict)}
         if gold in related:
             return True
-        if not (find_arxiv(doi) or find_arxiv(gold)):
+        if bool(find_arxiv(doi)) == bool(find_arxiv(gold)):  # two arXiv papers are never one work
             return False
         try:
             gold_rec = self.record(gold)
@@ -75,7 +125,9 @@ class Verifier:
             rec = self.record(cited.doi)
         except LookupFailed as e:
             log.warning("could not verify %s: %s", cited.doi, e)
-            return Verdict(cited.doi, "unverified", None)
+            # A gold DOI was verified by match: right, whatever the backend says today.
+            right = gold is not None and cited.doi in gold
+            return Verdict(cited.doi, "right" if right else "unverified", None, cited.doi if right else "")
         if rec is None:
             return Verdict(cited.doi, "fabricated", None)
         agrees = None

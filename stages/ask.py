@@ -14,7 +14,8 @@ from citetune.assistant import Assistant
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.io import write_jsonl
 from citetune.params import load_params
-from stages.evaluate import verifier_for
+from citetune.sft import load_library
+from citetune.verification import Verifier
 
 
 def _claims(args) -> list[str]:
@@ -48,10 +49,12 @@ def main(args, params):
     if mode not in modes:
         raise StageError(f"the adapter was trained on {', '.join(modes)} (qa.modes), not {mode}")
     claims = _claims(args)
-    assistant = Assistant(args.base_dir, args.adapter_dir, args.sft_dir, verifier_for(args), qa.system_prompt,
+    verifier = Verifier.from_params(load_params("match", args.params), args.verify_cache, args.index_dir,
+                                    args.offline, load_library(args.sft_dir))
+    assistant = Assistant(args.base_dir, args.adapter_dir, args.sft_dir, verifier, qa.system_prompt,
                           mode=mode, grounded=not args.free, candidates=qa.candidates,
                           quantization=load_params("train", args.params).quantization,
-                          batch_size=params.batch_size)
+                          batch_size=params.batch_size, repetition_penalty=params.repetition_penalty)
     replies = assistant.ask(claims)
     for reply in replies:
         print(_show(reply))
@@ -73,6 +76,7 @@ if __name__ == "__main__":
     parser.add_argument("--base-dir", default="models/base")
     parser.add_argument("--adapter-dir", default="models/adapter")
     parser.add_argument("--index-dir", default="data/cache/index")
-    parser.add_argument("--verify-cache", default="data/cache/verify.sqlite")
+    parser.add_argument("--verify-cache", default="data/cache/ask-verify.sqlite",
+                        help="Crossref answers to DOI look-ups (not evaluate's: that one is a pipeline output)")
     parser.add_argument("--offline", action="store_true", help="verify from the cache alone (crossref)")
-    run_stage("evaluate", parser, main)
+    run_stage("evaluate", parser, main, name="ask")

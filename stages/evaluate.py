@@ -2,37 +2,24 @@
 lookup, BM25), every cited DOI verified with the match backend: exact match, recall, fabricated, wrong
 and mismatched DOIs, abstention precision and recall."""
 
-import os
-from pathlib import Path
-
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.evaluation import evaluate
 from citetune.io import write_json, write_jsonl
 from citetune.judges import ReplyCache
-from citetune.matching import make_backend
-from citetune.matching.crossref import AnswerCache
 from citetune.params import load_params
+from citetune.sft import load_library
 from citetune.verification import Verifier
-
-
-def verifier_for(args) -> Verifier:
-    """The match stage's backend, with a cache of its own: the match stage's outputs stay its own."""
-    match = load_params("match", args.params)
-    Path(args.index_dir).mkdir(parents=True, exist_ok=True)
-    AnswerCache(args.verify_cache)  # the stage's (persistent) output, whichever backend runs
-    try:
-        backend = make_backend(match, args.verify_cache, match.mailto or os.environ.get("CROSSREF_MAILTO", ""),
-                               args.index_dir, offline=args.offline)
-    except (FileNotFoundError, ValueError) as e:
-        raise StageError(f"{e}: the DOIs of answers are verified with the match backend; check match.records") from e
-    return Verifier(backend, match)
 
 
 def main(args, params):
     # The base is loaded the way it was trained: train.quantization is a param of this stage too.
     quantization = load_params("train", args.params).quantization
+    if params.judge.enabled and not params.judge.model:
+        raise StageError("evaluate.judge is enabled but names no model: set evaluate.judge.model (and base_url)")
     ReplyCache(args.judge_cache).close()  # the stage's (persistent) output, whether or not a judge is asked
-    run = evaluate(args.base_dir, args.adapter_dir, args.sft_dir, verifier_for(args), params, quantization=quantization,
+    verifier = Verifier.from_params(load_params("match", args.params), args.verify_cache, args.index_dir,
+                                    args.offline, load_library(args.sft_dir))
+    run = evaluate(args.base_dir, args.adapter_dir, args.sft_dir, verifier, params, quantization=quantization,
                    judge_cache=args.judge_cache)
     write_jsonl(args.predictions, run.predictions)
     write_json(args.metrics, {"max_new_tokens": run.max_new_tokens} | run.metrics)

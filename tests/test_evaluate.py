@@ -10,7 +10,7 @@ import yaml
 
 from citetune.answers import ABSTAIN, parse_answer, work_line
 from citetune.errors import StageError
-from citetune.evaluation import baseline_answers, evaluate, judge_row, score
+from citetune.evaluation import baseline_answers, evaluate, prediction_row, score
 from citetune.generation import Generated
 from citetune.io import read_jsonl
 from citetune.matching import LocalIndex
@@ -22,11 +22,11 @@ from citetune.verification import Verifier
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _row(dois, statuses, abstained=False, exact=False, title_agrees=True):
+def _row(dois, statuses, abstained=False, exact=False, title_agrees=True, abstain_gold=None):
     verdicts = [{"doi": f"10.1000/{i}", "status": s, "title_agrees": title_agrees, "gold": dois[0] if s == "right" else ""}
                 for i, s in enumerate(statuses)]
     return {"dois": dois, "verdicts": verdicts, "predicted": [v["doi"] for v in verdicts], "abstained": abstained,
-            "truncated": False, "exact": exact}
+            "truncated": False, "exact": exact, "abstain_gold": not dois if abstain_gold is None else abstain_gold}
 
 
 def test_scores_on_hand_written_rows():
@@ -37,17 +37,19 @@ def test_scores_on_hand_written_rows():
         _row(["10.1/c"], [], abstained=True),            # abstained on a supported claim
         _row([], [], abstained=True, exact=True),        # abstained on an unsupported claim: right
         _row([], ["wrong"]),                             # cited a work for an unsupported claim
+        # Retrieval showed none of the claim's works: abstaining is what it was taught, not exact.
+        _row(["10.1/d"], [], abstained=True, abstain_gold=True),
     ]
     s = score(rows)
-    assert (s["n"], s["supported"], s["unsupported"]) == (6, 4, 2)
-    assert s["doi_exact_match"] == pytest.approx(1 / 4)
-    assert s["doi_recall"] == pytest.approx(2 / 4)
-    assert s["fabricated_rate"] == pytest.approx(1 / 6)  # an abstention is never a fabrication
-    assert s["wrong_rate"] == pytest.approx(2 / 6)
-    assert s["mismatched_rate"] == pytest.approx(1 / 6)
-    assert s["answered_rate"] == pytest.approx(4 / 6)
-    assert s["abstention_precision"] == pytest.approx(1 / 2)
-    assert s["abstention_recall"] == pytest.approx(1 / 2)
+    assert (s["n"], s["supported"], s["unsupported"], s["abstain_gold"]) == (7, 5, 2, 3)
+    assert s["doi_exact_match"] == pytest.approx(1 / 5)
+    assert s["doi_recall"] == pytest.approx(2 / 5)
+    assert s["fabricated_rate"] == pytest.approx(1 / 7)  # an abstention is never a fabrication
+    assert s["wrong_rate"] == pytest.approx(2 / 7)
+    assert s["mismatched_rate"] == pytest.approx(1 / 7)
+    assert s["answered_rate"] == pytest.approx(4 / 7)
+    assert s["abstention_precision"] == pytest.approx(2 / 3)
+    assert s["abstention_recall"] == pytest.approx(2 / 3)
     assert score([])["doi_exact_match"] is None
 
 
@@ -61,17 +63,17 @@ def verifier(tmp_path_factory):
 def test_rows_verify_each_doi_and_exactness_follows_the_gold(verifier):
     rec = {"id": "x:1", "split": "test", "claim": "c", "dois": ["10.48550/arxiv.2106.09685"]}
     right = "- LoRA: Low-Rank Adaptation of Large Language Models (2021). DOI: 10.48550/arXiv.2106.09685"
-    row = judge_row(rec, Generated(right, True), "tuned", verifier)
+    row = prediction_row(rec, Generated(right, True), "tuned", verifier)
     assert row["exact"] and row["verdicts"][0]["status"] == "right" and row["verdicts"][0]["title_agrees"]
     invented = right + "\n- Made Up (2020). DOI: 10.48550/arXiv.2106.00000"
-    row = judge_row(rec, Generated(invented, True), "tuned", verifier)
+    row = prediction_row(rec, Generated(invented, True), "tuned", verifier)
     assert not row["exact"] and [v["status"] for v in row["verdicts"]] == ["right", "fabricated"]
     # Cut by the budget: the last line is not scored, whatever DOI its cut-off text would name.
-    row = judge_row(rec, Generated(invented[:-3], False), "tuned", verifier)
+    row = prediction_row(rec, Generated(invented[:-3], False), "tuned", verifier)
     assert row["exact"] and row["truncated"] and row["predicted"] == ["10.48550/arxiv.2106.09685"]
     unsupported = rec | {"dois": []}
-    assert judge_row(unsupported, Generated(ABSTAIN, True), "tuned", verifier)["exact"]
-    assert not judge_row(unsupported, Generated(right, True), "tuned", verifier)["exact"]
+    assert prediction_row(unsupported, Generated(ABSTAIN, True), "tuned", verifier)["exact"]
+    assert not prediction_row(unsupported, Generated(right, True), "tuned", verifier)["exact"]
 
 
 def test_the_lookup_and_bm25_baselines_answer_from_the_library():

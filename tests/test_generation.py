@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from citetune.generation import answer_budget, end_token_ids, generate, template_end_token
+from citetune.generation import (
+    answer_budget,
+    end_token_ids,
+    generate,
+    template_end_token,
+)
 from citetune.models import load_base, load_tokenizer
 
 PROMPT = [{"role": "system", "content": "Answer with the works."},

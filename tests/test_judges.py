@@ -12,7 +12,12 @@ from importlib.util import find_spec
 import pytest
 
 from citetune.errors import StageError
-from citetune.judges import cross_encoder_score, embedding_similarity, judge_answers, parse_verdict
+from citetune.judges import (
+    cross_encoder_score,
+    embedding_similarity,
+    judge_answers,
+    parse_verdict,
+)
 from citetune.testing.openai_server import OpenAIServer
 
 # the scores' libraries are optional extras (judge, embed), installed by CI
@@ -134,7 +139,12 @@ WORDS = "the a of model cites paper works smith jones showed this result cats sl
 def tiny_bert(path, head: bool = False):
     """A randomly initialised 2-layer BERT and a word-level tokenizer, saved as transformers saves them."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertModel,
+        BertTokenizerFast,
+    )
 
     path.mkdir()
     (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from citetune.answers import Cited
-from citetune.matching import LocalIndex
+from citetune.matching import CrossrefBackend, LocalIndex
 from citetune.params import default_params
+from citetune.testing.crossref_server import CrossrefServer
 from citetune.verification import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +62,33 @@ def test_the_published_version_of_an_arxiv_gold_work_is_right(verifier):
 def test_without_gold_a_real_doi_is_verified(verifier):
     assert verifier.verify(Cited(LORA_ARXIV, LORA_TITLE)).status == "verified"
     assert verifier.verify(Cited("10.1000/nothing", "")).status == "fabricated"
+
+
+def test_with_crossref_arxiv_gold_works_stay_right_and_library_works_stand_in(tmp_path):
+    """Crossref holds no arXiv DOI: a gold arXiv DOI is right (match verified it), a library work's record
+    comes from the library, and an unknown arXiv DOI is unverified, not fabricated."""
+    journal = [r for r in (json.loads(line) for line in (ROOT / "data/sample/crossref.jsonl").read_text().splitlines())
+               if not r["DOI"].startswith("10.48550/")]
+    library = [{"doi": "10.48550/arXiv.2106.09685", "title": LORA_TITLE, "year": 2021},
+               {"doi": "10.48550/arXiv.1706.03762", "title": "Attention Is All You Need", "year": 2017}]
+    with CrossrefServer(journal) as srv:
+        backend = CrossrefBackend(srv.base_url, "tests@example.org", 5, tmp_path / "c.sqlite", backoff_seconds=0.01)
+        verifier = Verifier(backend, default_params("match"), library)
+        v = verifier.verify(Cited(LORA_ARXIV, "Attention Is All You Need"), [LORA_ARXIV])
+        assert (v.status, v.title_agrees) == ("right", False)  # the library's title is the record's
+        assert verifier.verify(Cited("10.48550/arxiv.1706.03762", ""), [LORA_ARXIV]).status == "wrong"
+        assert verifier.verify(Cited("10.48550/arxiv.9999.00001", ""), [LORA_ARXIV]).status == "unverified"
+        assert verifier.verify(Cited("10.48550/arxiv.9999.00001", ""), [LORA_ARXIV]).status == "unverified"
+        assert verifier.verify(Cited("10.5555/ct.2021.2628", ""), [LORA_ARXIV]).status == "wrong"
+        assert verifier.verify(Cited("10.5555/none.1", ""), [LORA_ARXIV]).status == "fabricated"
+        assert srv.hits["work"] == 2  # looked up once each; arXiv DOIs never asked
+
+
+def test_only_version_relations_make_one_work_and_two_preprints_never_are(tmp_path):
+    citing = dict(RELATED, DOI="10.9999/citing.1", relation={"references": [{"id": "10.5555/ct.2021.2628"}]})
+    records = [json.loads(line) for line in (ROOT / "data/sample/crossref.jsonl").read_text().splitlines()]
+    twin = dict(PUBLISHED, DOI="10.48550/arXiv.2106.99998")  # the same title and author, another preprint
+    verifier = Verifier(LocalIndex.from_records(tmp_path / "r.sqlite", records + [citing, twin]),
+                        default_params("match"))
+    assert verifier.verify(Cited(citing["DOI"], ""), ["10.5555/ct.2021.2628"]).status == "wrong"
+    assert verifier.verify(Cited(twin["DOI"].lower(), LORA_TITLE), [LORA_ARXIV]).status == "wrong"

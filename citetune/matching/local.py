@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 # What the index holds and how (the bibliographic string, the tokens): an index of another format is
 # rebuilt rather than mixed with new rows.
-INDEX_FORMAT = "2"
+INDEX_FORMAT = "3"  # 3: records keep their relations (preprint <-> published version)
 
 
 def bib_of(record: bytes) -> str:

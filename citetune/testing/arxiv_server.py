@@ -12,14 +12,14 @@ before Content-Length is reached) or "truncated" (a whole response whose PDF lac
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 from xml.sax.saxutils import escape, quoteattr
+
+from citetune.testing.loopback import LoopbackServer, QuietHandler
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 OPENSEARCH_NS = "http://a9.com/-/spec/opensearch/1.1/"
@@ -65,7 +65,7 @@ class Paper:
         return bytes(out)
 
 
-class ArxivServer:
+class ArxivServer(LoopbackServer):
     """Run with `with ArxivServer(papers) as srv:`; srv.api_url is the value for download.api_url."""
 
     def __init__(self, papers: list[Paper] | None = None):
@@ -77,18 +77,8 @@ class ArxivServer:
         self.user_agents: list[str] = []
         self.pdf_seconds = 0.0  # how long each PDF takes to send
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.base_url = self._serve(self._handler())
         self.api_url = self.base_url + "/api/query"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "ArxivServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def pdf_hits(self) -> int:
         return sum(n for k, n in self.hits.items() if k.startswith("pdf/"))
@@ -154,17 +144,7 @@ class ArxivServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # keep test output clean
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in separate writes: without this, delayed ACKs cost 40 ms each.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 paper = None

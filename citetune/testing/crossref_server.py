@@ -25,14 +25,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from citetune.testing.loopback import LoopbackServer, QuietHandler
 
 _WORD = re.compile(r"[a-z0-9]+")
 KINDS = ("search", "work")
@@ -73,15 +72,7 @@ def _interval_header(interval: float) -> str:
     return f"{interval:g}s"
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # the default backlog of 5 delays bursts of connections by a SYN retry (1 s)
-
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that hung up is fine
-            super().handle_error(request, client_address)
-
-
-class CrossrefServer:
+class CrossrefServer(LoopbackServer):
     """Run with `with CrossrefServer(records) as srv:`; srv.base_url is the value for match.api_url."""
 
     def __init__(self, records: list[dict]):
@@ -104,18 +95,11 @@ class CrossrefServer:
         self._in_flight: Counter = Counter()  # accepted requests being answered
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "CrossrefServer":
-        self._thread.start()
-        return self
+        self.base_url = self._serve(self._handler())
 
     def __exit__(self, *exc) -> None:
         self._stop.set()  # wakes requests sleeping for latency or a "timeout" fault
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__exit__(*exc)
 
     def fail(self, status: int | str, times: int | None = 1, when: str | None = None,
              retry_after: str | None = None, json_body: bool = False) -> None:
@@ -203,17 +187,7 @@ class CrossrefServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out in separate writes: without this, delayed ACKs add 40 ms
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args) -> None:  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 target = unquote(self.path).replace("+", " ")

@@ -10,12 +10,12 @@ POST (faults included); `bodies` keeps each request's JSON and `keys` its bearer
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from citetune.testing.loopback import LoopbackServer, QuietHandler
 
 DEFAULT_REPLY = '{"score": 3, "reason": "scripted"}'
 
@@ -27,13 +27,7 @@ class Fault:
     retry_after: str | None = None
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that hung up is fine
-            super().handle_error(request, client_address)
-
-
-class OpenAIServer:
+class OpenAIServer(LoopbackServer):
     """Run with `with OpenAIServer() as srv:`; srv.base_url is the value for the judge's base_url."""
 
     def __init__(self, reply: Callable[[list[dict]], str] | None = None):
@@ -44,17 +38,7 @@ class OpenAIServer:
         self.bodies: list[dict] = []
         self.keys: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), self._handler())
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> OpenAIServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self.base_url = self._serve(self._handler()) + "/v1"
 
     def script(self, *contents: str) -> None:
         """The next replies' message contents, one request each, before `reply` is asked again."""
@@ -80,12 +64,7 @@ class OpenAIServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
