@@ -11,7 +11,8 @@ Systems, each answering every claim of the evaluated splits:
 Every DOI is checked with the match backend (verification.py): the scores are exact match and recall
 of the gold works on supported claims, the share of answers citing a DOI that names no work
 (fabricated), a real but wrong work, a title not the DOI's (mismatched), and abstention precision
-and recall on the claims that no library work supports.
+and recall on the claims the model was taught to abstain on (no library work supports them, or in
+retrieval mode none of the candidates shown does).
 """
 
 from __future__ import annotations
