@@ -58,6 +58,8 @@ def main(args, params):
     replies = assistant.ask(claims)
     for reply in replies:
         print(_show(reply))
+    print("\n[verified]: the DOI names the work shown (looked up with the match backend); that it supports the "
+          "claim is the model's answer, not a check.")
     if args.json:
         write_jsonl(args.json, [{"claim": r.claim, "answer": r.answer, "abstained": r.abstained,
                                  "works": [vars(v) for v in r.works]} for r in replies])
