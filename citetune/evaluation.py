@@ -48,7 +48,7 @@ def prediction_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
              else all(v.status == "right" for v in verdicts) and right == set(gold))
     return {"id": rec["id"], "split": rec["split"], "system": system, "claim": rec["claim"],
             "dois": gold, "abstain_gold": bool(rec.get("abstain", not gold)), "answer": answer.text,
-            "predicted": parsed.dois,
+            "predicted": [v.doi for v in verdicts],  # as verified: text glued after a DOI taken off
             "verdicts": [{"doi": v.doi, "status": v.status, "title_agrees": v.title_agrees, "gold": v.gold}
                          for v in verdicts],
             "abstained": parsed.abstained, "truncated": parsed.truncated, "exact": exact}

@@ -119,8 +119,20 @@ class Verifier:
             return False
         return gold_rec is not None and validate(_as_printed(gold_rec), rec, self.params).accepted
 
+    def unglued(self, doi: str) -> str:
+        """The library DOI a cited string starts with when text was glued after it ('…03762and', '…03762-'):
+        what follows cannot continue that DOI (a letter after its final digit, or punctuation)."""
+        for known in sorted(self.library, key=len, reverse=True):
+            rest = doi[len(known):]
+            if doi.startswith(known) and rest and (
+                    (known[-1].isdigit() and rest[0].isalpha()) or not rest[0].isalnum()):
+                return known
+        return ""
+
     def verify(self, cited: Cited, gold: list[str] | None = None) -> Verdict:
         """The verdict on one cited DOI; without gold DOIs (a user's question) only whether it is real."""
+        if cited.doi not in self.library and (known := self.unglued(cited.doi)):
+            cited = Cited(known, cited.title)
         try:
             rec = self.record(cited.doi)
         except LookupFailed as e:

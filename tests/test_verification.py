@@ -92,3 +92,13 @@ def test_only_version_relations_make_one_work_and_two_preprints_never_are(tmp_pa
                         default_params("match"))
     assert verifier.verify(Cited(citing["DOI"], ""), ["10.5555/ct.2021.2628"]).status == "wrong"
     assert verifier.verify(Cited(twin["DOI"].lower(), LORA_TITLE), [LORA_ARXIV]).status == "wrong"
+
+
+def test_text_glued_after_a_library_doi_is_not_part_of_it(verifier):
+    glued = Verifier(verifier.backend, default_params("match"), [{"doi": LORA_ARXIV, "title": LORA_TITLE, "year": 2021}])
+    for text in (LORA_ARXIV + "and", LORA_ARXIV + "-", LORA_ARXIV + "(2021)"):
+        v = glued.verify(Cited(text, LORA_TITLE), [LORA_ARXIV])
+        assert (v.doi, v.status) == (LORA_ARXIV, "right"), text
+    # A longer DOI that merely starts with a library one is another DOI: judged as written.
+    assert glued.verify(Cited(LORA_ARXIV + "1", ""), [LORA_ARXIV]).status == "fabricated"
+    assert glued.unglued("10.5555/ct.2021.2628x") == ""  # not a library DOI
