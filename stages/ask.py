@@ -62,7 +62,7 @@ def main(args, params):
           "claim is the model's answer, not a check.")
     if args.json:
         write_jsonl(args.json, [{"claim": r.claim, "answer": r.answer, "abstained": r.abstained,
-                                 "works": [vars(v) for v in r.works]} for r in replies])
+                                 "works": [vars(v) for v in r.works], "candidates": r.candidates} for r in replies])
 
 
 if __name__ == "__main__":
