@@ -6,6 +6,7 @@ the assistant's answer), so TRL computes the loss on the answer only.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tempfile
@@ -16,11 +17,12 @@ import torch
 from transformers import TrainerCallback
 
 from citetune.errors import StageError
-from citetune.io import atomic_dir, read_jsonl
+from citetune.io import atomic_dir, read_jsonl, write_json
 from citetune.models import load_base, load_tokenizer, pick_device
 from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
+TRAINED_MODES = "citetune_modes.json"
 
 
 def to_prompt_completion(record: dict) -> dict:
@@ -173,6 +175,12 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     return trainer
 
 
+def trained_modes(adapter_dir: str | Path) -> list[str] | None:
+    """The modes an adapter was trained on (None for an adapter saved without them)."""
+    path = Path(adapter_dir) / TRAINED_MODES
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
     """(examples longer than max_length tokens, the longest length): truncation would cut their answers."""
     lengths = [len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
@@ -209,6 +217,9 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         with atomic_dir(adapter_dir) as tmp:
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
+            # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
+            write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path)
+                                                    if isinstance(r, dict)}))
     seconds = time.monotonic() - start
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]

@@ -15,6 +15,7 @@ from citetune.cli import StageError, run_stage, stage_parser
 from citetune.io import write_jsonl
 from citetune.params import load_params
 from citetune.sft import load_library
+from citetune.training import trained_modes
 from citetune.verification import Verifier
 
 
@@ -44,10 +45,11 @@ def _show(reply) -> str:
 
 def main(args, params):
     qa = load_params("qa", args.params)
-    modes = qa.modes
+    modes = trained_modes(args.adapter_dir) or qa.modes
     mode = args.mode or ("retrieval" if "retrieval" in modes else modes[0])
     if mode not in modes:
-        raise StageError(f"the adapter was trained on {', '.join(modes)} (qa.modes), not {mode}")
+        raise StageError(f"the adapter was trained on {', '.join(modes)} (qa.modes when it was trained), not "
+                         f"{mode}: choose --mode {modes[0]}, or retrain with that mode in qa.modes")
     claims = _claims(args)
     verifier = Verifier.from_params(load_params("match", args.params), args.verify_cache, args.index_dir,
                                     args.offline, load_library(args.sft_dir))

@@ -1,6 +1,7 @@
 """Asking the tuned model from the command line: answers verified against the index, in both modes."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import yaml
 
 from citetune.params import default_params
 from citetune.qa import MODES
+from citetune.training import TRAINED_MODES, trained_modes
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -61,10 +63,12 @@ def test_ask_without_a_claim_or_with_an_untrained_mode_says_what_to_do(setup, tm
     assert r.returncode == 1 and "no claim given" in r.stderr
     r = ask(args, "x", "--file", str(tmp_path / "none.txt"))
     assert r.returncode == 1 and "none.txt not found" in r.stderr
-    params = Path(args[1])
-    data = yaml.safe_load(params.read_text())
-    data["qa"]["modes"] = ["closed_book"]
-    other = tmp_path / "params.yaml"
-    other.write_text(yaml.safe_dump(data))
-    r = ask(["--params", str(other)] + args[2:], "x", "--mode", "retrieval")
-    assert r.returncode == 1 and "qa.modes" in r.stderr
+    # The adapter knows the modes it was trained on, whatever qa.modes says now.
+    adapter = Path(args[args.index("--adapter-dir") + 1])
+    assert trained_modes(adapter) == sorted(MODES)
+    narrow = tmp_path / "adapter"
+    shutil.copytree(adapter, narrow)
+    (narrow / TRAINED_MODES).write_text('["closed_book"]')
+    at = args.index("--adapter-dir") + 1
+    r = ask(args[:at] + [str(narrow)] + args[at + 1:], "x", "--mode", "retrieval")
+    assert r.returncode == 1 and "ask: error: the adapter was trained on closed_book" in r.stderr
