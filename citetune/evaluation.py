@@ -87,18 +87,18 @@ def score(rows: list[dict]) -> dict:
 
 # --- systems ---------------------------------------------------------------------------------------
 
-def baseline_answers(records: list[dict], library: list[dict], claims: list[tuple[str, list[str]]]) -> dict:
-    """{'lookup': answers, 'bm25': answers} for the records: no model, the library's lines."""
+def baseline_answers(system: str, records: list[dict], library: list[dict], claims: list[tuple[str, list[str]]]
+                     ) -> list[Generated]:
+    """The answers of a no-model system ('lookup' or 'bm25') to the records, as the library's lines."""
     from citetune.retrieval import OverlapLookup, WorkRetriever, bm25_answer
 
     by_doi = {w["doi"].lower(): w for w in library}
-    lookup, retriever = OverlapLookup(claims), WorkRetriever(library, claims)
-
-    def as_answer(dois: list[str]) -> Generated:
-        return Generated(format_answer([by_doi[d] for d in dois if d in by_doi]), True)
-
-    return {"lookup": [as_answer(lookup.answer(r["claim"])) for r in records],
-            "bm25": [as_answer(bm25_answer(retriever, r["claim"])) for r in records]}
+    if system == "lookup":
+        dois = map(OverlapLookup(claims).answer, (r["claim"] for r in records))
+    else:
+        retriever = WorkRetriever(library, claims)
+        dois = (bm25_answer(retriever, r["claim"]) for r in records)
+    return [Generated(format_answer([by_doi[d] for d in found if d in by_doi]), True) for found in dois]
 
 
 class Evaluation:
@@ -175,18 +175,8 @@ def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path,
     library, claims = load_library(sft_dir), load_training_claims(sft_dir)
     run = Evaluation(data, verifier, params, judge_cache)
 
-    baselines: dict[tuple[str, str], list[Generated]] = {}
-
-    def baseline(name: str):
-        def answer(records, split):
-            if (name, split) not in baselines:
-                for other, answers in baseline_answers(records, library, claims).items():
-                    baselines[(other, split)] = answers
-            return baselines[(name, split)]
-        return answer
-
-    run.add("lookup", baseline("lookup"))
-    run.add("bm25", baseline("bm25"))
+    for system in ("lookup", "bm25"):
+        run.add(system, lambda records, split, system=system: baseline_answers(system, records, library, claims))
 
     model, tokenizer = load_base(base_dir, quantization, device), load_tokenizer(base_dir)
     gold_answers = [r["messages"][-1]["content"] for rows in data.values() for r in rows]

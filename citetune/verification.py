@@ -74,8 +74,8 @@ class Verifier:
     def from_params(cls, match_params, cache_path: str | Path, index_dir: str | Path, offline: bool = False,
                     library: list[dict] = ()) -> "Verifier":
         """The match stage's backend (match params), with a cache of its own (`cache_path`)."""
+        from citetune.answer_cache import AnswerCache
         from citetune.matching import make_backend
-        from citetune.matching.crossref import AnswerCache
 
         Path(index_dir).mkdir(parents=True, exist_ok=True)
         AnswerCache(cache_path)  # created whichever backend runs: a stage may declare it as an output
@@ -122,10 +122,9 @@ class Verifier:
     def unglued(self, doi: str) -> str:
         """The library DOI a cited string starts with when text was glued after it ('…03762and', '…03762-'):
         what follows cannot continue that DOI (a letter after its final digit, or punctuation)."""
-        for known in sorted(self.library, key=len, reverse=True):
-            rest = doi[len(known):]
-            if doi.startswith(known) and rest and (
-                    (known[-1].isdigit() and rest[0].isalpha()) or not rest[0].isalnum()):
+        for end in range(len(doi) - 1, 0, -1):  # the longest library DOI first
+            known, rest = doi[:end], doi[end:]
+            if known in self.library and ((known[-1].isdigit() and rest[0].isalpha()) or not rest[0].isalnum()):
                 return known
         return ""
 

@@ -2,10 +2,10 @@
 lookup, BM25), every cited DOI verified with the match backend: exact match, recall, fabricated, wrong
 and mismatched DOIs, abstention precision and recall."""
 
+from citetune.answer_cache import AnswerCache
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.evaluation import evaluate
 from citetune.io import write_json, write_jsonl
-from citetune.judges import ReplyCache
 from citetune.params import load_params
 from citetune.sft import load_library
 from citetune.verification import Verifier
@@ -16,7 +16,7 @@ def main(args, params):
     quantization = load_params("train", args.params).quantization
     if params.judge.enabled and not params.judge.model:
         raise StageError("evaluate.judge is enabled but names no model: set evaluate.judge.model (and base_url)")
-    ReplyCache(args.judge_cache).close()  # the stage's (persistent) output, whether or not a judge is asked
+    AnswerCache(args.judge_cache)  # the stage's (persistent) output, whether or not a judge is asked
     verifier = Verifier.from_params(load_params("match", args.params), args.verify_cache, args.index_dir,
                                     args.offline, load_library(args.sft_dir))
     run = evaluate(args.base_dir, args.adapter_dir, args.sft_dir, verifier, params, quantization=quantization,

@@ -11,10 +11,10 @@ import logging
 import os
 from pathlib import Path
 
+from citetune.answer_cache import AnswerCache
 from citetune.cli import StageError, require_input, run_stage, stage_parser
 from citetune.io import read_csv, write_csv, write_json
 from citetune.matching import make_backend, match_citations, score_distribution
-from citetune.matching.crossref import AnswerCache
 
 log = logging.getLogger("match")
 

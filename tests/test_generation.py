@@ -56,8 +56,14 @@ def test_a_shipped_repetition_penalty_does_not_change_greedy_answers(model_and_t
 
 def test_an_answer_cut_by_the_budget_is_marked_unfinished(model_and_tokenizer):
     model, tok = model_and_tokenizer
-    batch = generate(model, tok, [PROMPT, PROMPT[1:]], max_new_tokens=1, batch_size=2)
-    assert all(not g.finished or g.text == "" for g in batch)
+    bias = torch.zeros(model.config.vocab_size)
+    bias[list(set(end_token_ids(model, tok)) | set(tok.all_special_ids))] = -50.0  # it never ends its turn
+    model.lm_head.bias = torch.nn.Parameter(bias)
+    try:
+        cut = generate(model, tok, [PROMPT, PROMPT[1:]], max_new_tokens=6, batch_size=2)
+    finally:
+        model.lm_head.bias = None
+    assert not any(g.finished for g in cut)  # the test above: the same model, made to end, is finished
 
 
 def test_the_budget_fits_the_longest_gold_answer_in_the_models_tokens(model_and_tokenizer):

@@ -10,7 +10,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from citetune.grounding import GroundedDecoding, token_bytes, token_texts
+from citetune.grounding import GroundedDecoding, token_bytes
 from citetune.models import load_base, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,29 +102,26 @@ def enough_tokens(lines) -> int:
     return sum(len(line) + 1 for line in lines) + len(ABSTAIN) + 2
 
 
-# --- token texts -------------------------------------------------------------------------------
+# --- token bytes -------------------------------------------------------------------------------
 
 def test_token_bytes_rebuild_the_text(tokenizer):
-    texts, pieces = token_texts(tokenizer), token_bytes(tokenizer)
+    pieces = token_bytes(tokenizer)
     for line in LINES + PROSE:
         ids = tokenizer.encode(line, add_special_tokens=False)
         # SentencePiece marks the text's start with a space that decode drops; mid-text it is real.
         assert b"".join(pieces[i] for i in ids).removeprefix(b" ") == line.encode()
-        if line.isascii():
-            assert "".join(texts[i] for i in ids).removeprefix(" ") == line
-    assert all(t is None or pieces[i] == t.encode() for i, t in enumerate(texts))
     for special in (tokenizer.eos_token_id, tokenizer.pad_token_id):
-        assert texts[special] is None and pieces[special] is None
+        assert pieces[special] is None
 
 
-def test_token_texts_keep_the_space_decode_drops():
+def test_token_bytes_keep_the_space_decode_drops():
     tokenizer = metaspace_unigram()
     first = tokenizer.encode("Attention Is", add_special_tokens=False)[0]
     assert tokenizer.convert_ids_to_tokens(first) == "▁A" and tokenizer.decode([first]) == "A"
-    assert token_texts(tokenizer)[first] == " A"
+    assert token_bytes(tokenizer)[first] == b" A"
 
 
-def test_token_texts_join_word_pieces():
+def test_token_bytes_join_word_pieces():
     tok = Tokenizer(models.WordPiece(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece()
@@ -132,16 +129,15 @@ def test_token_texts_join_word_pieces():
     tokenizer, text = wrap(tok), "Attention Is Not Explanation"
     ids = tokenizer.encode(text, add_special_tokens=False)
     assert any(t.startswith("##") for t in tokenizer.convert_ids_to_tokens(ids))  # words split into pieces
-    texts = token_texts(tokenizer)
-    assert "".join(texts[i] for i in ids) == " " + text
+    pieces = token_bytes(tokenizer)
+    assert b"".join(pieces[i] for i in ids) == (" " + text).encode()
 
 
-def test_partial_bytes_have_no_text_but_their_byte():
+def test_partial_characters_are_their_bytes():
     tokenizer = byte_bpe()
-    texts = token_texts(tokenizer)
+    pieces = token_bytes(tokenizer)
     lead_byte = tokenizer.convert_tokens_to_ids("Ã")  # 0xC3, the first byte of 'é', 'ü', 'Ö'
-    assert texts[lead_byte] is None and token_bytes(tokenizer)[lead_byte] == b"\xc3"
-    assert texts[tokenizer.convert_tokens_to_ids("Ġ")] == " "
+    assert pieces[lead_byte] == b"\xc3" and pieces[tokenizer.convert_tokens_to_ids("Ġ")] == b" "
 
 
 # --- the grammar, stepped by hand --------------------------------------------------------------

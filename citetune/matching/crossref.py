@@ -18,17 +18,15 @@ cache hit costs no rate-limit budget. offline=True answers from the cache alone.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+from citetune.answer_cache import AnswerCache
 from citetune.http_retry import retry_after, retrying
 from citetune.library_hooks import HookMissing
 
@@ -118,38 +116,6 @@ class RateLimiter:
                 if allowed < self.rate:
                     log.info("Crossref allows %g requests/s here; slowing down from %g", allowed, self.rate)
                     self.rate = allowed
-
-
-class AnswerCache:
-    """Crossref's answers by request, in SQLite; safe to share between threads."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, request TEXT NOT NULL, "
-                         "answer TEXT NOT NULL, at REAL NOT NULL)")
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(request: dict) -> str:
-        return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-
-    def get(self, request: dict) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (self.key(request),)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def put(self, request: dict, answer: dict) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
-                             (self.key(request), json.dumps(request, sort_keys=True), json.dumps(answer), time.time()))
-            self._db.commit()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
 
 _local = threading.local()  # the limiter the current thread's request belongs to
