@@ -15,8 +15,7 @@ import torch
 from tqdm import tqdm
 
 from citetune.answers import ABSTAIN, work_line
-
-_SENTINEL = "\x00answer\x00"
+from citetune.chat import render_prompt, template_end_token
 
 
 @dataclass
@@ -29,19 +28,6 @@ def _as_list(ids) -> list[int]:
     if ids is None:
         return []
     return [int(i) for i in ids] if isinstance(ids, (list, tuple)) else [int(ids)]
-
-
-def template_end_token(tokenizer) -> int | None:
-    """The special token the chat template writes right after an assistant's message, if any."""
-    try:
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "q"}, {"role": "assistant", "content": _SENTINEL}], tokenize=False)
-    except Exception:  # a template that refuses this conversation: no end-of-turn token to learn
-        return None
-    suffix = text.split(_SENTINEL, 1)[-1] if _SENTINEL in text else ""
-    ids = tokenizer(suffix, add_special_tokens=False)["input_ids"] if suffix.strip() else []
-    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
-    return ids[0] if ids and ids[0] in special else None
 
 
 def end_token_ids(model, tokenizer) -> list[int]:
@@ -70,7 +56,7 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
     unless one is given: it would push the model away from repeating a DOI it has just read.
     """
     tokenizer.padding_side = "left"
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    texts = [render_prompt(tokenizer, p) for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     ends = end_token_ids(model, tokenizer)
     results: list[Generated] = [Generated("", False)] * len(texts)

@@ -3,26 +3,18 @@ tiny_model.py); loading it and its tokenizer for training and evaluation, 4-bit 
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 
 import torch
 
+from citetune.chat import CHAT_TEMPLATE, settle_template
 from citetune.errors import StageError
 from citetune.io import atomic_dir
 
 log = logging.getLogger(__name__)
-
-# ChatML: every message ends with the eos token, so a trained model stops after its answer, and the
-# prompt rendered with add_generation_prompt is a prefix of the full conversation (TRL needs that
-# for completion-only loss).
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -69,6 +61,18 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
+def settle_base_template(base_dir: str | Path, override: str = "") -> bool:
+    """Give the base in `base_dir` the chat template it is trained and asked with (base.chat_template, its
+    own, or citetune's for a model without one), saved with its tokenizer; True when it changed."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    changed = settle_template(tokenizer, override, where=f"the base model in {base_dir}")
+    if changed:
+        tokenizer.save_pretrained(base_dir)
+    return changed
+
+
 def quantization_config(quantization: str, device: str):
     """NF4 4-bit (QLoRA) config, computing in bfloat16 on CUDA and float32 on CPU; None for 'none'."""
     if quantization == "none":
@@ -79,6 +83,48 @@ def quantization_config(quantization: str, device: str):
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
     )
+
+
+BASE_INFO = "citetune_base.json"  # written by the base stage: where models/base came from
+
+
+def base_reference(base_dir: str | Path) -> tuple[str, str | None]:
+    """(name or path, revision) an adapter should name as its base so that it loads from anywhere: the
+    hub id and revision of a hub base, the absolute path of a local checkpoint, else `base_dir` itself
+    (the tiny model, relative to the project, which is where DVC runs the stages)."""
+    path = Path(base_dir) / BASE_INFO
+    info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if info.get("source") == "hub":
+        return info["model"], info.get("commit") or info.get("revision")
+    if info.get("source") == "local":
+        return str(Path(info["model"]).expanduser().resolve()), None
+    return str(base_dir), None
+
+
+def adapter_card(base: str, revision: str | None, modes: list[str]) -> str:
+    """A model card for the adapter: what it is, its base, and how to load it outside citetune."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(base_model=base, library_name="peft", pipeline_tag="text-generation",
+                         tags=["lora", "citetune", "citations"])
+    revision_arg = f", revision={revision!r}" if revision else ""
+    body = f"""# citetune adapter
+
+A LoRA adapter that answers a scientific claim with the works that support it (title, year, DOI),
+or says that no verified work does. Trained by citetune's train stage on modes: {", ".join(modes)}.
+
+- base model: `{base}`{f" at revision `{revision}`" if revision else ""}
+- the tokenizer saved here carries the chat template it was trained with; use it for prompts.
+
+```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+
+model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/adapter")  # fetches {base!r}{revision_arg}
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/adapter")
+```
+"""
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
 
 def require_adapter(adapter_dir: str | Path) -> Path:

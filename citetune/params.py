@@ -118,6 +118,7 @@ class TinyModelParams(Section):
 class BaseParams(Section):
     model: str
     revision: str
+    chat_template: str
     tiny: TinyModelParams
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from citetune.chat import fit_messages, takes_system
 from citetune.errors import StageError
 from citetune.io import atomic_dir, read_jsonl, write_json
-from citetune.models import load_base, load_tokenizer, pick_device
+from citetune.models import adapter_card, base_reference, load_base, load_tokenizer, pick_device
 from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,9 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     device = device or pick_device()
     model = load_base(base_dir, params.quantization, device)
     tokenizer = load_tokenizer(base_dir)
+    if not takes_system(tokenizer):  # Gemma, early Mistral: the system prompt goes in the user's turn
+        train_ds, eval_ds = (ds.map(lambda row: {"prompt": fit_messages(tokenizer, row["prompt"])})
+                             if ds is not None else None for ds in (train_ds, eval_ds))
     quantized = params.quantization == "4bit"
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
@@ -183,8 +187,8 @@ def trained_modes(adapter_dir: str | Path) -> list[str] | None:
 
 def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
     """(examples longer than max_length tokens, the longest length): truncation would cut their answers."""
-    lengths = [len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
-                                                 return_dict=True)["input_ids"]) for row in dataset]
+    lengths = [len(tokenizer.apply_chat_template(fit_messages(tokenizer, row["prompt"] + row["completion"]),
+                                                 tokenize=True, return_dict=True)["input_ids"]) for row in dataset]
     return sum(n > max_length for n in lengths), max(lengths, default=0)
 
 
@@ -214,12 +218,17 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         for cb in trainer.callback_handler.callbacks:
             if isinstance(cb, DVCLiveLosses):
                 cb.close()
+        # The adapter names its base by hub id and revision (or absolute path) so that it loads from anywhere.
+        base_name, base_revision = base_reference(base_dir)
+        adapter_config = trainer.model.peft_config["default"]
+        adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
+        # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
+        modes = sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path) if isinstance(r, dict)})
         with atomic_dir(adapter_dir) as tmp:
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
-            # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
-            write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path)
-                                                    if isinstance(r, dict)}))
+            write_json(tmp / TRAINED_MODES, modes)
+            (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
     seconds = time.monotonic() - start
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]

@@ -1,7 +1,7 @@
 """base: the base model — a tiny model built offline, a hub snapshot, or a local copy — in --out-dir."""
 
 from citetune.cli import run_stage, stage_parser
-from citetune.models import fetch_base
+from citetune.models import fetch_base, settle_base_template
 from citetune.tiny_model import build_tiny_base
 
 
@@ -13,6 +13,8 @@ def main(args, params):
     else:
         info = fetch_base(params.model, args.out_dir, params.revision)
         print(f"base: {info['model']} ({info['source']}) -> {args.out_dir}")
+    if settle_base_template(args.out_dir, params.chat_template):
+        print(f"base: chat template set ({'base.chat_template' if params.chat_template else 'the model had none'})")
 
 
 if __name__ == "__main__":

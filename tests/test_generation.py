@@ -10,6 +10,7 @@ from citetune.generation import (
     template_end_token,
 )
 from citetune.models import load_base, load_tokenizer
+from citetune.testing.standins import QWEN_TEMPLATE
 
 PROMPT = [{"role": "system", "content": "Answer with the works."},
           {"role": "user", "content": "Which work introduced low-rank adaptation?"}]
@@ -26,7 +27,7 @@ def test_the_templates_end_of_turn_token_ends_answers_even_when_eos_is_another(m
     assert template_end_token(tok) == im_end
     # A Qwen-base-style checkpoint: eos is <|endoftext|>, the template still ends turns with <|im_end|>.
     qwen_like = load_tokenizer(tiny_base)
-    qwen_like.eos_token = "<|endoftext|>"
+    qwen_like.eos_token, qwen_like.chat_template = "<|endoftext|>", QWEN_TEMPLATE
     model.generation_config.eos_token_id = qwen_like.eos_token_id
     try:
         ends = end_token_ids(model, qwen_like)
