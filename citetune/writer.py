@@ -164,9 +164,9 @@ def _failure(e: Exception, llm, cache_path: Path) -> str:
 
     where = f"the {SERVICE} at {llm.base_url} (model {llm.model})"
     kept = f"; the replies received so far are kept in {cache_path}, and a rerun asks only the others"
-    if isinstance(e, TimeoutError):
-        return (f"{where} did not answer every claim within qa.llm.deadline_seconds ({llm.deadline_seconds:g} s)"
-                f"{kept}: rerun, or raise the deadline")
+    if isinstance(e, (TimeoutError, openai.APITimeoutError)):
+        return (f"{where} did not answer in time (qa.llm.timeout_seconds {llm.timeout_seconds:g} s per request, "
+                f"qa.llm.deadline_seconds {llm.deadline_seconds:g} s in all){kept}: rerun, or raise them")
     if isinstance(e, openai.APIConnectionError):
         return (f"{where} could not be reached ({e}) after {llm.attempts} tries{kept}: start the server or "
                 f"correct qa.llm.base_url, then rerun")
