@@ -2,18 +2,23 @@
 pause, doubling, and a server's Retry-After wins when it asks for longer.
 
 An exception may carry `retry_after` (seconds, or None): the pause before the next try is then at
-least that long, and never longer than `max_wait`.
+least that long, and never longer than `max_wait`. RateLimiter paces the requests themselves: so
+many starts per second, so many in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+log = logging.getLogger(__name__)
 
 _SECONDS = re.compile(r"\d+(?:\.\d+)?", re.ASCII)  # RFC 9110 says digits; a fraction does no harm
 
@@ -56,3 +61,45 @@ def retrying(*, attempts: int, first_pause: float, max_wait: float, retry_on: Ca
 
     return Retrying(stop=stop_after_attempt(attempts), wait=backoff(first_pause, max_wait),
                     retry=retry_if_exception(retry_on), before_sleep=before_sleep, reraise=True)
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, evenly spaced, and `concurrency` in flight; the
+    rate only ever goes down, when the server's headers say less. Starts are spaced 5% wider than
+    1/rate: the server counts arrivals, and a request that left on time may arrive a little early
+    after one that was delayed."""
+
+    MARGIN = 1.05
+
+    def __init__(self, rate: float, concurrency: int):
+        self.rate, self.concurrency = rate, concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def __enter__(self):
+        self._slots.acquire()
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.MARGIN / self.rate
+        if start > now:
+            time.sleep(start - now)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._slots.release()
+
+    def observe(self, headers) -> None:
+        """Lower the rate to what x-rate-limit-limit / x-rate-limit-interval allow."""
+        limit, interval = headers.get("x-rate-limit-limit"), headers.get("x-rate-limit-interval")
+        try:
+            seconds = float(re.sub(r"[^\d.]", "", interval or "1") or 1)
+            allowed = float(limit) / seconds if limit else None
+        except ValueError:
+            return
+        if allowed and allowed < self.rate:
+            with self._lock:
+                if allowed < self.rate:
+                    log.info("the server allows %g requests/s here; slowing down from %g", allowed, self.rate)
+                    self.rate = allowed

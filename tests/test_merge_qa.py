@@ -98,7 +98,8 @@ def run_qa(d, extra="", **overrides):
                                  | overrides)).model_dump(mode="json")
     (d / "params.yaml").write_text(yaml.safe_dump({"qa": qa | (yaml.safe_load(extra) or {})}))
     return run("qa", "--params", str(d / "params.yaml"), "--citations", str(d / "citations.csv"),
-               "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"))
+               "--references", str(d / "references.csv"), "--out-dir", str(d / "sft"), "--metrics", str(d / "qa.json"),
+               "--writer-cache", str(d / "writer.sqlite"))
 
 
 def read_splits(d) -> dict[str, list[dict]]:

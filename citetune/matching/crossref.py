@@ -19,15 +19,13 @@ cache hit costs no rate-limit budget. offline=True answers from the cache alone.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 from citetune.answer_cache import AnswerCache
-from citetune.http_retry import retry_after, retrying
+from citetune.http_retry import RateLimiter, retry_after, retrying
 from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)
@@ -74,48 +72,6 @@ def _as_lookup_failed(exc: Exception) -> LookupFailed:
     if isinstance(exc, ValueError):  # json.JSONDecodeError, habanero's "not JSON" check
         return LookupFailed(f"malformed answer: {exc}", status=0)
     return LookupFailed(f"{type(exc).__name__}: {exc}", status=0)
-
-
-class RateLimiter:
-    """At most `rate` request starts per second, evenly spaced, and `concurrency` in flight; the
-    rate only ever goes down, when the server's headers say less. Starts are spaced 5% wider than
-    1/rate: the server counts arrivals, and a request that left on time may arrive a little early
-    after one that was delayed."""
-
-    MARGIN = 1.05
-
-    def __init__(self, rate: float, concurrency: int):
-        self.rate, self.concurrency = rate, concurrency
-        self._slots = threading.BoundedSemaphore(concurrency)
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def __enter__(self):
-        self._slots.acquire()
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.MARGIN / self.rate
-        if start > now:
-            time.sleep(start - now)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._slots.release()
-
-    def observe(self, headers) -> None:
-        """Lower the rate to what x-rate-limit-limit / x-rate-limit-interval allow."""
-        limit, interval = headers.get("x-rate-limit-limit"), headers.get("x-rate-limit-interval")
-        try:
-            seconds = float(re.sub(r"[^\d.]", "", interval or "1") or 1)
-            allowed = float(limit) / seconds if limit else None
-        except ValueError:
-            return
-        if allowed and allowed < self.rate:
-            with self._lock:
-                if allowed < self.rate:
-                    log.info("Crossref allows %g requests/s here; slowing down from %g", allowed, self.rate)
-                    self.rate = allowed
 
 
 _local = threading.local()  # the limiter the current thread's request belongs to

@@ -2,9 +2,11 @@
 
 POST /v1/chat/completions answers a chat.completion whose message content is the next scripted
 reply (`script(...)`), else what `reply(messages)` returns (by default a fixed score in JSON).
-Faults are queued with `fail(status, times, retry_after)` and answered, in order, before any reply,
-with an OpenAI-style error body; 429s carry Retry-After when one is given. `requests` counts every
-POST (faults included); `bodies` keeps each request's JSON and `keys` its bearer token.
+Faults are queued with `fail(status, times, retry_after, after)` and answered, in order, before any
+reply (or once `after` requests have had theirs), with an OpenAI-style error body; 429s carry Retry-After when one is given. `delay` (seconds) holds
+every answer back, as a slow model does. `requests` counts every POST (faults included); `bodies`
+keeps each request's JSON, `keys` its bearer token and `arrivals` its time (time.monotonic());
+`max_in_flight` is the most requests the server held at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Fault:
     status: int
     times: int = 1
     retry_after: str | None = None
+    after: int = 0  # replies answered before the fault starts
 
 
 class OpenAIServer(LoopbackServer):
@@ -37,6 +40,9 @@ class OpenAIServer(LoopbackServer):
         self.requests = 0
         self.bodies: list[dict] = []
         self.keys: list[str] = []
+        self.arrivals: list[float] = []
+        self.delay = 0.0
+        self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self.base_url = self._serve(self._handler()) + "/v1"
 
@@ -45,13 +51,16 @@ class OpenAIServer(LoopbackServer):
         with self._lock:
             self.scripted.extend(contents)
 
-    def fail(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+    def fail(self, status: int, times: int = 1, retry_after: str | None = None, after: int = 0) -> None:
+        """Answer `times` requests with `status`, once `after` more requests have had their reply."""
         with self._lock:
-            self.faults.append(Fault(status, times, retry_after))
+            self.faults.append(Fault(status, times, retry_after, after))
 
     def _next(self, messages: list[dict]) -> Fault | str:
         """Under the lock: the fault or the content that answers this request."""
-        if self.faults:
+        if self.faults and self.faults[0].after > 0:
+            self.faults[0].after -= 1
+        elif self.faults:
             fault = self.faults[0]
             fault.times -= 1
             if fault.times <= 0:
@@ -71,9 +80,21 @@ class OpenAIServer(LoopbackServer):
                     return self._error(404, f"Unknown path {self.path}", "invalid_request_error")
                 with server._lock:
                     server.requests += 1
+                    server.arrivals.append(time.monotonic())
                     server.bodies.append(body)
                     server.keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     answer = server._next(body.get("messages", []))
+                    delay = server.delay
+                try:
+                    time.sleep(delay)
+                    self._answer(body, answer)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body: dict, answer: Fault | str) -> None:
                 if isinstance(answer, Fault):
                     headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
                     kind = "rate_limit_exceeded" if answer.status == 429 else "server_error"
