@@ -1,16 +1,14 @@
-"""The base model: fetched from the hub or copied from a local path (the tiny one is built in
-tiny_model.py); loading it and its tokenizer for training and evaluation, 4-bit or not."""
+"""The base model and its tokenizer, loaded for training and evaluation, 4-bit or not (the base stage gets
+the model: base_source.py, tiny_model.py)."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import torch
 
 from citetune.errors import StageError
-from citetune.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +24,6 @@ CHAT_TEMPLATE = (
 
 def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-# --- hub ids and local paths ---------------------------------------------------------------
-
-def fetch_base(model: str, out_dir: str | Path, revision: str = "main") -> dict:
-    """Snapshot a hub model (at `revision`) or copy a local model directory into `out_dir`."""
-    local = Path(model).expanduser()
-    if local.exists():
-        if not (local / "config.json").exists():
-            raise StageError(f"base.model {model!r} is a path but holds no config.json: point it at a "
-                             "directory saved with save_pretrained, or set base.model: tiny")
-        with atomic_dir(out_dir) as tmp:
-            shutil.copytree(local, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git", ".cache"))
-        return {"model": str(local), "source": "local"}
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise StageError(f"base.model {model!r} looks like a path but does not exist: fix the path, "
-                         "or set base.model: tiny")
-    from huggingface_hub import snapshot_download
-
-    try:
-        with atomic_dir(out_dir) as tmp:
-            snapshot_download(repo_id=model, revision=revision, local_dir=tmp)
-    except Exception as e:  # network, auth, unknown repo or revision: all fixed the same way
-        raise StageError(
-            f"could not download {model!r} (revision {revision!r}) from the Hugging Face hub: "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. Without hub access set "
-            "base.model: tiny, or pass a local path to a model saved with save_pretrained") from e
-    return {"model": model, "revision": revision, "source": "hub"}
 
 
 # --- loading for training and evaluation ---------------------------------------------------

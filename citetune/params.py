@@ -102,6 +102,8 @@ class QaParams(Section):
     modes: list[Literal["closed_book", "retrieval"]] = Field(min_length=1)
     candidates: int = Field(ge=1)
     drop_gold_fraction: float = Field(ge=0, le=1)
+    push_to_hub: str
+    hub_private: bool
 
 
 class TinyModelParams(Section):
@@ -133,6 +135,7 @@ class TrainParams(Section):
     lora_dropout: float
     target_modules: str | list[str]
     seed: int
+    dataset: str
 
 
 class JudgeParams(Section):

@@ -17,7 +17,8 @@ import torch
 from transformers import TrainerCallback
 
 from citetune.errors import StageError
-from citetune.io import atomic_dir, read_jsonl, write_json
+from citetune.hub import split_records
+from citetune.io import atomic_dir, write_json
 from citetune.models import load_base, load_tokenizer, pick_device
 from citetune.params import TrainParams
 
@@ -33,20 +34,21 @@ def to_prompt_completion(record: dict) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
-def load_split(path: str | Path, required: bool = True):
-    """(Dataset of prompt/completion pairs, skipped records with their reason) from an SFT jsonl file.
+def load_split(path: str | Path, required: bool = True, dataset: str = ""):
+    """(Dataset of prompt/completion pairs, skipped records with their reason) from an SFT jsonl file, or
+    when it is absent from the split of the same name of `dataset` (train.dataset).
 
     The dataset is None when the split is optional (validation) and absent or empty.
     """
     from datasets import Dataset
 
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not dataset:
         if required:
-            raise StageError(f"{path} not found: run the qa stage first (dvc repro qa)")
+            raise StageError(f"{path} not found: run the qa stage first (dvc repro qa), or set train.dataset")
         return None, []
     try:
-        records = read_jsonl(path)
+        records = split_records(path, dataset, required)
     except ValueError as e:
         raise StageError(f"{e}: rerun the qa stage to rewrite it") from e
     rows, skipped = [], []
@@ -193,8 +195,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
     device = device or pick_device()
-    train_ds, skipped = load_split(train_path)
-    eval_ds, skipped_eval = load_split(validation_path, required=False)
+    train_ds, skipped = load_split(train_path, dataset=params.dataset)
+    eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
         trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
@@ -218,7 +220,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
             # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
-            write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path)
+            write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book")
+                                                    for r in split_records(train_path, params.dataset)
                                                     if isinstance(r, dict)}))
     seconds = time.monotonic() - start
     history = trainer.state.log_history
