@@ -18,7 +18,8 @@ def main(args, params):
         previous = None
     source = locate_base(params.model, params.revision, previous)
     write_json(out, source)
-    print(f"base_source: {params.model} ({source['source']}) {source['commit'] or source['fingerprint'] or ''}")
+    detail = source["commit"] or source["fingerprint"]
+    print(f"base_source: {params.model} ({source['source']}{', ' + detail if detail else ''}) -> {out}")
 
 
 if __name__ == "__main__":

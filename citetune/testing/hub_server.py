@@ -82,8 +82,14 @@ class HubServer(LoopbackServer):
                         self._send(200, json.dumps(tree).encode())
                 elif m := RESOLVE.match(path):
                     self._resolve(m["repo"], m["rev"], unquote(m["path"]))
+                elif path.startswith("/api/datasets/"):  # this hub holds models only
+                    self._error(404, "RepoNotFound", f"no dataset at {path}")
                 else:
                     self._error(404, "EntryNotFound", f"no route {path}")
+
+            def do_POST(self) -> None:  # creating repos, commits: this hub takes no writes
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._send(401, json.dumps({"error": "Invalid credentials in Authorization header"}).encode())
 
             def do_HEAD(self) -> None:
                 if m := RESOLVE.match(urlsplit(self.path).path):
