@@ -1,51 +1,22 @@
-"""The base model: fetched from the hub or copied from a local path (the tiny one is built in
-tiny_model.py); loading it and its tokenizer for training and evaluation, 4-bit or not."""
+"""The base model and its tokenizer, loaded for training and evaluation, 4-bit or not (the base stage gets
+the model: base_source.py, tiny_model.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import torch
 
+from citetune.base_source import BASE_RECORD
 from citetune.chat import CHAT_TEMPLATE, settle_template
 from citetune.errors import StageError
-from citetune.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
 def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-# --- hub ids and local paths ---------------------------------------------------------------
-
-def fetch_base(model: str, out_dir: str | Path, revision: str = "main") -> dict:
-    """Snapshot a hub model (at `revision`) or copy a local model directory into `out_dir`."""
-    local = Path(model).expanduser()
-    if local.exists():
-        if not (local / "config.json").exists():
-            raise StageError(f"base.model {model!r} is a path but holds no config.json: point it at a "
-                             "directory saved with save_pretrained, or set base.model: tiny")
-        with atomic_dir(out_dir) as tmp:
-            shutil.copytree(local, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git", ".cache"))
-        return {"model": str(local), "source": "local"}
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise StageError(f"base.model {model!r} looks like a path but does not exist: fix the path, "
-                         "or set base.model: tiny")
-    from huggingface_hub import snapshot_download
-
-    try:
-        with atomic_dir(out_dir) as tmp:
-            snapshot_download(repo_id=model, revision=revision, local_dir=tmp)
-    except Exception as e:  # network, auth, unknown repo or revision: all fixed the same way
-        raise StageError(
-            f"could not download {model!r} (revision {revision!r}) from the Hugging Face hub: "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. Without hub access set "
-            "base.model: tiny, or pass a local path to a model saved with save_pretrained") from e
-    return {"model": model, "revision": revision, "source": "hub"}
 
 
 # --- loading for training and evaluation ---------------------------------------------------
@@ -66,7 +37,11 @@ def settle_base_template(base_dir: str | Path, override: str = "") -> bool:
     own, or citetune's for a model without one), saved with its tokenizer; True when it changed."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    except (OSError, ValueError) as e:
+        raise StageError(f"the base model in {base_dir} has no tokenizer transformers can load ({e}): a base "
+                         "model needs its tokenizer files beside its weights") from e
     changed = settle_template(tokenizer, override, where=f"the base model in {base_dir}")
     if changed:
         tokenizer.save_pretrained(base_dir)
@@ -85,19 +60,16 @@ def quantization_config(quantization: str, device: str):
     )
 
 
-BASE_INFO = "citetune_base.json"  # written by the base stage: where models/base came from
-
-
 def base_reference(base_dir: str | Path) -> tuple[str, str | None]:
     """(name or path, revision) an adapter should name as its base so that it loads from anywhere: the
-    hub id and revision of a hub base, the absolute path of a local checkpoint, else `base_dir` itself
+    hub id and commit of a hub base, the absolute path of a local checkpoint, else `base_dir` itself
     (the tiny model, relative to the project, which is where DVC runs the stages)."""
-    path = Path(base_dir) / BASE_INFO
+    path = Path(base_dir) / BASE_RECORD
     info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     if info.get("source") == "hub":
-        return info["model"], info.get("commit") or info.get("revision")
+        return info["hub_id"], info.get("commit") or info.get("revision")
     if info.get("source") == "local":
-        return str(Path(info["model"]).expanduser().resolve()), None
+        return info["path"], None
     return str(base_dir), None
 
 

@@ -119,6 +119,8 @@ class QaParams(Section):
     drop_gold_fraction: float = Field(ge=0, le=1)
     writer: Literal["template", "llm"]
     llm: WriterParams
+    push_to_hub: str
+    hub_private: bool
 
 
 class TinyModelParams(Section):
@@ -151,6 +153,7 @@ class TrainParams(Section):
     lora_dropout: float
     target_modules: str | list[str]
     seed: int
+    dataset: str
 
 
 class JudgeParams(Section):

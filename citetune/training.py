@@ -18,8 +18,15 @@ from transformers import TrainerCallback
 
 from citetune.chat import fit_messages, takes_system
 from citetune.errors import StageError
-from citetune.io import atomic_dir, read_jsonl, write_json
-from citetune.models import adapter_card, base_reference, load_base, load_tokenizer, pick_device
+from citetune.hub import split_records
+from citetune.io import atomic_dir, write_json
+from citetune.models import (
+    adapter_card,
+    base_reference,
+    load_base,
+    load_tokenizer,
+    pick_device,
+)
 from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -34,20 +41,21 @@ def to_prompt_completion(record: dict) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
-def load_split(path: str | Path, required: bool = True):
-    """(Dataset of prompt/completion pairs, skipped records with their reason) from an SFT jsonl file.
+def load_split(path: str | Path, required: bool = True, dataset: str = ""):
+    """(Dataset of prompt/completion pairs, skipped records with their reason) from an SFT jsonl file, or
+    when it is absent from the split of the same name of `dataset` (train.dataset).
 
     The dataset is None when the split is optional (validation) and absent or empty.
     """
     from datasets import Dataset
 
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not dataset:
         if required:
-            raise StageError(f"{path} not found: run the qa stage first (dvc repro qa)")
+            raise StageError(f"{path} not found: run the qa stage first (dvc repro qa), or set train.dataset")
         return None, []
     try:
-        records = read_jsonl(path)
+        records = split_records(path, dataset, required)
     except ValueError as e:
         raise StageError(f"{e}: rerun the qa stage to rewrite it") from e
     rows, skipped = [], []
@@ -197,8 +205,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
     device = device or pick_device()
-    train_ds, skipped = load_split(train_path)
-    eval_ds, skipped_eval = load_split(validation_path, required=False)
+    train_ds, skipped = load_split(train_path, dataset=params.dataset)
+    eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
         trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
@@ -223,7 +231,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         adapter_config = trainer.model.peft_config["default"]
         adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
-        modes = sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path) if isinstance(r, dict)})
+        modes = sorted({r.get("mode", "closed_book") for r in split_records(train_path, params.dataset)
+                        if isinstance(r, dict)})
         with atomic_dir(adapter_dir) as tmp:
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)

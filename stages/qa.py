@@ -1,11 +1,13 @@
 """qa: chat question–answer pairs from matched citing sentences, split train/validation/test, and the
 assistant's library of verified works (works.jsonl) that grounded decoding and retrieval draw on. The
-questions are templates, or an LLM's (qa.writer: llm), whose replies are kept in --writer-cache."""
+questions are templates, or an LLM's (qa.writer: llm), whose replies are kept in --writer-cache; the
+splits are pushed to the hub as a dataset when qa.push_to_hub names a repo."""
 
 from pathlib import Path
 
 from citetune.answer_cache import AnswerCache
 from citetune.cli import StageError, require_input, run_stage, stage_parser
+from citetune.hub import push_sft
 from citetune.io import read_csv, write_json, write_jsonl, write_text
 from citetune.qa import SPLITS, build_claims, dataset_card, make_records, qa_metrics
 from citetune.writer import write_questions
@@ -36,6 +38,9 @@ def main(args, params):
     write_json(args.metrics, metrics)
     print(f"qa: {metrics['claims']} claims {metrics['claims_by_split']} ({metrics['abstain_by_split']} abstain), "
           f"modes {', '.join(params.modes)}; library of {len(library)} works")
+    if params.push_to_hub:  # after the local files are written: they stay whatever the hub says
+        url = push_sft(out, params.push_to_hub, params.hub_private, list(SPLITS))
+        print(f"qa: pushed to the hub dataset {params.push_to_hub} ({url})")
 
 
 if __name__ == "__main__":

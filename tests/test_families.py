@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from citetune.base_source import BASE_RECORD, fetch_base
 from citetune.chat import CHAT_TEMPLATE, fit_messages, settle_template, takes_system
 from citetune.errors import StageError
 from citetune.generation import end_token_ids, generate
-from citetune.models import fetch_base, load_tokenizer, settle_base_template
+from citetune.io import write_json
+from citetune.models import load_tokenizer, settle_base_template
 from citetune.params import default_params
 from citetune.testing.sft_sample import sft_records
 from citetune.testing.standins import FAMILIES, build_standin
@@ -38,7 +40,8 @@ def few_records(tmp_path_factory) -> Path:
 def _base(family: str, tmp_path: Path, texts: list[str]) -> Path:
     """The base stage on a local stand-in: copied to models/base, its chat template settled."""
     checkpoint = build_standin(family, tmp_path / f"{family}-checkpoint", texts)
-    fetch_base(str(checkpoint), tmp_path / "models/base")
+    source = fetch_base(str(checkpoint), tmp_path / "models/base")
+    write_json(tmp_path / "models/base" / BASE_RECORD, source)
     settle_base_template(tmp_path / "models/base")
     return tmp_path / "models/base"
 
@@ -75,7 +78,7 @@ def test_each_family_trains_reloads_from_elsewhere_and_stops(family, corpus_text
                             live_dir=None, device="cpu", logging_steps=10)
     assert metrics["train_loss_final"] < 0.5 * metrics["train_loss_first"]
     config = json.loads((tmp_path / "adapter/adapter_config.json").read_text())
-    assert Path(config["base_model_name_or_path"]).is_absolute()
+    assert config["base_model_name_or_path"] == str((tmp_path / f"{family}-checkpoint").resolve())
     assert "base_model:" in (tmp_path / "adapter/README.md").read_text()
 
     elsewhere = tmp_path / "elsewhere"

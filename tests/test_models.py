@@ -1,6 +1,7 @@
 """The base stage: the tiny model built offline from the sample corpus, local paths, hub ids offline."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ import pytest
 import torch
 import yaml
 
+from citetune.base_source import BASE_RECORD, fetch_base
 from citetune.errors import StageError
-from citetune.models import fetch_base, load_base, load_tokenizer
+from citetune.models import load_base, load_tokenizer
 from citetune.params import default_params
 from citetune.tiny_model import (
     build_tiny_base,
@@ -21,6 +23,7 @@ from citetune.tiny_model import (
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA_DOI = "10.48550/arXiv.2106.09685"  # as data/sample/crossref.jsonl prints it
+CLOSED = "http://127.0.0.1:9"  # a hub endpoint where nothing listens: the hub is unreachable
 
 
 def test_tiny_base_is_saved_with_tokenizer_chat_template_and_card(tiny_base, tiny_params):
@@ -91,9 +94,9 @@ def test_local_path_is_copied_and_loads(tiny_base, tmp_path):
 
 
 def test_unusable_models_fail_with_what_to_do(tmp_path):
-    # The hub is unreachable here (and the repo does not exist anyway): a clear StageError, no half dir.
+    # The hub is unreachable (and the repo does not exist anyway): a clear StageError, no half dir.
     with pytest.raises(StageError, match="base.model: tiny"):
-        fetch_base("citetune-tests/no-such-model", tmp_path / "hub", revision="main")
+        fetch_base("citetune-tests/no-such-model", tmp_path / "hub", revision="main", endpoint=CLOSED)
     assert not (tmp_path / "hub").exists() and not list(tmp_path.glob(".hub.*"))
     with pytest.raises(StageError, match="does not exist"):
         fetch_base("./models/nowhere", tmp_path / "x")
@@ -113,9 +116,11 @@ def test_base_stage_script_copies_a_local_model(tiny_base, tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (out / "config.json").exists() and "(local)" in r.stdout
+    recorded = json.loads((out / BASE_RECORD).read_text())
+    assert recorded["source"] == "local" and recorded["path"] == str(tiny_base.resolve()) and recorded["fingerprint"]
     missing = default_params("base", model="citetune-tests/no-such-model")
     params.write_text(yaml.safe_dump({"base": missing.model_dump(mode="json")}))
     r = subprocess.run([sys.executable, "-m", "stages.base", "--params", str(params), "--sample-dir", "data/sample",
                         "--out-dir", str(out)],
-                       cwd=ROOT, capture_output=True, text=True)
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_ENDPOINT": CLOSED})
     assert r.returncode == 1 and "base.model: tiny" in r.stderr and "Traceback" not in r.stderr

@@ -78,7 +78,14 @@ FAMILIES = {
 
 
 def _tokenizer(family: Family, texts: list[str], vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     specials = list(dict.fromkeys(t for t in (family.pad, family.bos, family.eos, *family.extra_special) if t))
