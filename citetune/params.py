@@ -153,6 +153,7 @@ class TrainParams(Section):
     lora_dropout: float
     target_modules: str | list[str]
     seed: int
+    save_steps: int = Field(ge=0)
     dataset: str
 
 

@@ -11,12 +11,14 @@ import logging
 import math
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
 from citetune.chat import fit_messages, takes_system
+from citetune.checkpoints import finish, resume_point, run_fingerprint, step_of
 from citetune.errors import StageError
 from citetune.hub import split_records
 from citetune.io import atomic_dir, write_json
@@ -81,7 +83,7 @@ def lora_config(params: TrainParams):
 
 
 def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
-               max_steps: int = -1, logging_steps: int | None = None):
+               max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False):
     from trl import SFTConfig
 
     steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
@@ -109,7 +111,11 @@ def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eva
         eval_steps=eval_steps,
         logging_steps=logging_steps or max(1, total // 50),
         logging_first_step=True,
-        save_strategy="no",
+        # Checkpoints (when output_dir outlives the run) let a killed run resume; the last two are kept, so a
+        # kill while one is being written still leaves a whole one.
+        save_strategy="steps" if checkpoints and params.save_steps > 0 else "no",
+        save_steps=max(1, params.save_steps),
+        save_total_limit=2,
         report_to="none",
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length",  # less padding per batch: faster on CPU
@@ -128,11 +134,17 @@ class DVCLiveLosses(TrainerCallback):
               "learning_rate": "train/learning_rate",
               "eval_loss": "eval/loss", "eval_mean_token_accuracy": "eval/token_accuracy"}
 
-    def __init__(self, live_dir: str | Path):
+    def __init__(self, live_dir: str | Path, resume_step: int | None = None):
         from dvclive import Live
 
+        if resume_step is not None:  # the curves go on from the checkpoint: points the killed run logged after it go
+            import pandas as pd
+
+            for tsv in Path(live_dir, "plots", "metrics").rglob("*.tsv"):
+                rows = pd.read_csv(tsv, sep="\t")
+                rows[rows["step"] <= resume_step].to_csv(tsv, sep="\t", index=False)
         # save_dvc_exp/dvcyaml off: dvc.yaml declares the plots itself and the run is already a DVC stage.
-        self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
+        self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=resume_step is not None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero:
@@ -164,7 +176,7 @@ def _fit_qlora_to_cpu(model) -> None:
 
 def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, output_dir: str | Path,
                   device: str | None = None, live_dir: str | Path | None = None, max_steps: int = -1,
-                  logging_steps: int | None = None):
+                  logging_steps: int | None = None, checkpoints: bool = False, resume_step: int | None = None):
     """Load the base (4-bit for QLoRA), wrap it with LoRA and return a ready SFTTrainer."""
     from peft import prepare_model_for_kbit_training
     from trl import SFTTrainer
@@ -178,8 +190,9 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     quantized = params.quantization == "4bit"
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
-    args = sft_config(params, output_dir, device, eval_ds is not None, len(train_ds), max_steps, logging_steps)
-    callbacks = [DVCLiveLosses(live_dir)] if live_dir is not None else []
+    args = sft_config(params, output_dir, device, eval_ds is not None, len(train_ds), max_steps, logging_steps,
+                      checkpoints)
+    callbacks = [DVCLiveLosses(live_dir, resume_step)] if live_dir is not None else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=lora_config(params), callbacks=callbacks)
     if quantized and device == "cpu":
@@ -202,15 +215,25 @@ def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
 
 def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
-                  device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
-    """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
+                  device: str | None = None, max_steps: int = -1, logging_steps: int | None = None,
+                  checkpoint_dir: str | Path | None = None) -> dict:
+    """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics.
+
+    With checkpoint_dir (and train.save_steps > 0) the run saves checkpoints there and resumes from the last
+    one a killed run on the same inputs left."""
     device = device or pick_device()
     train_ds, skipped = load_split(train_path, dataset=params.dataset)
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
-        trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
-                                max_steps, logging_steps)
+    resume = None
+    if checkpoint_dir is not None and params.save_steps > 0:
+        fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir)
+        resume = resume_point(checkpoint_dir, fingerprint)
+    with (nullcontext(checkpoint_dir) if checkpoint_dir is not None and params.save_steps > 0
+          else tempfile.TemporaryDirectory(prefix="citetune-train-")) as output_dir:
+        trainer = build_trainer(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir,
+                                max_steps, logging_steps, checkpoints=output_dir == checkpoint_dir,
+                                resume_step=step_of(resume) if resume is not None else None)
         cut, longest = overlong(trainer.processing_class, train_ds, params.max_length)
         if cut:
             log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
@@ -218,7 +241,9 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                         len(train_ds), params.max_length, longest, longest)
         log.info("training on %d examples (%d validation), %s, %s", len(train_ds),
                  len(eval_ds) if eval_ds is not None else 0, device, params.quantization)
-        result = trainer.train()
+        if resume is not None:
+            log.info("resuming from %s (a run on the same params, data and base was stopped there)", resume)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
         evals = [h for h in trainer.state.log_history if "eval_loss" in h]
         final_eval = {}
         if eval_ds is not None:  # the loss of the final adapter, evaluated once
@@ -238,6 +263,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
             trainer.processing_class.save_pretrained(tmp)
             write_json(tmp / TRAINED_MODES, modes)
             (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
+    if checkpoint_dir is not None:
+        finish(checkpoint_dir)
     seconds = time.monotonic() - start
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
@@ -248,6 +275,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         "train_loss_mean": result.training_loss,
         "eval_loss": final_eval.get("eval_loss"),
         "steps": trainer.state.global_step,
+        "resumed_from_step": step_of(resume) if resume is not None else 0,
         "epochs": trainer.state.epoch,
         "examples": len(train_ds),
         "examples_over_max_length": cut,

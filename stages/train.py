@@ -6,11 +6,13 @@ from citetune.training import train_adapter
 
 
 def main(args, params):
-    metrics = train_adapter(params, args.train, args.validation, args.base_dir, args.out_dir, args.live_dir)
+    metrics = train_adapter(params, args.train, args.validation, args.base_dir, args.out_dir, args.live_dir,
+                            checkpoint_dir=args.checkpoint_dir)
     write_json(args.metrics, metrics)
     print(f"train: {metrics['steps']} steps in {metrics['seconds']} s on {metrics['device']} "
           f"({metrics['quantization']}), loss {metrics['train_loss_first']:.3f} -> {metrics['train_loss_final']:.3f}, "
-          f"eval loss {metrics['eval_loss']} -> {args.out_dir}")
+          f"eval loss {metrics['eval_loss']} -> {args.out_dir}"
+          + (f" (resumed at step {metrics['resumed_from_step']})" if metrics["resumed_from_step"] else ""))
 
 
 if __name__ == "__main__":
@@ -21,4 +23,6 @@ if __name__ == "__main__":
     parser.add_argument("--out-dir", required=True, help="the adapter")
     parser.add_argument("--metrics", required=True)
     parser.add_argument("--live-dir", required=True, help="DVCLive logs and plots")
+    parser.add_argument("--checkpoint-dir", help="checkpoints every train.save_steps, resumed after a kill "
+                        "(removed once the adapter is saved)")
     run_stage("train", parser, main)

@@ -3,7 +3,7 @@ conventions that matter to fine-tuning — special tokens, bos handling, pad (or
 ids and the chat template's shape (no system role, end-of-turn tokens other than eos, no template).
 
 They let the train → evaluate path be tested on what Qwen2.5, Llama 3, Gemma, Mistral and a plain
-base model (GPT-2 style) do differently, without the hub.
+base model do differently, without the hub.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ FAMILIES = {
                     config={"head_dim": 16}),
     "mistral": Family("MistralConfig", "<s>", "</s>", None, MISTRAL_TEMPLATE, ("<unk>",), ("</s>",),
                       adds_bos=True),
-    # A plain pretrained LM: no chat template, no pad token, bos = eos.
-    "plain": Family("GPT2Config", "<|endoftext|>", "<|endoftext|>", None, None),
+    # A plain pretrained LM (Pythia, Llama 2 base and the like): no chat template, no pad token, bos = eos.
+    "plain": Family("LlamaConfig", "<|endoftext|>", "<|endoftext|>", None, None),
 }
 
 
@@ -121,10 +121,8 @@ def build_standin(name: str, out_dir: str | Path, texts: list[str], vocab_size: 
     tokenizer = _tokenizer(family, texts, vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (family.bos, family.eos, family.pad) if t}
     config_class = getattr(transformers, family.architecture)
-    sizes = ({"n_embd": hidden_size, "n_layer": layers, "n_head": 4, "n_positions": 1024}
-             if family.architecture == "GPT2Config" else
-             {"hidden_size": hidden_size, "intermediate_size": hidden_size * 2, "num_hidden_layers": layers,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024})
+    sizes = {"hidden_size": hidden_size, "intermediate_size": hidden_size * 2, "num_hidden_layers": layers,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024}
     config = config_class(vocab_size=len(tokenizer), bos_token_id=ids.get(family.bos),
                           eos_token_id=ids[family.eos], pad_token_id=ids.get(family.pad),
                           tie_word_embeddings=True, initializer_range=initializer_range, **sizes, **family.config)
