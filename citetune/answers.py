@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,8 @@ ANSWER_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "answer.schema
 # A JSON answer's fixed text around its work lines: (opening line, after each work but the last, closing line).
 JSON_FRAME = ('{"works": [', ",", "]}")
 JSON_ABSTAIN = json.dumps({"works": [], "abstention": ABSTAIN})
+# Beside an adapter's weights: the format it was taught (train writes it, evaluate and ask read it).
+ADAPTER_FORMAT = "citetune_answer_format.json"
 _WORK_LINE = re.compile(r"^\s*-\s*(?P<title>.*?)\s*\((?P<year>[^()]*)\)\.\s*DOI:\s*(?P<doi>\S+)\s*$")
 _TITLE_BEFORE_DOI = re.compile(r"^\s*-?\s*(?P<title>.*?)\s*(?:\([^()]*\))?[.,;:]?\s*DOI:", re.I)
 
@@ -71,10 +74,19 @@ def format_answer(works: list[dict], answer_format: str = "text") -> str:
     return "\n".join(lines)
 
 
-def answer_format_of(gold_answer: str) -> str:
-    """The format of an answer qa wrote: a JSON answer is an object; a text one starts with '- ' or is
-    the abstention line."""
-    return "json" if gold_answer.lstrip().startswith("{") else "text"
+def answer_format_of(gold_answers: Iterable[str]) -> str:
+    """The format of the answers qa wrote ('text' when there are none): a JSON answer is an object; a
+    text one starts with '- ' or is the abstention line. ValueError when they mix formats."""
+    found = {"json" if a.lstrip().startswith("{") else "text" for a in gold_answers}
+    if len(found) > 1:
+        raise ValueError("the answers mix the text and json formats: rerun the qa stage")
+    return found.pop() if found else "text"
+
+
+def adapter_format(adapter_dir: str | Path) -> str:
+    """The answer format an adapter was taught (qa.answer_format); 'text' for one saved without it."""
+    path = Path(adapter_dir) / ADAPTER_FORMAT
+    return json.loads(path.read_text(encoding="utf-8"))["answer_format"] if path.exists() else "text"
 
 
 @dataclass

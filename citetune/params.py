@@ -102,6 +102,7 @@ class QaParams(Section):
     modes: list[Literal["closed_book", "retrieval"]] = Field(min_length=1)
     candidates: int = Field(ge=1)
     drop_gold_fraction: float = Field(ge=0, le=1)
+    answer_format: Literal["text", "json"]
 
 
 class TinyModelParams(Section):

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from citetune.answers import ADAPTER_FORMAT, answer_format_of
 from citetune.errors import StageError
 from citetune.io import atomic_dir, read_jsonl, write_json
 from citetune.models import load_base, load_tokenizer, pick_device
@@ -194,6 +195,10 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
     device = device or pick_device()
     train_ds, skipped = load_split(train_path)
+    try:
+        answer_format = answer_format_of(row["completion"][0]["content"] for row in train_ds)
+    except ValueError as e:
+        raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
@@ -220,6 +225,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
             # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
             write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path)
                                                     if isinstance(r, dict)}))
+            # The answer format it was taught: evaluate and ask read its answers in it.
+            write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
     seconds = time.monotonic() - start
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
