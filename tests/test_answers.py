@@ -161,3 +161,17 @@ def test_the_format_of_gold_answers_and_of_an_adapter(tmp_path):
     assert adapter_format(tmp_path) == "text"  # an adapter saved before formats were recorded
     (tmp_path / ADAPTER_FORMAT).write_text('{"answer_format": "json"}')
     assert adapter_format(tmp_path) == "json"
+
+
+def test_qa_writes_json_answers_that_read_back_as_their_gold():
+    from citetune.testing.sft_sample import sft_records
+
+    records = sft_records(modes=["closed_book", "retrieval"], answer_format="json")
+    assert any(r["abstain"] for r in records) and any(len(r["dois"]) > 1 for r in records)
+    for r in records:
+        parsed = parse_answer(r["messages"][-1]["content"], answer_format="json")
+        assert not parsed.malformed and parsed.abstained == r["abstain"], r["id"]
+        # Retrieval cites the gold works among the candidates shown; closed-book all of them.
+        assert parsed.dois == [d for d in r["dois"] if r["mode"] == "closed_book" or d in r["candidates"]], r["id"]
+        assert "JSON" in r["messages"][0]["content"]
+    assert answer_format_of(r["messages"][-1]["content"] for r in records) == "json"
