@@ -12,7 +12,9 @@ Every DOI is checked with the match backend (verification.py): the scores are ex
 of the gold works on supported claims, the share of answers citing a DOI that names no work
 (fabricated), a real but wrong work, a title not the DOI's (mismatched), and abstention precision
 and recall on the claims the model was taught to abstain on (no library work supports them, or in
-retrieval mode none of the candidates shown does).
+retrieval mode none of the candidates shown does). Every system answers in the format the adapter was
+taught (answers.py); a JSON answer that is not the schema's is malformed: never exact, though its
+DOIs are still verified.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from citetune.answers import format_answer, parse_answer
+from citetune.answers import (
+    adapter_format,
+    answer_format_of,
+    format_answer,
+    parse_answer,
+)
 from citetune.errors import StageError
 from citetune.generation import (
     Generated,
@@ -38,20 +45,21 @@ log = logging.getLogger(__name__)
 
 # --- scores ----------------------------------------------------------------------------------------
 
-def prediction_row(rec: dict, answer: Generated, system: str, verifier) -> dict:
+def prediction_row(rec: dict, answer: Generated, system: str, verifier, answer_format: str = "text") -> dict:
     """A prediction row: the answer parsed, each cited DOI verified, and whether it is exactly right."""
-    parsed = parse_answer(answer.text, answer.finished)
+    parsed = parse_answer(answer.text, answer.finished, answer_format)
     gold = [d.lower() for d in rec["dois"]]
     verdicts = [verifier.verify(c, gold) for c in parsed.cited]
     right = {v.gold for v in verdicts if v.status == "right"}
-    exact = (parsed.abstained if not gold
-             else all(v.status == "right" for v in verdicts) and right == set(gold))
+    exact = not parsed.malformed and (parsed.abstained if not gold
+                                      else all(v.status == "right" for v in verdicts) and right == set(gold))
     return {"id": rec["id"], "split": rec["split"], "system": system, "claim": rec["claim"],
             "dois": gold, "abstain_gold": bool(rec.get("abstain", not gold)), "answer": answer.text,
             "predicted": [v.doi for v in verdicts],  # as verified: text glued after a DOI taken off
             "verdicts": [{"doi": v.doi, "status": v.status, "title_agrees": v.title_agrees, "gold": v.gold}
                          for v in verdicts],
-            "abstained": parsed.abstained, "truncated": parsed.truncated, "exact": exact}
+            "abstained": parsed.abstained, "truncated": parsed.truncated, "malformed": parsed.malformed,
+            "exact": exact}
 
 
 def _share(rows: list[dict], hit: Callable[[dict], bool]) -> float | None:
@@ -81,14 +89,15 @@ def score(rows: list[dict]) -> dict:
         "abstention_precision": _share(abstained, lambda r: r["abstain_gold"]),
         "abstention_recall": _share(should_abstain, lambda r: r["abstained"]),
         "truncated_rate": _share(rows, lambda r: r["truncated"]),
+        "malformed_rate": _share(rows, lambda r: r["malformed"]),
         "unverified": sum(v["status"] == "unverified" for r in rows for v in r["verdicts"]),
     }
 
 
 # --- systems ---------------------------------------------------------------------------------------
 
-def baseline_answers(system: str, records: list[dict], library: list[dict], claims: list[tuple[str, list[str]]]
-                     ) -> list[Generated]:
+def baseline_answers(system: str, records: list[dict], library: list[dict], claims: list[tuple[str, list[str]]],
+                     answer_format: str = "text") -> list[Generated]:
     """The answers of a no-model system ('lookup' or 'bm25') to the records, as the library's lines."""
     from citetune.retrieval import OverlapLookup, WorkRetriever, bm25_answer
 
@@ -98,14 +107,17 @@ def baseline_answers(system: str, records: list[dict], library: list[dict], clai
     else:
         retriever = WorkRetriever(library, claims)
         dois = (bm25_answer(retriever, r["claim"]) for r in records)
-    return [Generated(format_answer([by_doi[d] for d in found if d in by_doi]), True) for found in dois]
+    return [Generated(format_answer([by_doi[d] for d in found if d in by_doi], answer_format), True)
+            for found in dois]
 
 
 class Evaluation:
     """Runs the systems over the splits, collecting prediction rows and metrics {system: {split: scores}}."""
 
-    def __init__(self, data: dict[str, list[dict]], verifier, params, judge_cache: str | Path | None = None):
+    def __init__(self, data: dict[str, list[dict]], verifier, params, judge_cache: str | Path | None = None,
+                 answer_format: str = "text"):
         self.data, self.verifier, self.params, self.judge_cache = data, verifier, params, judge_cache
+        self.answer_format = answer_format
         self.metrics: dict[str, dict] = {}
         self.predictions: list[dict] = []
         self.max_new_tokens: int | None = None
@@ -119,7 +131,8 @@ class Evaluation:
                     first.setdefault(r["id"], r)
                 chosen = list(first.values())
             start = time.monotonic()
-            rows = [prediction_row(r, a, system, self.verifier) for r, a in zip(chosen, answer(chosen, split))]
+            rows = [prediction_row(r, a, system, self.verifier, self.answer_format)
+                    for r, a in zip(chosen, answer(chosen, split))]
             quality = self.answer_quality(chosen, rows)
             self.metrics.setdefault(system, {})[split] = (score(rows) | quality
                                                           | {"seconds": round(time.monotonic() - start, 1)})
@@ -172,22 +185,31 @@ def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path,
     if not any(data.values()):
         raise StageError(f"{sft_dir}: no records in the splits {', '.join(params.splits)}: rerun the qa stage, "
                          "or choose other evaluate.splits")
+    answer_format = adapter_format(adapter_dir)
+    try:
+        taught = answer_format_of(r["messages"][-1]["content"] for rows in data.values() for r in rows)
+    except ValueError as e:
+        raise StageError(f"{sft_dir}: {e}") from e
+    if taught != answer_format:
+        raise StageError(f"{adapter_dir} was trained to answer in {answer_format}, but {sft_dir} holds {taught} "
+                         "answers: retrain (dvc repro train), or rerun qa with the adapter's qa.answer_format")
     library, claims = load_library(sft_dir), load_training_claims(sft_dir)
-    run = Evaluation(data, verifier, params, judge_cache)
+    run = Evaluation(data, verifier, params, judge_cache, answer_format)
 
     for system in ("lookup", "bm25"):
-        run.add(system, lambda records, split, system=system: baseline_answers(system, records, library, claims))
+        run.add(system, lambda records, split, system=system: baseline_answers(system, records, library, claims,
+                                                                               answer_format))
 
     model, tokenizer = load_base(base_dir, quantization, device), load_tokenizer(base_dir)
     gold_answers = [r["messages"][-1]["content"] for rows in data.values() for r in rows]
     budget = params.max_new_tokens or answer_budget(tokenizer, gold_answers)
     modes = sorted({r["mode"] for rows in data.values() for r in rows})
 
-    decoding = grounded_decoding(tokenizer, model, library) if params.grounded else None
+    decoding = grounded_decoding(tokenizer, model, library, answer_format) if params.grounded else None
 
     def answers_of(constrained: bool = False):
         def answer(records, split):
-            constraint = grounded_constraint(decoding, library, records) if constrained else None
+            constraint = grounded_constraint(decoding, library, records, answer_format) if constrained else None
             return generate(model, tokenizer, [r["messages"][:-1] for r in records], budget, params.batch_size,
                             params.repetition_penalty, constraint, desc=split)
         return answer

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from citetune.answers import ABSTAIN, work_line
+from citetune.answers import abstention, frame, work_line
 from citetune.chat import render_prompt, template_end_token
 
 
@@ -81,19 +81,21 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
     return results
 
 
-def grounded_decoding(tokenizer, model, library: list[dict]):
-    """Decoding restricted to whole lines of the library's works or the abstention line (built once per
-    model: it reads the whole vocabulary)."""
-    from citetune.grounding import GroundedDecoding
+def grounded_decoding(tokenizer, model, library: list[dict], answer_format: str = "text"):
+    """Decoding restricted to whole lines of the library's works or the abstention, in the answer
+    format (built once per model: it reads the whole vocabulary)."""
+    from citetune.grounding import Frame, GroundedDecoding
 
-    return GroundedDecoding(tokenizer, [work_line(w) for w in library], exclusive=[ABSTAIN],
-                            end_token_ids=end_token_ids(model, tokenizer))
+    fixed = frame(answer_format)
+    return GroundedDecoding(tokenizer, [work_line(w, answer_format) for w in library],
+                            exclusive=[abstention(answer_format)], end_token_ids=end_token_ids(model, tokenizer),
+                            frame=Frame(*fixed) if fixed else None)
 
 
-def grounded_constraint(decoding, library: list[dict], records: list[dict]):
+def grounded_constraint(decoding, library: list[dict], records: list[dict], answer_format: str = "text"):
     """The constraint generate() takes for `records`: any library line, or in retrieval mode the lines of
-    the row's own candidates; the abstention line is open to every row."""
-    lines = {w["doi"].lower(): work_line(w) for w in library}
+    the row's own candidates; the abstention is open to every row."""
+    lines = {w["doi"].lower(): work_line(w, answer_format) for w in library}
 
     def constraint(prompt_length: int, rows: list[int]):
         per_row = None

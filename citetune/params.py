@@ -121,6 +121,7 @@ class QaParams(Section):
     llm: WriterParams
     push_to_hub: str
     hub_private: bool
+    answer_format: Literal["text", "json"]
 
 
 class TinyModelParams(Section):

@@ -3,7 +3,8 @@
 Each citing sentence is a claim; its answer cites the verified works of the assistant's library that
 the sentence cites, or abstains (answers.ABSTAIN) when none of them is in the library: its references
 could not be matched, or their works are held out of the library (qa.holdout_works) so that the model
-meets claims it has no verified work for. Two modes, one record each per claim:
+meets claims it has no verified work for. The answers are in qa.answer_format (answers.py: text lines,
+or JSON that follows schemas/answer.schema.json). Two modes, one record each per claim:
 - closed_book: the claim alone; the model answers from what it learned;
 - retrieval: the claim and candidate works retrieved for it (BM25 over the library, retrieval.py);
   the model cites among them or abstains. In train, the gold works are sometimes left out of the
@@ -18,7 +19,13 @@ import re
 
 import pandas as pd
 
-from citetune.answers import ABSTAIN, format_answer, work_line
+from citetune.answers import (
+    ABSTAIN,
+    ANSWER_SCHEMA,
+    JSON_ABSTAIN,
+    format_answer,
+    work_line,
+)
 
 QUESTION_TEMPLATES = [
     'Which work supports this statement? "{context}"',
@@ -95,9 +102,20 @@ def build_claims(citations: pd.DataFrame, references: pd.DataFrame, params) -> t
     return claims, library, counts
 
 
-def retrieval_prompt(question: str, candidates: list[dict]) -> str:
-    listed = "\n".join(work_line(w) for w in candidates)
+def retrieval_prompt(question: str, candidates: list[dict], answer_format: str = "text") -> str:
+    """The question and the candidates, each as the line an answer citing it would hold."""
+    listed = "\n".join(work_line(w, answer_format) for w in candidates)
     return f"{question}\n\n{CANDIDATES_HEADER}\n{listed}"
+
+
+def system_message(system_prompt: str, answer_format: str = "text") -> str:
+    """The system turn: the prompt of params, and in json the shape the answer takes (a model that
+    was not tuned, the base, is told it too)."""
+    system = system_prompt.strip()
+    if answer_format == "json":
+        system += (' Answer in JSON: {"works": [{"title": ..., "year": ..., "doi": ...}, ...]}, one work per line; '
+                   f"or, if none, {JSON_ABSTAIN}")
+    return system
 
 
 def make_records(claims: list[dict], library: list[dict], params, written: dict[str, list[dict]] | None = None
@@ -110,7 +128,7 @@ def make_records(claims: list[dict], library: list[dict], params, written: dict[
         from citetune.retrieval import WorkRetriever, training_claims
 
         retriever = WorkRetriever(library, training_claims(claims))
-    system = params.system_prompt.strip()
+    system, fmt = system_message(params.system_prompt, params.answer_format), params.answer_format
     records = []
     for c in claims:
         rng = random.Random(f"{params.seed}:{c['id']}")
@@ -124,11 +142,11 @@ def make_records(claims: list[dict], library: list[dict], params, written: dict[
                 candidates = _candidates(retriever, c, params, rng)
                 shown = {w["doi"].lower() for w in candidates}
                 works = [w for w in c["works"] if w["doi"].lower() in shown]
-                question_text, extra = retrieval_prompt(question, candidates), {"candidates": sorted(shown)}
+                question_text, extra = retrieval_prompt(question, candidates, fmt), {"candidates": sorted(shown)}
             else:
                 question_text = question
-            answer = format_answer(works)
-            records.append(base | {"mode": mode, "abstain": answer == ABSTAIN, **extra, "messages": [
+            answer = format_answer(works, fmt)
+            records.append(base | {"mode": mode, "abstain": not works, **extra, "messages": [
                 {"role": "system", "content": system},
                 *earlier,
                 {"role": "user", "content": question_text},
@@ -213,8 +231,7 @@ found by BM25 over the library's titles and the training claims that cite them; 
 works are left out of the candidates in a share {params.drop_gold_fraction} of the claims, and the
 answer then abstains.
 
-The assistant turn lists each cited work as `- <title> (<year>). DOI: <doi>`, or is exactly
-`{ABSTAIN}`
+{_answer_card(params.answer_format)}
 
 ## Splits
 A claim's split is a hash of its normalised sentence (seed {params.seed}): the same sentence
@@ -225,3 +242,11 @@ The claims are the citing authors' wording, not the cited papers'. A sentence wh
 references could not be matched cites the matched ones only, unless `qa.require_all_matched`
 is set.
 """
+
+
+def _answer_card(answer_format: str) -> str:
+    if answer_format == "json":
+        return (f"The assistant turn is JSON that follows `{ANSWER_SCHEMA.parent.name}/{ANSWER_SCHEMA.name}`, one "
+                'work per line: `{"works": [`, each work as `{"title": ..., "year": ..., "doi": ...}` followed by '
+                f"`,` but the last, `]}}`; or exactly `{JSON_ABSTAIN}`")
+    return f"The assistant turn lists each cited work as `- <title> (<year>). DOI: <doi>`, or is exactly\n`{ABSTAIN}`"

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from citetune.answers import ADAPTER_FORMAT, answer_format_of
 from citetune.chat import fit_messages, takes_system
 from citetune.checkpoints import finish, resume_point, run_fingerprint, step_of
 from citetune.errors import StageError
@@ -223,6 +224,10 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     one a killed run on the same inputs left."""
     device = device or pick_device()
     train_ds, skipped = load_split(train_path, dataset=params.dataset)
+    try:
+        answer_format = answer_format_of(row["completion"][0]["content"] for row in train_ds)
+    except ValueError as e:
+        raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     start = time.monotonic()
     resume = None
@@ -262,6 +267,8 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
             trainer.model.save_pretrained(tmp)
             trainer.processing_class.save_pretrained(tmp)
             write_json(tmp / TRAINED_MODES, modes)
+            # The answer format it was taught: evaluate and ask read its answers in it.
+            write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
             (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
     if checkpoint_dir is not None:
         finish(checkpoint_dir)

@@ -10,6 +10,7 @@ claims that retrieval draws on) and the match backend of params.yaml.
 import argparse
 from pathlib import Path
 
+from citetune.answers import adapter_format
 from citetune.assistant import Assistant
 from citetune.cli import StageError, run_stage, stage_parser
 from citetune.io import write_jsonl
@@ -33,6 +34,8 @@ def _claims(args) -> list[str]:
 
 def _show(reply) -> str:
     lines = [f"claim: {reply.claim}"]
+    if reply.malformed:
+        lines.append("  the answer does not follow the answer schema (schemas/answer.schema.json)")
     if reply.abstained or not reply.works:
         lines.append("  no verified work supports this claim" + ("" if reply.abstained else
                                                                   f" (the model answered: {reply.answer!r})"))
@@ -56,7 +59,8 @@ def main(args, params):
     assistant = Assistant(args.base_dir, args.adapter_dir, args.sft_dir, verifier, qa.system_prompt,
                           mode=mode, grounded=not args.free, candidates=qa.candidates,
                           quantization=load_params("train", args.params).quantization,
-                          batch_size=params.batch_size, repetition_penalty=params.repetition_penalty)
+                          batch_size=params.batch_size, repetition_penalty=params.repetition_penalty,
+                          answer_format=adapter_format(args.adapter_dir))
     replies = assistant.ask(claims)
     for reply in replies:
         print(_show(reply))
@@ -64,7 +68,8 @@ def main(args, params):
           "claim is the model's answer, not a check.")
     if args.json:
         write_jsonl(args.json, [{"claim": r.claim, "answer": r.answer, "abstained": r.abstained,
-                                 "works": [vars(v) for v in r.works], "candidates": r.candidates} for r in replies])
+                                 "malformed": r.malformed, "works": [vars(v) for v in r.works],
+                                 "candidates": r.candidates} for r in replies])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citetune.answers import ABSTAIN, parse_answer, work_line
+from citetune.answers import (
+    ABSTAIN,
+    ADAPTER_FORMAT,
+    adapter_format,
+    format_answer,
+    parse_answer,
+    work_line,
+)
 from citetune.errors import StageError
 from citetune.evaluation import baseline_answers, evaluate, prediction_row, score
 from citetune.generation import Generated
@@ -22,11 +29,12 @@ from citetune.verification import Verifier
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _row(dois, statuses, abstained=False, exact=False, title_agrees=True, abstain_gold=None):
+def _row(dois, statuses, abstained=False, exact=False, title_agrees=True, abstain_gold=None, malformed=False):
     verdicts = [{"doi": f"10.1000/{i}", "status": s, "title_agrees": title_agrees, "gold": dois[0] if s == "right" else ""}
                 for i, s in enumerate(statuses)]
     return {"dois": dois, "verdicts": verdicts, "predicted": [v["doi"] for v in verdicts], "abstained": abstained,
-            "truncated": False, "exact": exact, "abstain_gold": not dois if abstain_gold is None else abstain_gold}
+            "truncated": False, "malformed": malformed, "exact": exact,
+            "abstain_gold": not dois if abstain_gold is None else abstain_gold}
 
 
 def test_scores_on_hand_written_rows():
@@ -50,6 +58,8 @@ def test_scores_on_hand_written_rows():
     assert s["answered_rate"] == pytest.approx(4 / 7)
     assert s["abstention_precision"] == pytest.approx(2 / 3)
     assert s["abstention_recall"] == pytest.approx(2 / 3)
+    assert s["malformed_rate"] == 0
+    assert score(rows + [_row(["10.1/a"], ["right"], malformed=True)])["malformed_rate"] == pytest.approx(1 / 8)
     assert score([])["doi_exact_match"] is None
 
 
@@ -76,6 +86,23 @@ def test_rows_verify_each_doi_and_exactness_follows_the_gold(verifier):
     assert not prediction_row(unsupported, Generated(right, True), "tuned", verifier)["exact"]
 
 
+def test_json_rows_are_exact_only_when_they_follow_the_schema(verifier):
+    rec = {"id": "x:1", "split": "test", "claim": "c", "dois": ["10.48550/arxiv.2106.09685"]}
+    lora = {"title": "LoRA: Low-Rank Adaptation of Large Language Models", "year": 2021,
+            "doi": "10.48550/arXiv.2106.09685"}
+    right = format_answer([lora], "json")
+    row = prediction_row(rec, Generated(right, True), "tuned", verifier, "json")
+    assert row["exact"] and not row["malformed"] and row["verdicts"][0]["title_agrees"]
+    # The right work, but not the schema's shape: malformed, never exact; its DOI is still verified.
+    loose = '{"works": [{"title": "LoRA", "doi": "10.48550/arXiv.2106.09685"}]}'
+    row = prediction_row(rec, Generated(loose, True), "tuned", verifier, "json")
+    assert row["malformed"] and not row["exact"] and [v["status"] for v in row["verdicts"]] == ["right"]
+    # A text answer read as JSON is malformed too; read as text it is right.
+    text = work_line(lora)
+    assert prediction_row(rec, Generated(text, True), "tuned", verifier, "json")["malformed"]
+    assert prediction_row(rec, Generated(text, True), "tuned", verifier)["exact"]
+
+
 def test_the_lookup_and_bm25_baselines_answer_from_the_library():
     records = sft_records()
     library = sample_library()
@@ -89,6 +116,11 @@ def test_the_lookup_and_bm25_baselines_answer_from_the_library():
         assert all(set(a.text.splitlines()) <= lines or a.text == ABSTAIN for a in answers)
         hits = sum(set(parse_answer(a.text).dois) == set(r["dois"]) for a, r in zip(answers, test) if r["dois"])
         assert hits >= 0.4 * sum(bool(r["dois"]) for r in test), name  # far from chance among ~40 works
+        # In JSON: the same works, schema-valid.
+        as_json = [parse_answer(a.text, answer_format="json")
+                   for a in baseline_answers(name, test, library, claims, "json")]
+        assert not any(p.malformed for p in as_json)
+        assert [p.dois for p in as_json] == [parse_answer(a.text).dois for a in answers]
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +199,50 @@ def test_evaluate_without_adapter_or_split_says_what_to_do(trained, verifier, tm
         evaluate(base, tmp_path, root / "sft", verifier, params)
     with pytest.raises(StageError, match="evaluate.splits"):
         evaluate(base, adapter, tmp_path, verifier, params)
+
+
+@pytest.mark.slow
+def test_an_adapter_taught_json_answers_in_it_and_is_scored_so(tmp_path, tiny_base, verifier):
+    """A few training steps on JSON answers: the adapter records its format; evaluate reads it, the
+    grounded answers are schema-valid JSON, and text data with that adapter is refused."""
+    from citetune.training import train_adapter
+
+    records = sft_records(modes=list(MODES), answer_format="json")
+    keep = {s: sorted({r["id"] for r in records if r["split"] == s})[:n]
+            for s, n in (("train", 16), ("validation", 2), ("test", 4))}
+    splits = write_sft(tmp_path / "sft", [r for r in records if r["id"] in keep[r["split"]]])
+    params = default_params("train", quantization="none", batch_size=8, learning_rate=0.01, max_length=448)
+    train_adapter(params, tmp_path / "sft" / "train.jsonl", tmp_path / "sft" / "validation.jsonl", tiny_base,
+                  tmp_path / "adapter", live_dir=None, device="cpu", max_steps=4)
+    assert adapter_format(tmp_path / "adapter") == "json"
+
+    run = evaluate(tiny_base, tmp_path / "adapter", tmp_path / "sft", verifier,
+                   default_params("evaluate", splits=["test"], batch_size=8), device="cpu")
+    assert sorted(run.metrics) == sorted(SYSTEMS)
+    for system, per_split in run.metrics.items():
+        assert 0 <= per_split["test"]["malformed_rate"] <= 1
+        if system in ("lookup", "bm25") or system.endswith("grounded"):
+            assert per_split["test"]["malformed_rate"] == 0 and per_split["test"]["fabricated_rate"] == 0
+    grounded = [p for p in run.predictions if p["system"].endswith("grounded")]
+    assert len(grounded) == len(splits["test"])  # each mode, grounded
+    assert all(p["abstained"] or p["predicted"] for p in grounded)
+    assert all(not parse_answer(p["answer"], answer_format="json").malformed for p in grounded)
+
+    from citetune.assistant import (
+        Assistant,  # ask, as stages/ask.py builds it from the adapter's format
+    )
+
+    assistant = Assistant(tiny_base, tmp_path / "adapter", tmp_path / "sft", verifier, "Cite.", mode="retrieval",
+                          device="cpu", answer_format=adapter_format(tmp_path / "adapter"))
+    for reply in assistant.ask(["Low-rank adapters make fine-tuning affordable.", "Penguins read moonlight."]):
+        assert not reply.malformed and (reply.abstained or reply.works), reply
+        assert all(v.status == "verified" and v.title_agrees for v in reply.works), reply
+
+    write_sft(tmp_path / "text", [r for r in sft_records() if r["split"] == "test"])
+    with pytest.raises(StageError, match="trained to answer in json"):
+        evaluate(tiny_base, tmp_path / "adapter", tmp_path / "text", verifier,
+                 default_params("evaluate", splits=["test"]), device="cpu")
+    (tmp_path / "adapter" / ADAPTER_FORMAT).unlink()  # an adapter saved before formats: text
+    with pytest.raises(StageError, match="trained to answer in text"):
+        evaluate(tiny_base, tmp_path / "adapter", tmp_path / "sft", verifier,
+                 default_params("evaluate", splits=["test"]), device="cpu")

@@ -3,6 +3,7 @@ weights; without it, the same model writes anything."""
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,14 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from citetune.grounding import GroundedDecoding, token_bytes
+from citetune.answers import (
+    JSON_ABSTAIN,
+    JSON_FRAME,
+    format_answer,
+    parse_answer,
+    work_line,
+)
+from citetune.grounding import Frame, GroundedDecoding, token_bytes
 from citetune.models import load_base, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,6 +209,59 @@ def test_row_lines_must_be_allowed():
     grounded = GroundedDecoding(tokenizer, LINES[:2], exclusive=[ABSTAIN])
     with pytest.raises(ValueError, match="not allowed"):
         grounded.allowed_tokens_fn(0, [[LINES[3]]])
+
+
+# --- JSON answers: the lines inside a frame ----------------------------------------------------
+
+WORKS = [{"title": t, "year": int(y), "doi": d}
+         for t, y, d in (re.match(r"- (.*) \((\d+)\)\. DOI: (.*)", line).groups() for line in LINES)]
+JSON_LINES = [work_line(w, "json") for w in WORKS]
+
+
+def json_decoding(tokenizer) -> GroundedDecoding:
+    return GroundedDecoding(tokenizer, JSON_LINES, exclusive=[JSON_ABSTAIN], frame=Frame(*JSON_FRAME))
+
+
+def test_every_valid_json_answer_and_no_other_can_be_written():
+    tokenizer = byte_bpe()
+    fn = json_decoding(tokenizer).allowed_tokens_fn(prompt_length=0)
+    eos = tokenizer.eos_token_id
+
+    def blocked(answer: str, end: bool = True) -> bool:
+        ids = tokenizer.encode(answer, add_special_tokens=False) + ([eos] if end else [])
+        return any(ids[k] not in fn(0, torch.tensor(ids[:k])) for k in range(len(ids)))
+
+    valid = [JSON_ABSTAIN, format_answer(WORKS[:1], "json"), format_answer(WORKS[5:7], "json"),
+             format_answer(WORKS[::-1], "json") + "\n", format_answer([WORKS[4], WORKS[2]], "json")]
+    assert not any(map(blocked, valid))
+    opening, separator, closing = JSON_FRAME
+    invalid = [opening, f"{opening}\n{closing}", f"{opening}\n{JSON_LINES[0]}{separator}\n{closing}",
+               f"{opening}\n{JSON_LINES[0]}\n{JSON_LINES[1]}\n{closing}",  # no separator
+               f"{opening}\n{JSON_LINES[0]}{separator}\n{JSON_LINES[0]}\n{closing}",  # a work twice
+               f"{opening}\n{JSON_ABSTAIN}\n{closing}", f"{JSON_ABSTAIN}\n{opening}",
+               f"{opening}\n{LINES[0]}\n{closing}",  # a text line
+               format_answer(WORKS[:2], "json") + "\n" + closing, format_answer(WORKS[:1], "json")[:-1]]
+    for answer in invalid:
+        assert blocked(answer), answer
+    assert fn(0, torch.tensor(tokenizer.encode(JSON_ABSTAIN + "\n", add_special_tokens=False))) == [eos]
+
+
+def test_random_json_walks_are_schema_valid_answers_within_their_row():
+    tokenizer = byte_bpe()
+    decoding = json_decoding(tokenizer)
+    rows = [JSON_LINES, JSON_LINES[:1], JSON_LINES[2:5]]  # one work alone: it can take no separator
+    fn = decoding.allowed_tokens_fn(prompt_length=0, lines_per_row=rows)
+    rng, seen = random.Random(0), set()
+    for n in range(150):
+        row, ids = n % len(rows), []
+        while (ids or [None])[-1] != tokenizer.eos_token_id:
+            ids.append(rng.choice(fn(row, torch.tensor(ids))))
+            assert len(ids) < 3 * enough_tokens(JSON_LINES)
+        parsed = parse_answer(tokenizer.decode(ids, skip_special_tokens=True), answer_format="json")
+        assert not parsed.malformed and (parsed.abstained or parsed.dois)
+        assert set(parsed.dois) <= {json.loads(line)["doi"].lower() for line in rows[row]}
+        seen.add(tuple(parsed.dois))
+    assert () in seen and any(len(s) >= 3 for s in seen)
 
 
 # --- generation ---------------------------------------------------------------------------------
