@@ -193,12 +193,20 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
     args = sft_config(params, output_dir, device, eval_ds is not None, len(train_ds), max_steps, logging_steps,
                       checkpoints)
-    callbacks = [DVCLiveLosses(live_dir, resume_step)] if live_dir is not None else []
+    # Under accelerate launch every process trains; one writes the curves.
+    callbacks = [DVCLiveLosses(live_dir, resume_step)] if live_dir is not None and is_main_process() else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=lora_config(params), callbacks=callbacks)
     if quantized and device == "cpu":
         _fit_qlora_to_cpu(trainer.model)
     return trainer
+
+
+def is_main_process() -> bool:
+    """True in a plain run, and in the first process of an `accelerate launch` run."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 def trained_modes(adapter_dir: str | Path) -> list[str] | None:
@@ -233,7 +241,10 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     resume = None
     if checkpoint_dir is not None and params.save_steps > 0:
         fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir)
-        resume = resume_point(checkpoint_dir, fingerprint)
+        from accelerate import PartialState
+
+        with PartialState().main_process_first():  # the others then find the folder as the main one left it
+            resume = resume_point(checkpoint_dir, fingerprint)
     with (nullcontext(checkpoint_dir) if checkpoint_dir is not None and params.save_steps > 0
           else tempfile.TemporaryDirectory(prefix="citetune-train-")) as output_dir:
         trainer = build_trainer(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir,
@@ -263,14 +274,15 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
         modes = sorted({r.get("mode", "closed_book") for r in split_records(train_path, params.dataset)
                         if isinstance(r, dict)})
-        with atomic_dir(adapter_dir) as tmp:
-            trainer.model.save_pretrained(tmp)
-            trainer.processing_class.save_pretrained(tmp)
-            write_json(tmp / TRAINED_MODES, modes)
-            # The answer format it was taught: evaluate and ask read its answers in it.
-            write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
-            (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
-    if checkpoint_dir is not None:
+        if trainer.is_world_process_zero():
+            with atomic_dir(adapter_dir) as tmp:
+                trainer.model.save_pretrained(tmp)
+                trainer.processing_class.save_pretrained(tmp)
+                write_json(tmp / TRAINED_MODES, modes)
+                # The answer format it was taught: evaluate and ask read its answers in it.
+                write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
+                (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
+    if checkpoint_dir is not None and is_main_process():
         finish(checkpoint_dir)
     seconds = time.monotonic() - start
     history = trainer.state.log_history

@@ -2,12 +2,14 @@
 
 from citetune.cli import run_stage, stage_parser
 from citetune.io import write_json
-from citetune.training import train_adapter
+from citetune.training import is_main_process, train_adapter
 
 
 def main(args, params):
     metrics = train_adapter(params, args.train, args.validation, args.base_dir, args.out_dir, args.live_dir,
                             checkpoint_dir=args.checkpoint_dir)
+    if not is_main_process():  # accelerate launch: the first process reports for all
+        return
     write_json(args.metrics, metrics)
     print(f"train: {metrics['steps']} steps in {metrics['seconds']} s on {metrics['device']} "
           f"({metrics['quantization']}), loss {metrics['train_loss_first']:.3f} -> {metrics['train_loss_final']:.3f}, "

@@ -46,7 +46,9 @@ def test_each_stage_depends_on_exactly_the_modules_it_imports(stage):
 
 def test_each_stage_runs_its_own_script():
     for name, stage in DVC["stages"].items():
-        assert stage["cmd"].split()[:3] == ["python", "-m", f"stages.{name}"], name
+        # train's launcher is a param: python, or accelerate launch for several processes
+        launcher = "${train.launcher}" if name == "train" else "python"
+        assert stage["cmd"].split()[:3] == [launcher, "-m", f"stages.{name}"], name
 
 
 @pytest.mark.parametrize("stage", sorted(DVC["stages"]))
