@@ -155,6 +155,7 @@ class TrainParams(Section):
     target_modules: str | list[str]
     seed: int
     save_steps: int = Field(ge=0)
+    packing: bool
     launcher: str = Field(min_length=1)
     dataset: str
 
