@@ -34,11 +34,10 @@ class Assistant:
     def __init__(self, base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path, verifier, system_prompt: str,
                  mode: str = "retrieval", grounded: bool = True, candidates: int = 5, quantization: str = "none",
                  batch_size: int = 8, repetition_penalty: float | None = None, device: str | None = None):
-        from peft import PeftModel
-
         from citetune.models import (
             load_base,
             load_tokenizer,
+            load_tuned,
             pick_device,
             require_adapter,
         )
@@ -50,8 +49,8 @@ class Assistant:
         self.verifier, self.system, self.mode = verifier, system_prompt.strip(), mode
         self.candidates, self.batch_size, self.repetition_penalty = candidates, batch_size, repetition_penalty
         self.tokenizer = load_tokenizer(base_dir)
-        model = load_base(base_dir, quantization, device or pick_device())
-        self.model = PeftModel.from_pretrained(model, str(adapter_dir))
+        device = device or pick_device()
+        self.model = load_tuned(load_base(base_dir, quantization, device), adapter_dir, quantization, device)
         self.decoding = grounded_decoding(self.tokenizer, self.model, self.library) if grounded else None
         # An answer citing as many works as there are candidates, the longest ones: enough for any answer.
         longest = sorted(self.library, key=lambda w: len(work_line(w)))[-max(candidates, 1):]

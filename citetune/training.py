@@ -204,6 +204,11 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
+    if params.task == "seq2seq":  # an encoder-decoder: Seq2SeqTrainer, no chat template
+        from citetune.seq2seq import train_seq2seq
+
+        return train_seq2seq(params, train_path, validation_path, base_dir, adapter_dir, live_dir, device,
+                             max_steps, logging_steps)
     device = device or pick_device()
     train_ds, skipped = load_split(train_path, dataset=params.dataset)
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
