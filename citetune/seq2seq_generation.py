@@ -39,10 +39,21 @@ def generate_seq2seq(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     """generation.generate for an encoder-decoder: the same arguments and the same results."""
     tokenizer.padding_side = "right"  # the encoder's padding is masked; right is what it was trained with
     texts = [encoder_prompt(p) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     ends = end_token_ids(model, tokenizer)
     config = greedy_config(model, tokenizer, max_new_tokens, ends, repetition_penalty)
     results: list[Generated] = [Generated("", False)] * len(texts)
+    # generate() fills a setting left None from the model's own config: a forced first token would come back.
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    own, inner.generation_config = inner.generation_config, config
+    try:
+        _batches(model, tokenizer, texts, ends, config, constraint, batch_size, desc, results)
+    finally:
+        inner.generation_config = own
+    return results
+
+
+def _batches(model, tokenizer, texts, ends, config, constraint, batch_size, desc, results) -> None:
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     model.eval()
     device = next(model.parameters()).device
     for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
@@ -52,4 +63,3 @@ def generate_seq2seq(model, tokenizer, prompts: list[list[dict]], max_new_tokens
         out = model.generate(**enc, generation_config=config, **extra)
         for i, ids in zip(idx, out[:, DECODER_START:].tolist()):
             results[i] = as_generated(tokenizer, ids, ends)
-    return results
