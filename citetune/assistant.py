@@ -37,11 +37,10 @@ class Assistant:
                  mode: str = "retrieval", grounded: bool = True, candidates: int = 5, quantization: str = "none",
                  batch_size: int = 8, repetition_penalty: float | None = None, device: str | None = None,
                  answer_format: str = "text"):
-        from peft import PeftModel
-
         from citetune.models import (
             load_base,
             load_tokenizer,
+            load_tuned,
             pick_device,
             require_adapter,
         )
@@ -54,8 +53,8 @@ class Assistant:
         self.system = system_message(system_prompt, answer_format)
         self.candidates, self.batch_size, self.repetition_penalty = candidates, batch_size, repetition_penalty
         self.tokenizer = load_tokenizer(base_dir)
-        model = load_base(base_dir, quantization, device or pick_device())
-        self.model = PeftModel.from_pretrained(model, str(adapter_dir))
+        device = device or pick_device()
+        self.model = load_tuned(load_base(base_dir, quantization, device), adapter_dir, quantization, device)
         self.decoding = (grounded_decoding(self.tokenizer, self.model, self.library, answer_format)
                          if grounded else None)
         # An answer citing as many works as there are candidates, the longest ones: enough for any answer.

@@ -76,6 +76,12 @@ def render_prompt(tokenizer, messages: list[dict]) -> str:
                                          add_generation_prompt=True)
 
 
+def encoder_prompt(messages: list[dict]) -> str:
+    """The text an encoder-decoder reads (it has no chat template): the prompt's turns, the system prompt
+    first, as plain text."""
+    return "\n\n".join(m["content"].strip() for m in messages if m.get("content"))
+
+
 def check_template(tokenizer, where: str = "the base model") -> None:
     """Raise a StageError when the template cannot teach the model to stop, saying what to set."""
     conversation = fit_messages(tokenizer, [

@@ -175,9 +175,13 @@ def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path,
              quantization: str = "none", device: str | None = None,
              judge_cache: str | Path | None = None) -> Evaluation:
     """Answer every claim of params.splits with each system; see the module's docstring."""
-    from peft import PeftModel
-
-    from citetune.models import load_base, load_tokenizer, pick_device, require_adapter
+    from citetune.models import (
+        load_base,
+        load_tokenizer,
+        load_tuned,
+        pick_device,
+        require_adapter,
+    )
 
     device = device or pick_device()
     require_adapter(adapter_dir)
@@ -215,7 +219,7 @@ def evaluate(base_dir: str | Path, adapter_dir: str | Path, sft_dir: str | Path,
         return answer
 
     run.add("base", answers_of(), mode="closed_book" if "closed_book" in modes else modes[0])
-    model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model = load_tuned(model, adapter_dir, quantization, device)
     for mode in modes:
         run.add(f"tuned/{mode}", answers_of(), mode=mode)
         if params.grounded:

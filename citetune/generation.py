@@ -44,6 +44,15 @@ def answer_budget(tokenizer, answers: list[str], margin: float = 1.25, floor: in
     return max(floor, math.ceil((longest + 1) * margin))
 
 
+def as_generated(tokenizer, ids: list[int], ends: list[int]) -> Generated:
+    """The answer the generated token ids say, up to the first end token (finished) or all of them."""
+    stop = next((k for k, t in enumerate(ids) if t in ends), None)
+    # No clean-up of spaces: the text is what the tokens say, as grounded decoding reads them.
+    text = tokenizer.decode(ids[:stop], skip_special_tokens=True, clean_up_tokenization_spaces=False).lstrip()
+    # An unfinished answer keeps its last line break: it tells a whole last line from a cut one.
+    return Generated(text.strip() if stop is not None else text, stop is not None)
+
+
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
              repetition_penalty: float | None = None,
@@ -54,7 +63,13 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
     `constraint(prompt_length, rows)` may return a prefix_allowed_tokens_fn for a batch of the prompts
     at indices `rows` (grounded decoding). The checkpoint's own repetition penalty is overridden (1.0)
     unless one is given: it would push the model away from repeating a DOI it has just read.
+    An encoder-decoder answers through seq2seq_generation (no chat template, no prompt to slice off).
     """
+    if getattr(model.config, "is_encoder_decoder", False):
+        from citetune.seq2seq_generation import generate_seq2seq
+
+        return generate_seq2seq(model, tokenizer, prompts, max_new_tokens, batch_size, repetition_penalty,
+                                constraint, desc)
     tokenizer.padding_side = "left"
     texts = [render_prompt(tokenizer, p) for p in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -73,11 +88,7 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
             temperature=1.0, top_p=1.0, repetition_penalty=repetition_penalty or 1.0, no_repeat_ngram_size=0,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=ends, **extra)
         for i, ids in zip(idx, out[:, prompt_length:].tolist()):
-            stop = next((k for k, t in enumerate(ids) if t in ends), None)
-            # No clean-up of spaces: the text is what the tokens say, as grounded decoding reads them.
-            text = tokenizer.decode(ids[:stop], skip_special_tokens=True, clean_up_tokenization_spaces=False).lstrip()
-            # An unfinished answer keeps its last line break: it tells a whole last line from a cut one.
-            results[i] = Generated(text.strip() if stop is not None else text, stop is not None)
+            results[i] = as_generated(tokenizer, ids, ends)
     return results
 
 

@@ -32,9 +32,17 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
+def is_encoder_decoder(path: str | Path) -> bool:
+    """Whether the checkpoint in `path` is an encoder-decoder (T5, LED, BART) rather than a causal LM."""
+    from transformers import AutoConfig
+
+    return bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))
+
+
 def settle_base_template(base_dir: str | Path, override: str = "") -> bool:
     """Give the base in `base_dir` the chat template it is trained and asked with (base.chat_template, its
-    own, or citetune's for a model without one), saved with its tokenizer; True when it changed."""
+    own, or citetune's for a model without one), saved with its tokenizer; True when it changed.
+    An encoder-decoder gets none: it reads its prompt as plain text (chat.encoder_prompt)."""
     from transformers import AutoTokenizer
 
     try:
@@ -42,6 +50,10 @@ def settle_base_template(base_dir: str | Path, override: str = "") -> bool:
     except (OSError, ValueError) as e:
         raise StageError(f"the base model in {base_dir} has no tokenizer transformers can load ({e}): a base "
                          "model needs its tokenizer files beside its weights") from e
+    if is_encoder_decoder(base_dir):
+        if override:
+            log.warning("base.chat_template is not used: the base model in %s is an encoder-decoder", base_dir)
+        return False
     changed = settle_template(tokenizer, override, where=f"the base model in {base_dir}")
     if changed:
         tokenizer.save_pretrained(base_dir)
@@ -73,11 +85,13 @@ def base_reference(base_dir: str | Path) -> tuple[str, str | None]:
     return str(base_dir), None
 
 
-def adapter_card(base: str, revision: str | None, modes: list[str]) -> str:
+def adapter_card(base: str, revision: str | None, modes: list[str], auto_class: str = "AutoPeftModelForCausalLM"
+                 ) -> str:
     """A model card for the adapter: what it is, its base, and how to load it outside citetune."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    data = ModelCardData(base_model=base, library_name="peft", pipeline_tag="text-generation",
+    pipeline = "text2text-generation" if "Seq2Seq" in auto_class else "text-generation"
+    data = ModelCardData(base_model=base, library_name="peft", pipeline_tag=pipeline,
                          tags=["lora", "citetune", "citations"])
     revision_arg = f", revision={revision!r}" if revision else ""
     body = f"""# citetune adapter
@@ -89,10 +103,10 @@ or says that no verified work does. Trained by citetune's train stage on modes: 
 - the tokenizer saved here carries the chat template it was trained with; use it for prompts.
 
 ```python
-from peft import AutoPeftModelForCausalLM
+from peft import {auto_class}
 from transformers import AutoTokenizer
 
-model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/adapter")  # fetches {base!r}{revision_arg}
+model = {auto_class}.from_pretrained("path/to/this/adapter")  # fetches {base!r}{revision_arg}
 tokenizer = AutoTokenizer.from_pretrained("path/to/this/adapter")
 ```
 """
@@ -100,15 +114,26 @@ tokenizer = AutoTokenizer.from_pretrained("path/to/this/adapter")
 
 
 def require_adapter(adapter_dir: str | Path) -> Path:
+    """`adapter_dir` when it holds an adapter, or a fully fine-tuned model (train.peft: full)."""
     adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").exists():
+    if not any((adapter_dir / name).exists() for name in ("adapter_config.json", "config.json")):
         raise StageError(f"no adapter in {adapter_dir}: run the train stage first (dvc repro train)")
     return adapter_dir
 
 
+def load_tuned(base_model, adapter_dir: str | Path, quantization: str = "none", device: str | None = None):
+    """The tuned model: `base_model` with the adapter in `adapter_dir`, or the fully fine-tuned model there."""
+    from peft import PeftModel
+
+    if (Path(adapter_dir) / "adapter_config.json").exists():
+        return PeftModel.from_pretrained(base_model, str(adapter_dir))
+    return load_base(adapter_dir, quantization, device)
+
+
 def load_base(path: str | Path, quantization: str = "none", device: str | None = None):
-    """Load the base causal LM from `path` (models/base), quantized to 4-bit NF4 if asked."""
-    from transformers import AutoModelForCausalLM
+    """Load the base model from `path` (models/base), a causal LM or an encoder-decoder, quantized to 4-bit
+    NF4 if asked."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     device = device or pick_device()
     path = Path(path)
@@ -119,7 +144,8 @@ def load_base(path: str | Path, quantization: str = "none", device: str | None =
     if qconfig is not None:
         kwargs.update(quantization_config=qconfig, device_map={"": device})
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        auto = AutoModelForSeq2SeqLM if is_encoder_decoder(path) else AutoModelForCausalLM
+        model = auto.from_pretrained(path, **kwargs)
     except (ImportError, RuntimeError, ValueError) as e:
         if qconfig is None:
             raise
@@ -129,7 +155,8 @@ def load_base(path: str | Path, quantization: str = "none", device: str | None =
         return model.to(device)
     try:  # some builds load 4-bit weights but have no kernel to multiply them on this device
         with torch.no_grad():
-            model(input_ids=torch.tensor([[model.config.bos_token_id or 0]], device=device))
+            one = torch.tensor([[model.config.bos_token_id or 0]], device=device)
+            model(input_ids=one, **({"decoder_input_ids": one} if model.config.is_encoder_decoder else {}))
     except (RuntimeError, NotImplementedError) as e:
         raise StageError(f"bitsandbytes cannot run 4-bit layers on {device}: {e}. "
                          "Set train.quantization: none to train LoRA on the full-precision model") from e

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # The project's own params file: the one place every default value is written.
 PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -143,6 +143,8 @@ class BaseParams(Section):
 
 
 class TrainParams(Section):
+    task: Literal["causal", "seq2seq"]
+    peft: Literal["lora", "full"]
     quantization: Literal["4bit", "none"]
     epochs: float
     learning_rate: float
@@ -158,6 +160,14 @@ class TrainParams(Section):
     packing: bool
     launcher: str = Field(min_length=1)
     dataset: str
+
+    @model_validator(mode="after")
+    def _full_fine_tuning_fits(self):
+        if self.peft == "full" and self.task != "seq2seq":
+            raise ValueError("peft: full is for task: seq2seq; a causal model trains LoRA (peft: lora)")
+        if self.peft == "full" and self.quantization == "4bit":
+            raise ValueError("peft: full cannot train 4-bit weights: set quantization: none, or peft: lora")
+        return self
 
 
 class JudgeParams(Section):

@@ -235,6 +235,11 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
 
     With checkpoint_dir (and train.save_steps > 0) the run saves checkpoints there and resumes from the last
     one a killed run on the same inputs left."""
+    if params.task == "seq2seq":  # an encoder-decoder: Seq2SeqTrainer, no chat template
+        from citetune.seq2seq import train_seq2seq
+
+        return train_seq2seq(params, train_path, validation_path, base_dir, adapter_dir, live_dir, device,
+                             max_steps, logging_steps)
     device = device or pick_device()
     train_ds, skipped = load_split(train_path, dataset=params.dataset)
     try:

@@ -135,3 +135,89 @@ def build_standin(name: str, out_dir: str | Path, texts: list[str], vocab_size: 
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+# Encoder-decoders: T5 (a SentencePiece-style unigram vocabulary, eos appended to every input, pad = the
+# decoder's start) and LED (BART's byte-level BPE, <s> ... </s> around every input, decoder start = eos,
+# and a summarisation generation config: beams, n-gram blocking, a forced first token).
+SEQ2SEQ = ("t5", "led")
+
+
+def _unigram_tokenizer(texts: list[str], vocab_size: int):
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    # Unlike T5's own vocabulary this one writes line breaks: an answer cites one work per line.
+    tok.train_from_iterator(texts, trainer=trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
+        initial_alphabet=["\n"], show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                   clean_up_tokenization_spaces=False)
+
+
+def _bart_tokenizer(texts: list[str], vocab_size: int):
+    from tokenizers import processors
+
+    tokenizer = _tokenizer(Family("LEDConfig", "<s>", "</s>", "<pad>", None, ("<unk>",)), texts, vocab_size)
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)])
+    return tokenizer
+
+
+def build_seq2seq_standin(name: str, out_dir: str | Path, texts: list[str], vocab_size: int = 1200,
+                          d_model: int = 64, layers: int = 2, seed: int = 0, init: float = 0.3) -> Path:
+    """Save a randomly initialised encoder-decoder stand-in, 't5' or 'led' (see SEQ2SEQ), with its tokenizer.
+
+    As with build_standin, the weights start wider than a fresh model's (LED's init_std, T5's
+    initializer_factor) so that a few LoRA steps can make the logits confident."""
+    from transformers import (
+        GenerationConfig,
+        LEDConfig,
+        LEDForConditionalGeneration,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
+    torch.manual_seed(seed)
+    if name == "t5":
+        tokenizer = _unigram_tokenizer(texts, vocab_size)
+        pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+        config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // 4, d_ff=d_model * 2,
+                          num_layers=layers, num_decoder_layers=layers, num_heads=4, pad_token_id=pad,
+                          eos_token_id=eos, decoder_start_token_id=pad, initializer_factor=init / 0.3)
+        model = T5ForConditionalGeneration(config)
+        generation = GenerationConfig(decoder_start_token_id=pad, eos_token_id=eos, pad_token_id=pad)
+    elif name == "led":
+        tokenizer = _bart_tokenizer(texts, vocab_size)
+        bos, pad, eos = tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id
+        config = LEDConfig(vocab_size=len(tokenizer), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=d_model * 2,
+                           decoder_ffn_dim=d_model * 2, attention_window=[16] * layers,
+                           max_encoder_position_embeddings=1024, max_decoder_position_embeddings=512,
+                           pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
+                           init_std=init)
+        model = LEDForConditionalGeneration(config)
+        generation = GenerationConfig(decoder_start_token_id=eos, bos_token_id=bos, eos_token_id=eos,
+                                      pad_token_id=pad, forced_bos_token_id=bos, num_beams=4,
+                                      no_repeat_ngram_size=3, min_length=8, length_penalty=2.0,
+                                      early_stopping=True)
+    else:
+        raise ValueError(f"no encoder-decoder stand-in {name!r}: one of {', '.join(SEQ2SEQ)}")
+    model.generation_config = generation
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
