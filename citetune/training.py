@@ -1,4 +1,5 @@
-"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter, on a 4-bit base (QLoRA) or not.
+"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter, on a 4-bit base (QLoRA) or not;
+train.loop: manual runs the same fine-tuning as a plain PyTorch loop (manual_loop.py).
 
 Each SFT record becomes a conversational prompt/completion pair (prompt: system + user, completion:
 the assistant's answer), so TRL computes the loss on the answer only.
@@ -11,7 +12,9 @@ import logging
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from transformers import TrainerCallback
@@ -23,6 +26,7 @@ from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
 TRAINED_MODES = "citetune_modes.json"
+WARMUP_RATIO = 0.05  # of the optimizer steps, for the learning rate's linear warm-up
 
 
 def to_prompt_completion(record: dict) -> dict:
@@ -71,23 +75,35 @@ def lora_config(params: TrainParams):
     )
 
 
+class StepPlan(NamedTuple):
+    """Optimizer steps in all, and every how many of them the run evaluates and logs."""
+    total: int
+    eval_steps: int
+    logging_steps: int
+
+
+def step_plan(params: TrainParams, n_train: int, max_steps: int = -1, logging_steps: int | None = None) -> StepPlan:
+    steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
+    total = max_steps if max_steps > 0 else math.ceil(steps_per_epoch * params.epochs)
+    return StepPlan(total, max(1, total // 10), logging_steps or max(1, total // 50))
+
+
 def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
                max_steps: int = -1, logging_steps: int | None = None):
     from trl import SFTConfig
 
-    steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
-    total = max_steps if max_steps > 0 else math.ceil(steps_per_epoch * params.epochs)
-    eval_steps = max(1, total // 10)
+    plan = step_plan(params, n_train, max_steps, logging_steps)
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=params.epochs,
         max_steps=max_steps,
         learning_rate=params.learning_rate,
         lr_scheduler_type="linear",
-        warmup_steps=0.05,
+        warmup_steps=WARMUP_RATIO,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.batch_size,
         gradient_accumulation_steps=params.gradient_accumulation_steps,
+        max_grad_norm=params.max_grad_norm,
         max_length=params.max_length,
         completion_only_loss=True,
         seed=params.seed,
@@ -97,8 +113,8 @@ def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eva
         bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
         use_cpu=device == "cpu",
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_steps,
-        logging_steps=logging_steps or max(1, total // 50),
+        eval_steps=plan.eval_steps,
+        logging_steps=plan.logging_steps,
         logging_first_step=True,
         save_strategy="no",
         report_to="none",
@@ -126,11 +142,14 @@ class DVCLiveLosses(TrainerCallback):
         self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        self.live.step = state.global_step
+        if state.is_world_process_zero:
+            self.log(state.global_step, logs or {})
+
+    def log(self, step: int, logs: dict) -> None:
+        """The values of `logs` (named as the Trainer names them) that make a curve, at optimizer step `step`."""
+        self.live.step = step
         for key, name in self.SERIES.items():
-            if isinstance((logs or {}).get(key), (int, float)):
+            if isinstance(logs.get(key), (int, float)):
                 self.live.log_metric(name, logs[key])
 
     def close(self) -> None:
@@ -188,51 +207,78 @@ def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
     return sum(n > max_length for n in lengths), max(lengths, default=0)
 
 
+def warn_if_overlong(tokenizer, train_ds, max_length: int) -> int:
+    """Warn about, and count, the training examples whose answers max_length cuts short."""
+    cut, longest = overlong(tokenizer, train_ds, max_length)
+    if cut:
+        log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
+                    "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
+                    len(train_ds), max_length, longest, longest)
+    return cut
+
+
+@dataclass
+class Fitted:
+    """A finished run of either loop: the model with its adapter, and what the run logged (Trainer's key names)."""
+    model: Any
+    tokenizer: Any
+    log_history: list[dict]
+    global_step: int
+    epoch: float
+    training_loss: float  # the mean of every optimizer step's loss
+    final_eval: dict  # the final adapter's eval_loss ({} without a validation split)
+    examples_over_max_length: int
+
+
+def fit_trl(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scratch: str | Path, device: str,
+            live_dir: str | Path | None, max_steps: int = -1, logging_steps: int | None = None) -> Fitted:
+    trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir, max_steps, logging_steps)
+    cut = warn_if_overlong(trainer.processing_class, train_ds, params.max_length)
+    result = trainer.train()
+    evals = [h for h in trainer.state.log_history if "eval_loss" in h]
+    final_eval = {}
+    if eval_ds is not None:  # the loss of the final adapter, evaluated once
+        final_eval = evals[-1] if evals and evals[-1]["step"] == trainer.state.global_step else trainer.evaluate()
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, DVCLiveLosses):
+            cb.close()
+    return Fitted(trainer.model, trainer.processing_class, trainer.state.log_history, trainer.state.global_step,
+                  trainer.state.epoch, result.training_loss, final_eval, cut)
+
+
 def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics."""
+    from citetune.manual_loop import fit_manual
+
     device = device or pick_device()
     train_ds, skipped = load_split(train_path)
     eval_ds, skipped_eval = load_split(validation_path, required=False)
+    fit = fit_manual if params.loop == "manual" else fit_trl
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="citetune-train-") as scratch:
-        trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir,
-                                max_steps, logging_steps)
-        cut, longest = overlong(trainer.processing_class, train_ds, params.max_length)
-        if cut:
-            log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
-                        "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
-                        len(train_ds), params.max_length, longest, longest)
-        log.info("training on %d examples (%d validation), %s, %s", len(train_ds),
-                 len(eval_ds) if eval_ds is not None else 0, device, params.quantization)
-        result = trainer.train()
-        evals = [h for h in trainer.state.log_history if "eval_loss" in h]
-        final_eval = {}
-        if eval_ds is not None:  # the loss of the final adapter, evaluated once
-            final_eval = evals[-1] if evals and evals[-1]["step"] == trainer.state.global_step else trainer.evaluate()
-        for cb in trainer.callback_handler.callbacks:
-            if isinstance(cb, DVCLiveLosses):
-                cb.close()
+        log.info("training on %d examples (%d validation), %s, %s, loop %s", len(train_ds),
+                 len(eval_ds) if eval_ds is not None else 0, device, params.quantization, params.loop)
+        run = fit(params, train_ds, eval_ds, base_dir, scratch, device, live_dir, max_steps, logging_steps)
         with atomic_dir(adapter_dir) as tmp:
-            trainer.model.save_pretrained(tmp)
-            trainer.processing_class.save_pretrained(tmp)
+            run.model.save_pretrained(tmp)
+            run.tokenizer.save_pretrained(tmp)
             # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
             write_json(tmp / TRAINED_MODES, sorted({r.get("mode", "closed_book") for r in read_jsonl(train_path)
                                                     if isinstance(r, dict)}))
     seconds = time.monotonic() - start
-    history = trainer.state.log_history
-    losses = [h["loss"] for h in history if "loss" in h]
-    trainable, total = trainer.model.get_nb_trainable_parameters()
+    losses = [h["loss"] for h in run.log_history if "loss" in h]
+    trainable, total = run.model.get_nb_trainable_parameters()
     return {
         "train_loss_first": losses[0] if losses else None,
         "train_loss_final": losses[-1] if losses else None,
-        "train_loss_mean": result.training_loss,
-        "eval_loss": final_eval.get("eval_loss"),
-        "steps": trainer.state.global_step,
-        "epochs": trainer.state.epoch,
+        "train_loss_mean": run.training_loss,
+        "eval_loss": run.final_eval.get("eval_loss"),
+        "steps": run.global_step,
+        "epochs": run.epoch,
         "examples": len(train_ds),
-        "examples_over_max_length": cut,
+        "examples_over_max_length": run.examples_over_max_length,
         "seconds": round(seconds, 1),
         "trainable_params": trainable,
         "total_params": total,
