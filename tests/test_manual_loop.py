@@ -94,7 +94,7 @@ def test_manual_loop_trains_a_qlora_adapter_like_the_trl_path(tiny_base, sft_dir
     reloads and generates."""
     from peft import PeftModel
 
-    params = default_params("train", loop="manual", quantization="4bit", epochs=4, batch_size=8,
+    params = default_params("train", loop="manual", quantization="4bit", epochs=6, batch_size=4,
                             gradient_accumulation_steps=2, learning_rate=0.01, max_length=448,
                             lora_r=16, lora_alpha=32)
     live = tmp_path / "live"
@@ -102,7 +102,7 @@ def test_manual_loop_trains_a_qlora_adapter_like_the_trl_path(tiny_base, sft_dir
                             tmp_path / "adapter", live_dir=live, device="cpu")
     trl_metrics = json.loads(trained_adapter["--metrics"].read_text())
     assert metrics.keys() == trl_metrics.keys()
-    assert metrics["steps"] == 4 * -(-metrics["examples"] // 16) and metrics["epochs"] == pytest.approx(4.0)
+    assert metrics["steps"] == 6 * -(-metrics["examples"] // 8) and metrics["epochs"] == pytest.approx(6.0)
     assert metrics["quantization"] == "4bit" and 0 < metrics["trainable_params"] < metrics["total_params"]
     assert metrics["eval_loss"] is not None
 
@@ -113,8 +113,8 @@ def test_manual_loop_trains_a_qlora_adapter_like_the_trl_path(tiny_base, sft_dir
     rows = [r.split("\t") for r in (plots / "train" / "loss.tsv").read_text().splitlines()[1:]]
     assert [int(s) for s, _ in rows] == list(range(1, metrics["steps"] + 1))
     losses = [float(x) for _, x in rows]
-    quarter = len(losses) // 4
-    assert sum(losses[-quarter:]) < 0.9 * sum(losses[:quarter]), losses
+    epoch = len(losses) // 6  # batches of either mode differ in loss: compare whole epochs
+    assert sum(losses[-epoch:]) < 0.85 * sum(losses[:epoch]), losses
     rates = [float(r.split("\t")[1]) for r in (plots / "train" / "learning_rate.tsv").read_text().splitlines()[1:]]
     assert rates[0] == 0.0 and max(rates) == pytest.approx(0.01) and rates[-1] < rates[len(rates) // 2]
     eval_steps = [int(r.split("\t")[0]) for r in (plots / "eval" / "loss.tsv").read_text().splitlines()[1:]]
