@@ -32,7 +32,7 @@ def test_examples_and_batches_are_those_trl_trains_on(tiny_base, train_ds, tmp_p
     prepared = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in trainer.train_dataset]
     ours = tokenize_split(trainer.processing_class, train_ds, max_length)
     assert ours == prepared
-    if max_length == 200:  # the answers cut short, and the retrieval prompts fill the window: TRL drops them, as does the loop
+    if max_length == 200:  # answers cut short; retrieval prompts fill the window: TRL drops them, so does the loop
         assert len(ours) < len(train_ds)
     theirs = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     batch = collate(ours[:4], trainer.processing_class.pad_token_id)
