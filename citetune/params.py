@@ -145,11 +145,13 @@ class BaseParams(Section):
 class TrainParams(Section):
     task: Literal["causal", "seq2seq"]
     peft: Literal["lora", "full"]
+    loop: Literal["trl", "manual"]
     quantization: Literal["4bit", "none"]
     epochs: float
     learning_rate: float
     batch_size: int
     gradient_accumulation_steps: int
+    max_grad_norm: float = Field(ge=0)
     max_length: int
     lora_r: int
     lora_alpha: int

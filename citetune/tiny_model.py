@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,48 +140,37 @@ def build_tiny_model(params: TinyModelParams, tokenizer):
 
 def pretrain(model, tokenizer, texts: list[str], epochs: int, lr: float = 2e-3, batch_size: int = 16,
              seed: int = 0) -> list[float]:
-    """A short full-parameter causal-LM pretraining on `texts` (one document each, eos-terminated).
+    """A short full-parameter causal-LM pretraining on `texts` (one document each, eos-terminated), with
+    transformers' Trainer on the CPU (the same model whatever the machine): warm-up over a tenth of the
+    steps then a cosine decay, gradients clipped at 1, batches of similar length.
 
     Returns the mean loss of each epoch."""
+    from datasets import Dataset
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+    )
+
     if epochs <= 0:
         return []
     max_len = model.config.max_position_embeddings
-    docs = [tokenizer(t + tokenizer.eos_token, truncation=True, max_length=max_len)["input_ids"] for t in texts]
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    steps = epochs * math.ceil(len(docs) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    model.train()
-    losses = []
-    for _ in range(epochs):
-        # Batches of similar length (little padding), in random order.
-        order = torch.randperm(len(docs), generator=gen).tolist()
-        chunk = batch_size * 16
-        batches = []
-        for c in range(0, len(order), chunk):
-            part = sorted(order[c:c + chunk], key=lambda j: len(docs[j]))
-            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-        batches = [batches[k] for k in torch.randperm(len(batches), generator=gen).tolist()]
-        total = 0.0
-        for batch_ids in batches:
-            batch = [docs[j] for j in batch_ids]
-            width = max(len(d) for d in batch)
-            ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, d in enumerate(batch):
-                ids[row, :len(d)] = torch.tensor(d)
-                mask[row, :len(d)] = 1
-            labels = ids.masked_fill(mask == 0, -100)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            total += loss.item()
-        losses.append(total / len(batches))
+    docs = Dataset.from_dict({"input_ids": [tokenizer(t + tokenizer.eos_token, truncation=True,
+                                                      max_length=max_len)["input_ids"] for t in texts]})
+    with tempfile.TemporaryDirectory(prefix="citetune-pretrain-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch, num_train_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch_size,
+            lr_scheduler_type="cosine", warmup_steps=0.1, weight_decay=0.0, max_grad_norm=1.0,
+            seed=seed, data_seed=seed, train_sampling_strategy="group_by_length", use_cpu=True,
+            logging_strategy="epoch", save_strategy="no", report_to="none", disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=docs,
+                          data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+        trainer.remove_callback(PrinterCallback)  # the losses go to the model card and the stage's log
+        trainer.train()
     model.eval()
-    return losses
+    return [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
 
 def _model_card(params: TinyModelParams, n_prose: int, n_records: int, vocab: int, n_params: int,

@@ -1,4 +1,5 @@
-"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter, on a 4-bit base (QLoRA) or not.
+"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter, on a 4-bit base (QLoRA) or not;
+train.loop: manual runs the same fine-tuning as a plain PyTorch loop (manual_loop.py).
 
 Each SFT record becomes a conversational prompt/completion pair (prompt: system + user, completion:
 the assistant's answer), so TRL computes the loss on the answer only.
@@ -12,7 +13,9 @@ import math
 import tempfile
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from transformers import TrainerCallback
@@ -34,6 +37,7 @@ from citetune.params import TrainParams
 
 log = logging.getLogger(__name__)
 TRAINED_MODES = "citetune_modes.json"
+WARMUP_RATIO = 0.05  # of the optimizer steps, for the learning rate's linear warm-up
 
 
 def to_prompt_completion(record: dict) -> dict:
@@ -83,23 +87,35 @@ def lora_config(params: TrainParams):
     )
 
 
+class StepPlan(NamedTuple):
+    """Optimizer steps in all, and every how many of them the run evaluates and logs."""
+    total: int
+    eval_steps: int
+    logging_steps: int
+
+
+def step_plan(params: TrainParams, n_train: int, max_steps: int = -1, logging_steps: int | None = None) -> StepPlan:
+    steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
+    total = max_steps if max_steps > 0 else math.ceil(steps_per_epoch * params.epochs)
+    return StepPlan(total, max(1, total // 10), logging_steps or max(1, total // 50))
+
+
 def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
                max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False):
     from trl import SFTConfig
 
-    steps_per_epoch = math.ceil(n_train / (params.batch_size * params.gradient_accumulation_steps))
-    total = max_steps if max_steps > 0 else math.ceil(steps_per_epoch * params.epochs)
-    eval_steps = max(1, total // 10)
+    plan = step_plan(params, n_train, max_steps, logging_steps)
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=params.epochs,
         max_steps=max_steps,
         learning_rate=params.learning_rate,
         lr_scheduler_type="linear",
-        warmup_steps=0.05,
+        warmup_steps=WARMUP_RATIO,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.batch_size,
         gradient_accumulation_steps=params.gradient_accumulation_steps,
+        max_grad_norm=params.max_grad_norm,
         max_length=params.max_length,
         completion_only_loss=True,
         # Packing puts several examples in one row (best-fit); position ids keep them from attending to each other.
@@ -111,8 +127,8 @@ def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eva
         bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
         use_cpu=device == "cpu",
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_steps,
-        logging_steps=logging_steps or max(1, total // 50),
+        eval_steps=plan.eval_steps,
+        logging_steps=plan.logging_steps,
         logging_first_step=True,
         # Checkpoints (when output_dir outlives the run) let a killed run resume; the last two are kept, so a
         # kill while one is being written still leaves a whole one.
@@ -153,11 +169,14 @@ class DVCLiveLosses(TrainerCallback):
         self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=resume_step is not None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        self.live.step = state.global_step
+        if state.is_world_process_zero:
+            self.log(state.global_step, logs or {})
+
+    def log(self, step: int, logs: dict) -> None:
+        """The values of `logs` (named as the Trainer names them) that make a curve, at optimizer step `step`."""
+        self.live.step = step
         for key, name in self.SERIES.items():
-            if isinstance((logs or {}).get(key), (int, float)):
+            if isinstance(logs.get(key), (int, float)):
                 self.live.log_metric(name, logs[key])
 
     def close(self) -> None:
@@ -227,14 +246,58 @@ def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
     return sum(n > max_length for n in lengths), max(lengths, default=0)
 
 
+def warn_if_overlong(tokenizer, train_ds, max_length: int) -> int:
+    """Warn about, and count, the training examples whose answers max_length cuts short."""
+    cut, longest = overlong(tokenizer, train_ds, max_length)
+    if cut:
+        log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
+                    "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
+                    len(train_ds), max_length, longest, longest)
+    return cut
+
+
+@dataclass
+class Fitted:
+    """A finished run of either loop: the model with its adapter, and what the run logged (Trainer's key names)."""
+    model: Any
+    tokenizer: Any
+    log_history: list[dict]
+    global_step: int
+    epoch: float
+    training_loss: float  # the mean of every optimizer step's loss
+    final_eval: dict  # the final adapter's eval_loss ({} without a validation split)
+    examples_over_max_length: int
+
+
+def fit_trl(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scratch: str | Path, device: str,
+            live_dir: str | Path | None, max_steps: int = -1, logging_steps: int | None = None,
+            checkpoints: bool = False, resume: Path | None = None) -> Fitted:
+    """Train with TRL's SFTTrainer; with `checkpoints`, save them in `scratch` and resume from `resume`."""
+    trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir, max_steps, logging_steps,
+                            checkpoints=checkpoints, resume_step=step_of(resume) if resume is not None else None)
+    cut = warn_if_overlong(trainer.processing_class, train_ds, params.max_length)
+    if resume is not None:
+        log.info("resuming from %s (a run on the same params, data and base was stopped there)", resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+    evals = [h for h in trainer.state.log_history if "eval_loss" in h]
+    final_eval = {}
+    if eval_ds is not None:  # the loss of the final adapter, evaluated once
+        final_eval = evals[-1] if evals and evals[-1]["step"] == trainer.state.global_step else trainer.evaluate()
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, DVCLiveLosses):
+            cb.close()
+    return Fitted(trainer.model, trainer.processing_class, trainer.state.log_history, trainer.state.global_step,
+                  trainer.state.epoch, result.training_loss, final_eval, cut)
+
+
 def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None,
                   checkpoint_dir: str | Path | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics.
 
-    With checkpoint_dir (and train.save_steps > 0) the run saves checkpoints there and resumes from the last
-    one a killed run on the same inputs left."""
+    With checkpoint_dir (and train.save_steps > 0, train.loop: trl) the run saves checkpoints there and
+    resumes from the last one a killed run on the same inputs left."""
     if params.task == "seq2seq":  # an encoder-decoder: Seq2SeqTrainer, no chat template
         from citetune.seq2seq import train_seq2seq
 
@@ -248,66 +311,56 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     start = time.monotonic()
+    checkpoints = checkpoint_dir is not None and params.save_steps > 0 and params.loop == "trl"
     resume = None
-    if checkpoint_dir is not None and params.save_steps > 0:
-        fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir)
+    if checkpoints:
         from accelerate import PartialState
 
+        fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir)
         with PartialState().main_process_first():  # the others then find the folder as the main one left it
             resume = resume_point(checkpoint_dir, fingerprint)
-    with (nullcontext(checkpoint_dir) if checkpoint_dir is not None and params.save_steps > 0
+    with (nullcontext(checkpoint_dir) if checkpoints
           else tempfile.TemporaryDirectory(prefix="citetune-train-")) as output_dir:
-        trainer = build_trainer(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir,
-                                max_steps, logging_steps, checkpoints=output_dir == checkpoint_dir,
-                                resume_step=step_of(resume) if resume is not None else None)
-        cut, longest = overlong(trainer.processing_class, train_ds, params.max_length)
-        if cut:
-            log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
-                        "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
-                        len(train_ds), params.max_length, longest, longest)
-        log.info("training on %d examples (%d validation), %s, %s", len(train_ds),
-                 len(eval_ds) if eval_ds is not None else 0, device, params.quantization)
-        if resume is not None:
-            log.info("resuming from %s (a run on the same params, data and base was stopped there)", resume)
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
-        evals = [h for h in trainer.state.log_history if "eval_loss" in h]
-        final_eval = {}
-        if eval_ds is not None:  # the loss of the final adapter, evaluated once
-            final_eval = evals[-1] if evals and evals[-1]["step"] == trainer.state.global_step else trainer.evaluate()
-        for cb in trainer.callback_handler.callbacks:
-            if isinstance(cb, DVCLiveLosses):
-                cb.close()
+        log.info("training on %d examples (%d validation), %s, %s, loop %s", len(train_ds),
+                 len(eval_ds) if eval_ds is not None else 0, device, params.quantization, params.loop)
+        if params.loop == "manual":
+            from citetune.manual_loop import fit_manual
+
+            run = fit_manual(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
+                             logging_steps)
+        else:
+            run = fit_trl(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
+                          logging_steps, checkpoints, resume)
         # The adapter names its base by hub id and revision (or absolute path) so that it loads from anywhere.
         base_name, base_revision = base_reference(base_dir)
-        adapter_config = trainer.model.peft_config["default"]
+        adapter_config = run.model.peft_config["default"]
         adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
         modes = sorted({r.get("mode", "closed_book") for r in split_records(train_path, params.dataset)
                         if isinstance(r, dict)})
-        if trainer.is_world_process_zero():
+        if is_main_process():
             with atomic_dir(adapter_dir) as tmp:
-                trainer.model.save_pretrained(tmp)
-                trainer.processing_class.save_pretrained(tmp)
+                run.model.save_pretrained(tmp)
+                run.tokenizer.save_pretrained(tmp)
                 write_json(tmp / TRAINED_MODES, modes)
                 # The answer format it was taught: evaluate and ask read its answers in it.
                 write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
                 (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
-    if checkpoint_dir is not None and is_main_process():
+    if checkpoints and is_main_process():
         finish(checkpoint_dir)
     seconds = time.monotonic() - start
-    history = trainer.state.log_history
-    losses = [h["loss"] for h in history if "loss" in h]
-    trainable, total = trainer.model.get_nb_trainable_parameters()
+    losses = [h["loss"] for h in run.log_history if "loss" in h]
+    trainable, total = run.model.get_nb_trainable_parameters()
     return {
         "train_loss_first": losses[0] if losses else None,
         "train_loss_final": losses[-1] if losses else None,
-        "train_loss_mean": result.training_loss,
-        "eval_loss": final_eval.get("eval_loss"),
-        "steps": trainer.state.global_step,
+        "train_loss_mean": run.training_loss,
+        "eval_loss": run.final_eval.get("eval_loss"),
+        "steps": run.global_step,
         "resumed_from_step": step_of(resume) if resume is not None else 0,
-        "epochs": trainer.state.epoch,
+        "epochs": run.epoch,
         "examples": len(train_ds),
-        "examples_over_max_length": cut,
+        "examples_over_max_length": run.examples_over_max_length,
         "seconds": round(seconds, 1),
         "trainable_params": trainable,
         "total_params": total,

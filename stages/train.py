@@ -1,4 +1,5 @@
-"""train: fine-tune a LoRA adapter on the SFT set with TRL (train.quantization: 4bit makes it QLoRA on a 4-bit base)."""
+"""train: fine-tune a LoRA adapter on the SFT set with TRL, or a plain PyTorch loop (train.loop: manual);
+train.quantization: 4bit makes it QLoRA on a 4-bit base."""
 
 from citetune.cli import run_stage, stage_parser
 from citetune.io import write_json
