@@ -8,8 +8,6 @@ with a special token the model can learn to write and generation can stop on.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from citetune.errors import StageError
 
 # ChatML-style turns that end with the tokenizer's own eos: a base model with no template of its own
@@ -42,8 +40,10 @@ def template_end_token(tokenizer) -> int | None:
     return ids[0] if ids and ids[0] in _special_ids(tokenizer) else None
 
 
-@lru_cache(maxsize=16)
-def _takes_system(template: str, tokenizer) -> bool:
+_TAKES_SYSTEM: dict[str, bool] = {}  # by template text: rendering it is all the answer depends on
+
+
+def _takes_system(tokenizer) -> bool:
     try:
         text = tokenizer.apply_chat_template(
             [{"role": "system", "content": _SYSTEM_PROBE}, {"role": "user", "content": "q"}], tokenize=False)
@@ -54,7 +54,10 @@ def _takes_system(template: str, tokenizer) -> bool:
 
 def takes_system(tokenizer) -> bool:
     """Whether the tokenizer's chat template renders a system message."""
-    return _takes_system(tokenizer.chat_template or "", tokenizer)
+    template = tokenizer.chat_template or ""
+    if template not in _TAKES_SYSTEM:
+        _TAKES_SYSTEM[template] = _takes_system(tokenizer)
+    return _TAKES_SYSTEM[template]
 
 
 def fit_messages(tokenizer, messages: list[dict]) -> list[dict]:

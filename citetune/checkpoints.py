@@ -20,14 +20,20 @@ RUN_FILE = "run.json"
 # What the Trainer writes into a checkpoint last: a folder without it was cut short by the kill.
 COMPLETE_MARKERS = ("trainer_state.json", "adapter_model.safetensors")
 # Params that change how often a run saves, not what it learns.
-NOT_LEARNED = {"save_steps"}
+NOT_LEARNED = {"save_steps", "launcher"}
 
 
-def run_fingerprint(params, inputs: list[str | Path], base_dir: str | Path) -> str:
-    """A digest of everything the adapter depends on: the train params, the data files, the base's files."""
-    digest = hashlib.sha256(json.dumps(params.model_dump(mode="json", exclude=NOT_LEARNED), sort_keys=True).encode())
-    for path in [*map(Path, inputs), *sorted(p for p in Path(base_dir).rglob("*") if p.is_file())]:
+def run_fingerprint(params, inputs: list[str | Path], base_dir: str | Path, processes: int = 1) -> str:
+    """A digest of everything the run depends on: the train params, the data files (by content), the base's
+    files (by name, size and time: hashing gigabytes of weights at every start would cost minutes) and
+    the number of processes (a checkpoint holds one data order per process count)."""
+    learned = params.model_dump(mode="json", exclude=NOT_LEARNED)
+    digest = hashlib.sha256(json.dumps([learned, processes], sort_keys=True).encode())
+    for path in map(Path, inputs):
         digest.update(f"{path.name}:{file_sha256(path) if path.exists() else '-'}".encode())
+    for path in sorted(p for p in Path(base_dir).rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(base_dir)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from citetune.answers import ADAPTER_FORMAT
+from citetune.errors import StageError
 from citetune.generation import end_token_ids
 from citetune.io import atomic_dir
 from citetune.models import load_base, load_tokenizer, require_adapter
@@ -37,6 +38,9 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
     from peft import PeftModel
 
     adapter_dir = require_adapter(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise StageError(f"{adapter_dir} holds a fully fine-tuned model (train.peft: full), not an adapter: it is "
+                         "already a whole model to deploy; there is nothing to merge")
     config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     model = load_base(base_dir, "none", "cpu")
     dtype = _saved_dtype(model)
@@ -44,6 +48,7 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
     tokenizer = load_tokenizer(adapter_dir)  # the one it was trained with, chat template included
     merged.generation_config.eos_token_id = end_token_ids(merged, tokenizer)
     merged.generation_config.pad_token_id = tokenizer.pad_token_id
+    auto_class = "AutoModelForSeq2SeqLM" if merged.config.is_encoder_decoder else "AutoModelForCausalLM"
     with atomic_dir(out_dir) as tmp:
         merged.to(dtype).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -54,8 +59,9 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
             f"# citetune model (merged)\n\nThe citetune LoRA adapter merged into its base "
             f"`{config.get('base_model_name_or_path')}`"
             f"{' at revision ' + repr(config['revision']) if config.get('revision') else ''} with PEFT's "
-            "merge_and_unload. Load it with `AutoModelForCausalLM.from_pretrained` and prompt it with the "
-            "chat template of the tokenizer saved here.\n", encoding="utf-8")
+            f"merge_and_unload. Load it with `{auto_class}.from_pretrained`"
+            f"{'' if merged.config.is_encoder_decoder else ' and prompt it with the chat template of the tokenizer saved here'}"
+            ".\n", encoding="utf-8")
     info = {"base": config.get("base_model_name_or_path"), "dtype": str(dtype).removeprefix("torch."),
             "parameters": sum(p.numel() for p in merged.parameters()),
             "end_token_ids": merged.generation_config.eos_token_id}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from citetune.chat import fit_messages
+from citetune.errors import StageError
 from citetune.models import load_base, load_tokenizer
 from citetune.params import TrainParams
 from citetune.training import (
@@ -33,10 +35,11 @@ def tokenize(tokenizer, row: dict, max_length: int) -> dict | None:
     prompt, cut to max_length from the end; None when the cut leaves no completion token."""
     from trl.data_utils import common_prefix_length
 
-    prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)["input_ids"]
-    ids = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
-                                        return_dict=True)["input_ids"]
+    # A template with no system role (Gemma, early Mistral) gets the system prompt in the user's turn.
+    prompt = tokenizer.apply_chat_template(fit_messages(tokenizer, row["prompt"]), add_generation_prompt=True,
+                                           tokenize=True, return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(fit_messages(tokenizer, row["prompt"] + row["completion"]),
+                                        tokenize=True, return_dict=True)["input_ids"]
     start = common_prefix_length(prompt, ids)  # where the answer starts, as TRL finds it
     labels = ([-100] * start + ids[start:])[:max_length]
     return {"input_ids": ids[:max_length], "labels": labels} if any(t != -100 for t in labels) else None
@@ -170,6 +173,9 @@ def fit_manual(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scr
     model, tokenizer = load_model(params, base_dir, device)
     cut = warn_if_overlong(tokenizer, train_ds, params.max_length)
     train = tokenize_split(tokenizer, train_ds, params.max_length)
+    if not train:
+        raise StageError(f"no training example keeps an answer token within train.max_length "
+                         f"({params.max_length}): raise train.max_length")
     evals = tokenize_split(tokenizer, eval_ds, params.max_length) if eval_ds is not None else []
     plan = step_plan(params, len(train), max_steps, logging_steps)
     loop = ManualLoop(params, model, tokenizer, device, plan.total)

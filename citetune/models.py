@@ -141,6 +141,10 @@ def load_base(path: str | Path, quantization: str = "none", device: str | None =
         raise StageError(f"no base model in {path}: run the base stage first (dvc repro base)")
     kwargs = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32}
     qconfig = quantization_config(quantization, device)
+    if device == "cuda":  # under accelerate launch, each process on its own GPU
+        from accelerate import PartialState
+
+        device = f"cuda:{PartialState().local_process_index}"
     if qconfig is not None:
         kwargs.update(quantization_config=qconfig, device_map={"": device})
     try:

@@ -169,6 +169,11 @@ class TrainParams(Section):
             raise ValueError("peft: full is for task: seq2seq; a causal model trains LoRA (peft: lora)")
         if self.peft == "full" and self.quantization == "4bit":
             raise ValueError("peft: full cannot train 4-bit weights: set quantization: none, or peft: lora")
+        if self.loop == "manual" and (self.packing or self.task == "seq2seq"):
+            raise ValueError("loop: manual trains a causal model on unpacked rows: set loop: trl for "
+                             "packing or task: seq2seq")
+        if self.task == "seq2seq" and self.packing:
+            raise ValueError("packing is for causal models: set packing: false with task: seq2seq")
         return self
 
 

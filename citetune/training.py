@@ -276,6 +276,11 @@ def fit_trl(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scratc
     trainer = build_trainer(params, train_ds, eval_ds, base_dir, scratch, device, live_dir, max_steps, logging_steps,
                             checkpoints=checkpoints, resume_step=step_of(resume) if resume is not None else None)
     cut = warn_if_overlong(trainer.processing_class, train_ds, params.max_length)
+    return run_trainer(trainer, eval_ds, resume, cut)
+
+
+def run_trainer(trainer, eval_ds, resume: Path | None, cut: int) -> Fitted:
+    """Train (resuming from `resume`), evaluate the final adapter once, close the curves."""
     if resume is not None:
         log.info("resuming from %s (a run on the same params, data and base was stopped there)", resume)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
@@ -290,6 +295,25 @@ def fit_trl(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scratc
                   trainer.state.epoch, result.training_loss, final_eval, cut)
 
 
+def model_card(model, base_name: str, base_revision: str | None, modes: list[str]) -> str:
+    """The adapter's card, or for train.peft: full the whole model's."""
+    if not hasattr(model, "peft_config"):
+        from citetune.seq2seq import full_model_card
+
+        return full_model_card(base_name, base_revision, modes)
+    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
+    return adapter_card(base_name, base_revision, modes,
+                        "AutoPeftModelForSeq2SeqLM" if encoder_decoder else "AutoPeftModelForCausalLM")
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, of an adapter-wrapped model or a fully fine-tuned one."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad),
+            sum(p.numel() for p in model.parameters()))
+
+
 def train_adapter(params: TrainParams, train_path: str | Path, validation_path: str | Path,
                   base_dir: str | Path, adapter_dir: str | Path, live_dir: str | Path | None = "dvclive/train",
                   device: str | None = None, max_steps: int = -1, logging_steps: int | None = None,
@@ -298,12 +322,14 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
 
     With checkpoint_dir (and train.save_steps > 0, train.loop: trl) the run saves checkpoints there and
     resumes from the last one a killed run on the same inputs left."""
-    if params.task == "seq2seq":  # an encoder-decoder: Seq2SeqTrainer, no chat template
-        from citetune.seq2seq import train_seq2seq
+    from accelerate import PartialState
 
-        return train_seq2seq(params, train_path, validation_path, base_dir, adapter_dir, live_dir, device,
-                             max_steps, logging_steps)
     device = device or pick_device()
+    # Under accelerate launch, the processes' group (on CPU it must be asked for: PartialState is set once).
+    state = PartialState(cpu=device == "cpu")
+    if params.loop == "manual" and state.num_processes > 1:
+        raise StageError("train.loop: manual runs in one process: use train.loop: trl with accelerate launch, "
+                         "or train.launcher: python")
     train_ds, skipped = load_split(train_path, dataset=params.dataset)
     try:
         answer_format = answer_format_of(row["completion"][0]["content"] for row in train_ds)
@@ -314,16 +340,19 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     checkpoints = checkpoint_dir is not None and params.save_steps > 0 and params.loop == "trl"
     resume = None
     if checkpoints:
-        from accelerate import PartialState
-
-        fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir)
-        with PartialState().main_process_first():  # the others then find the folder as the main one left it
+        fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir, state.num_processes)
+        with state.main_process_first():  # the others then find the folder as the main one left it
             resume = resume_point(checkpoint_dir, fingerprint)
     with (nullcontext(checkpoint_dir) if checkpoints
           else tempfile.TemporaryDirectory(prefix="citetune-train-")) as output_dir:
         log.info("training on %d examples (%d validation), %s, %s, loop %s", len(train_ds),
                  len(eval_ds) if eval_ds is not None else 0, device, params.quantization, params.loop)
-        if params.loop == "manual":
+        if params.task == "seq2seq":  # an encoder-decoder: Seq2SeqTrainer, no chat template
+            from citetune.seq2seq import fit_seq2seq
+
+            run = fit_seq2seq(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
+                              logging_steps, checkpoints, resume)
+        elif params.loop == "manual":
             from citetune.manual_loop import fit_manual
 
             run = fit_manual(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
@@ -333,8 +362,10 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                           logging_steps, checkpoints, resume)
         # The adapter names its base by hub id and revision (or absolute path) so that it loads from anywhere.
         base_name, base_revision = base_reference(base_dir)
-        adapter_config = run.model.peft_config["default"]
-        adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
+        adapter = hasattr(run.model, "peft_config")  # train.peft: full saves the whole model instead
+        if adapter:
+            adapter_config = run.model.peft_config["default"]
+            adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
         modes = sorted({r.get("mode", "closed_book") for r in split_records(train_path, params.dataset)
                         if isinstance(r, dict)})
@@ -345,12 +376,12 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                 write_json(tmp / TRAINED_MODES, modes)
                 # The answer format it was taught: evaluate and ask read its answers in it.
                 write_json(tmp / ADAPTER_FORMAT, {"answer_format": answer_format})
-                (tmp / "README.md").write_text(adapter_card(base_name, base_revision, modes), encoding="utf-8")
+                (tmp / "README.md").write_text(model_card(run.model, base_name, base_revision, modes), encoding="utf-8")
     if checkpoints and is_main_process():
         finish(checkpoint_dir)
     seconds = time.monotonic() - start
     losses = [h["loss"] for h in run.log_history if "loss" in h]
-    trainable, total = run.model.get_nb_trainable_parameters()
+    trainable, total = parameter_counts(run.model)
     return {
         "train_loss_first": losses[0] if losses else None,
         "train_loss_final": losses[-1] if losses else None,
