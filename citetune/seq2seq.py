@@ -25,6 +25,7 @@ from citetune.training import (
     WARMUP_RATIO,
     DVCLiveLosses,
     Fitted,
+    ReplayableOrder,
     _fit_qlora_to_cpu,
     is_main_process,
     run_trainer,
@@ -106,7 +107,10 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     args = training_args(params, output_dir, device, eval_ds is not None, len(train_ds), max_steps, logging_steps,
                          checkpoints)
     callbacks = [DVCLiveLosses(live_dir, resume_step)] if live_dir is not None and is_main_process() else []
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+    class ReplayableSeq2SeqTrainer(ReplayableOrder, Seq2SeqTrainer):
+        pass
+
+    trainer = ReplayableSeq2SeqTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                              data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
     if params.quantization == "4bit" and device == "cpu":
         _fit_qlora_to_cpu(trainer.model)

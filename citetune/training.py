@@ -183,6 +183,35 @@ class DVCLiveLosses(TrainerCallback):
         self.live.end()
 
 
+class ReplayableOrder:
+    """Trainer mixin: batches grouped by length (less padding), in an order drawn from the seed and the epoch
+    alone, so that a run resumed from a checkpoint sees the batches the killed run would have seen.
+
+    The stock length-grouped sampler draws from the global RNG, whose state at a checkpoint is not the
+    one its epoch began with."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler).__name__ == "LengthGroupedSampler":
+            sampler = EpochSeededLengthSampler(sampler, self.args.seed)
+        return sampler
+
+
+class EpochSeededLengthSampler:
+    def __init__(self, sampler, seed: int):
+        self.sampler, self.seed = sampler, seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.generator = torch.Generator().manual_seed(self.seed + epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        return iter(self.sampler)
+
+
 def _fit_qlora_to_cpu(model) -> None:
     import bitsandbytes as bnb
 
@@ -206,6 +235,9 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     from peft import prepare_model_for_kbit_training
     from trl import SFTTrainer
 
+    class ReplayableSFTTrainer(ReplayableOrder, SFTTrainer):
+        pass
+
     device = device or pick_device()
     model = load_base(base_dir, params.quantization, device)
     tokenizer = load_tokenizer(base_dir)
@@ -219,7 +251,7 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
                       checkpoints)
     # Under accelerate launch every process trains; one writes the curves.
     callbacks = [DVCLiveLosses(live_dir, resume_step)] if live_dir is not None and is_main_process() else []
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+    trainer = ReplayableSFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=lora_config(params), callbacks=callbacks)
     if quantized and device == "cpu":
         _fit_qlora_to_cpu(trainer.model)

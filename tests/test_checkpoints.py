@@ -1,5 +1,5 @@
 """Checkpoints: a killed train resumes from the last whole checkpoint of the same run, and ends where an
-uninterrupted run ends."""
+uninterrupted run ends, even when killed after its first epoch."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from citetune.checkpoints import last_complete, resume_point, run_fingerprint
+from citetune.checkpoints import last_complete, resume_point, run_fingerprint, step_of
 from citetune.params import default_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +70,10 @@ def test_a_killed_train_resumes_and_ends_as_an_uninterrupted_one(tmp_path, tiny_
     killed = subprocess.Popen(_train_cmd(tmp_path, "killed", tiny_base, sft_dir, params), cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 600
-    while last_complete(tmp_path / "killed/checkpoints") is None or \
-            last_complete(tmp_path / "killed/checkpoints").name == "checkpoint-4":
-        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before its second checkpoint"
-        time.sleep(0.2)
+    # Killed in its second epoch: the resumed run must replay that epoch's batch order, not draw a new one.
+    while (last := last_complete(tmp_path / "killed/checkpoints")) is None or step_of(last) < 16:
+        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before its checkpoint at 16"
+        time.sleep(0.1)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     stopped_at = int(last_complete(tmp_path / "killed/checkpoints").name.split("-")[1])
@@ -83,7 +83,7 @@ def test_a_killed_train_resumes_and_ends_as_an_uninterrupted_one(tmp_path, tiny_
                            capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     resumed = json.loads((tmp_path / "killed/train.json").read_text())
-    assert resumed["resumed_from_step"] >= stopped_at >= 8 and f"resumed at step {resumed['resumed_from_step']}" \
+    assert resumed["resumed_from_step"] >= stopped_at >= 16 and f"resumed at step {resumed['resumed_from_step']}" \
         in rerun.stdout
     assert resumed["steps"] == whole["steps"] and not (tmp_path / "killed/checkpoints").exists()
     a = load_file(tmp_path / "whole/adapter/adapter_model.safetensors")
