@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from citetune.chat import encoder_prompt
 from citetune.checkpoints import step_of
 from citetune.models import (
@@ -22,14 +20,15 @@ from citetune.models import (
 )
 from citetune.params import TrainParams
 from citetune.training import (
-    WARMUP_RATIO,
     DVCLiveLosses,
     Fitted,
     ReplayableOrder,
     _fit_qlora_to_cpu,
     is_main_process,
+    lora_config,
     run_trainer,
-    step_plan,
+    trainer_arguments,
+    warn_if_overlong,
 )
 
 log = logging.getLogger(__name__)
@@ -50,39 +49,18 @@ def tokenize(tokenizer, max_length: int):
     return encode
 
 
-def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
-    """(examples whose prompt or answer is longer than max_length tokens, the longest length)."""
-    lengths = [max(len(tokenizer(encoder_prompt(row["prompt"]))["input_ids"]),
-                   len(tokenizer(row["completion"][-1]["content"], add_special_tokens=False)["input_ids"]) + 1)
-               for row in dataset]
-    return sum(n > max_length for n in lengths), max(lengths, default=0)
-
-
-def lora_config(params: TrainParams):
-    from peft import LoraConfig
-
-    return LoraConfig(r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
-                      target_modules=params.target_modules, bias="none", task_type="SEQ_2_SEQ_LM")
+def seq2seq_length(tokenizer, row: dict) -> int:
+    """Tokens of a prompt/completion pair as an encoder-decoder reads it: the longer of input and target."""
+    return max(len(tokenizer(encoder_prompt(row["prompt"]))["input_ids"]),
+               len(tokenizer(row["completion"][-1]["content"], add_special_tokens=False)["input_ids"]) + 1)
 
 
 def training_args(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
                   max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False):
     from transformers import Seq2SeqTrainingArguments
 
-    plan = step_plan(params, n_train, max_steps, logging_steps)
-    return Seq2SeqTrainingArguments(
-        output_dir=str(output_dir), num_train_epochs=params.epochs, max_steps=max_steps,
-        learning_rate=params.learning_rate, lr_scheduler_type="linear", warmup_steps=WARMUP_RATIO,
-        max_grad_norm=params.max_grad_norm,
-        per_device_train_batch_size=params.batch_size, per_device_eval_batch_size=params.batch_size,
-        gradient_accumulation_steps=params.gradient_accumulation_steps, seed=params.seed, data_seed=params.seed,
-        bf16=device == "cuda" and torch.cuda.is_bf16_supported(), use_cpu=device == "cpu",
-        eval_strategy="steps" if has_eval else "no", eval_steps=plan.eval_steps,
-        logging_steps=plan.logging_steps, logging_first_step=True,
-        save_strategy="steps" if checkpoints and params.save_steps > 0 else "no",
-        save_steps=max(1, params.save_steps), save_total_limit=2,
-        report_to="none", dataloader_num_workers=0, train_sampling_strategy="group_by_length",
-        disable_tqdm=False)
+    return Seq2SeqTrainingArguments(**trainer_arguments(params, output_dir, device, has_eval, n_train, max_steps,
+                                                        logging_steps, checkpoints))
 
 
 def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, output_dir: str | Path,
@@ -100,7 +78,7 @@ def build_trainer(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, 
     if params.quantization == "4bit":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
     if params.peft == "lora":
-        model = get_peft_model(model, lora_config(params))
+        model = get_peft_model(model, lora_config(params, "SEQ_2_SEQ_LM"))
     encode = tokenize(tokenizer, params.max_length)
     train_ds, eval_ds = (ds.map(encode, remove_columns=ds.column_names) if ds is not None else None
                          for ds in (train_ds, eval_ds))
@@ -129,9 +107,5 @@ def fit_seq2seq(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, ou
     """training.fit_trl for an encoder-decoder: Seq2SeqTrainer, checkpoints and resuming alike."""
     trainer = build_trainer(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
                             logging_steps, checkpoints, step_of(resume) if resume is not None else None)
-    cut, longest = overlong(trainer.processing_class, train_ds, params.max_length)
-    if cut:
-        log.warning("%d of %d training examples have a prompt or answer longer than train.max_length (%d "
-                    "tokens; the longest has %d): they are cut short. Raise train.max_length to %d or more",
-                    cut, len(train_ds), params.max_length, longest, longest)
+    cut = warn_if_overlong(trainer.processing_class, train_ds, params.max_length, seq2seq_length)
     return run_trainer(trainer, eval_ds, resume, cut)

@@ -78,12 +78,12 @@ def load_split(path: str | Path, required: bool = True, dataset: str = ""):
     return (Dataset.from_list(rows) if rows else None), skipped
 
 
-def lora_config(params: TrainParams):
+def lora_config(params: TrainParams, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig
 
     return LoraConfig(
         r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
-        target_modules=params.target_modules, bias="none", task_type="CAUSAL_LM",
+        target_modules=params.target_modules, bias="none", task_type=task_type,
     )
 
 
@@ -100,12 +100,11 @@ def step_plan(params: TrainParams, n_train: int, max_steps: int = -1, logging_st
     return StepPlan(total, max(1, total // 10), logging_steps or max(1, total // 50))
 
 
-def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
-               max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False):
-    from trl import SFTConfig
-
+def trainer_arguments(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
+                      max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False) -> dict:
+    """The TrainingArguments every Trainer-based path shares (TRL's SFT, seq2seq)."""
     plan = step_plan(params, n_train, max_steps, logging_steps)
-    return SFTConfig(
+    return dict(
         output_dir=str(output_dir),
         num_train_epochs=params.epochs,
         max_steps=max_steps,
@@ -116,14 +115,8 @@ def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eva
         per_device_eval_batch_size=params.batch_size,
         gradient_accumulation_steps=params.gradient_accumulation_steps,
         max_grad_norm=params.max_grad_norm,
-        max_length=params.max_length,
-        completion_only_loss=True,
-        # Packing puts several examples in one row (best-fit); position ids keep them from attending to each other.
-        packing=params.packing,
         seed=params.seed,
         data_seed=params.seed,
-        # Checkpointing activations only pays off for models that do not fit; it slows small ones down.
-        gradient_checkpointing=device == "cuda",
         bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
         use_cpu=device == "cpu",
         eval_strategy="steps" if has_eval else "no",
@@ -139,9 +132,24 @@ def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eva
         dataloader_num_workers=0,
         # Less padding per batch (faster on CPU); packed rows are all about max_length anyway.
         train_sampling_strategy="random" if params.packing else "group_by_length",
+        disable_tqdm=False,
+    )
+
+
+def sft_config(params: TrainParams, output_dir: str | Path, device: str, has_eval: bool, n_train: int,
+               max_steps: int = -1, logging_steps: int | None = None, checkpoints: bool = False):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_arguments(params, output_dir, device, has_eval, n_train, max_steps, logging_steps, checkpoints),
+        max_length=params.max_length,
+        completion_only_loss=True,
+        # Packing puts several examples in one row (best-fit); position ids keep them from attending to each other.
+        packing=params.packing,
+        # Checkpointing activations only pays off for models that do not fit; it slows small ones down.
+        gradient_checkpointing=device == "cuda",
         # QLoRA on a GPU: the paged 8-bit optimiser keeps memory spikes off the GPU (the QLoRA paper's recipe).
         optim="paged_adamw_8bit" if params.quantization == "4bit" and device == "cuda" else "adamw_torch_fused",
-        disable_tqdm=False,
     )
 
 
@@ -271,16 +279,21 @@ def trained_modes(adapter_dir: str | Path) -> list[str] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def overlong(tokenizer, dataset, max_length: int) -> tuple[int, int]:
+def chat_length(tokenizer, row: dict) -> int:
+    """Tokens of a prompt/completion pair as a causal model reads it: the whole conversation."""
+    return len(tokenizer.apply_chat_template(fit_messages(tokenizer, row["prompt"] + row["completion"]),
+                                             tokenize=True, return_dict=True)["input_ids"])
+
+
+def overlong(tokenizer, dataset, max_length: int, length=chat_length) -> tuple[int, int]:
     """(examples longer than max_length tokens, the longest length): truncation would cut their answers."""
-    lengths = [len(tokenizer.apply_chat_template(fit_messages(tokenizer, row["prompt"] + row["completion"]),
-                                                 tokenize=True, return_dict=True)["input_ids"]) for row in dataset]
+    lengths = [length(tokenizer, row) for row in dataset]
     return sum(n > max_length for n in lengths), max(lengths, default=0)
 
 
-def warn_if_overlong(tokenizer, train_ds, max_length: int) -> int:
+def warn_if_overlong(tokenizer, train_ds, max_length: int, length=chat_length) -> int:
     """Warn about, and count, the training examples whose answers max_length cuts short."""
-    cut, longest = overlong(tokenizer, train_ds, max_length)
+    cut, longest = overlong(tokenizer, train_ds, max_length, length)
     if cut:
         log.warning("%d of %d training examples are longer than train.max_length (%d tokens; the longest has "
                     "%d): their answers are cut short. Raise train.max_length to %d or more", cut,
@@ -394,8 +407,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                           logging_steps, checkpoints, resume)
         # The adapter names its base by hub id and revision (or absolute path) so that it loads from anywhere.
         base_name, base_revision = base_reference(base_dir)
-        adapter = hasattr(run.model, "peft_config")  # train.peft: full saves the whole model instead
-        if adapter:
+        if hasattr(run.model, "peft_config"):  # train.peft: full saves the whole model instead
             adapter_config = run.model.peft_config["default"]
             adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
