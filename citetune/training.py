@@ -410,6 +410,10 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         if hasattr(run.model, "peft_config"):  # train.peft: full saves the whole model instead
             adapter_config = run.model.peft_config["default"]
             adapter_config.base_model_name_or_path, adapter_config.revision = base_name, base_revision
+            # PEFT keeps the matched modules as a set, whose order varies from run to run: sorted, identical
+            # trainings write identical files (and DVC sees the same adapter).
+            if isinstance(adapter_config.target_modules, set):
+                adapter_config.target_modules = sorted(adapter_config.target_modules)
         # The modes it was taught to answer in (qa.modes when it was trained): ask answers in one of them.
         modes = sorted({r.get("mode", "closed_book") for r in split_records(train_path, params.dataset)
                         if isinstance(r, dict)})
