@@ -1,6 +1,6 @@
 """The hub, local first: the base fetched from a loopback hub (only the files a model needs, at a recorded
 commit), the base stage rerun by DVC when a local checkpoint or a hub revision changes, the SFT set pushed
-by qa (failures said clearly, local files kept) and read by train from a local dataset repo."""
+by qa and read back from the hub (failures said clearly, local files kept), and read by train from a local dataset repo."""
 
 import json
 import os
@@ -196,6 +196,38 @@ def test_qa_push_without_a_token_or_refused_says_what_to_do_and_keeps_the_local_
     assert "401" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert read_jsonl(tmp_path / "refused" / "sft" / "train.jsonl") and (tmp_path / "refused" / "qa.json").exists()
     assert _qa(tmp_path / "off", env, push_to_hub="").returncode == 0
+
+
+READ_BACK = """
+import json, sys
+from citetune.hub import load_sft_split
+print(json.dumps({split: load_sft_split(sys.argv[1], split, required=False) for split in sys.argv[2:]}))
+"""
+
+
+def test_qa_pushes_the_sft_set_and_train_reads_it_back_from_the_hub(tmp_path):
+    # The loopback hub takes large files through the LFS protocol, which huggingface_hub uses without Xet.
+    env = dict(os.environ, HF_TOKEN="hf_write", HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_XET="1")
+    with HubServer({}, write_tokens={"hf_write"}) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        r = _qa(tmp_path / "first", env)
+        assert r.returncode == 0, r.stderr
+        assert f"qa: pushed to the hub dataset you/citetune-sft ({hub.url}/datasets/you/citetune-sft/commit/" in r.stdout
+        assert hub.created == [{"name": "citetune-sft", "organization": "you", "visibility": "private",
+                                "type": "dataset"}]
+        commit, files = hub.datasets["you/citetune-sft"]
+        assert sorted(files) == ["README.md", "data/test-00000-of-00001.parquet",
+                                 "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet"]
+        read = subprocess.run([sys.executable, "-c", READ_BACK, "you/citetune-sft", "train", "validation", "test"],
+                              cwd=ROOT, capture_output=True, text=True, env=env)
+        assert read.returncode == 0, read.stderr
+        for split, records in json.loads(read.stdout).items():  # what train gets is what qa wrote
+            assert records == read_jsonl(tmp_path / "first" / "sft" / f"{split}.jsonl"), split
+        # A second push replaces the splits in a new commit rather than adding beside them.
+        (tmp_path / "second").mkdir()
+        assert _qa(tmp_path / "second", env).returncode == 0
+        assert hub.datasets["you/citetune-sft"][0] != commit and len(hub.commits) == 2
+        assert sorted(hub.datasets["you/citetune-sft"][1]) == sorted(files)
 
 
 def test_push_sft_checks_the_token_before_anything(tmp_path, monkeypatch):
