@@ -301,6 +301,28 @@ def warn_if_overlong(tokenizer, train_ds, max_length: int, length=chat_length) -
     return cut
 
 
+def check_answers_writable(tokenizer, train_ds) -> int:
+    """Count, and warn about, the answers the base's tokenizer cannot write as they are (a character its
+    vocabulary lacks); refuse a tokenizer that loses their line breaks, as T5's does: an answer cites one
+    work per line, so a model that cannot write one could never give a parseable multi-work answer."""
+    lost, flattened = [], 0
+    for row in train_ds:
+        answer = row["completion"][0]["content"]
+        written = tokenizer.decode(tokenizer.encode(answer, add_special_tokens=False), skip_special_tokens=True,
+                                   clean_up_tokenization_spaces=False)
+        if written.strip() != answer.strip():
+            lost.append(answer)
+            flattened += written.count("\n") < answer.count("\n")
+    if flattened:
+        raise StageError(f"the base's tokenizer cannot write a line break: {flattened} of {len(train_ds)} answers "
+                         "would lose theirs, and an answer cites one work per line. Choose a base.model whose "
+                         "vocabulary has '\\n' (T5's has none; LED, BART and the causal families do)")
+    if lost:
+        log.warning("the base's tokenizer cannot write %d of %d answers exactly (for one: %r): the model learns "
+                    "what it can write", len(lost), len(train_ds), lost[0][:80])
+    return len(lost)
+
+
 @dataclass
 class Fitted:
     """A finished run of either loop: the model with its adapter, and what the run logged (Trainer's key names)."""
@@ -381,6 +403,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     except ValueError as e:
         raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
+    unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds)
     start = time.monotonic()
     checkpoints = checkpoint_dir is not None and params.save_steps > 0 and params.loop == "trl"
     resume = None
@@ -440,6 +463,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
         "epochs": run.epoch,
         "examples": len(train_ds),
         "examples_over_max_length": run.examples_over_max_length,
+        "answers_not_writable": unwritable,
         "seconds": round(seconds, 1),
         "trainable_params": trainable,
         "total_params": total,

@@ -10,6 +10,7 @@ import pytest
 
 from citetune.answers import ABSTAIN, work_line
 from citetune.base_source import BASE_RECORD, fetch_base, model_files
+from citetune.errors import StageError
 from citetune.generation import generate, grounded_constraint, grounded_decoding
 from citetune.io import write_json
 from citetune.models import (
@@ -39,9 +40,10 @@ def few_records() -> list[dict]:
     return [next(r for r in rows if len(r["dois"]) == 1), next(r for r in rows if r["abstain"])]
 
 
-def _base(name: str, tmp_path: Path, texts: list[str], init: float = 0.3) -> Path:
+def _base(name: str, tmp_path: Path, texts: list[str], init: float = 0.3, line_breaks: bool = True) -> Path:
     """The base stage on a local stand-in: copied to models/base, no chat template given."""
-    checkpoint = build_seq2seq_standin(name, tmp_path / f"{name}-checkpoint", texts, init=init)
+    checkpoint = build_seq2seq_standin(name, tmp_path / f"{name}-checkpoint", texts, init=init,
+                                       line_breaks=line_breaks)
     write_json(tmp_path / "models/base" / BASE_RECORD, fetch_base(str(checkpoint), tmp_path / "models/base"))
     assert settle_base_template(tmp_path / "models/base") is False
     return tmp_path / "models/base"
@@ -101,9 +103,24 @@ def test_grounded_decoding_holds_on_the_decoders_tokens(name, corpus_texts, few_
     assert all(not a.finished and a.text for a in free)  # the budget, not an end token, stopped them
 
 
+def test_a_tokenizer_that_cannot_write_line_breaks_is_refused_before_training(corpus_texts, tmp_path):
+    from citetune.training import train_adapter
+
+    base = _base("t5", tmp_path, corpus_texts, line_breaks=False)  # as T5's own vocabulary
+    rows = [r for r in sft_records(modes=["closed_book"]) if r["split"] == "train"]
+    multi = [r for r in rows if len(r["dois"]) > 1]
+    write_sft(tmp_path / "sft", multi + [r for r in rows if len(r["dois"]) == 1][:3])
+    params = default_params("train", task="seq2seq", quantization="none", max_length=448)
+    with pytest.raises(StageError, match=f"cannot write a line break: {len(multi)} of {len(multi) + 3} answers"):
+        train_adapter(params, tmp_path / "sft/train.jsonl", tmp_path / "sft/validation.jsonl", base,
+                      tmp_path / "adapter", live_dir=None, device="cpu")
+    assert not (tmp_path / "adapter").exists()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name,learning_rate,init", [("t5", 0.01, 0.3), ("led", 0.005, 0.1)])
-def test_trains_reloads_from_elsewhere_stops_and_is_scored(name, learning_rate, init, corpus_texts, few_records,
+@pytest.mark.parametrize("name,peft,learning_rate,init", [("t5", "lora", 0.01, 0.3), ("led", "lora", 0.005, 0.1),
+                                                         ("t5", "full", 0.003, 0.3)])
+def test_trains_reloads_from_elsewhere_stops_and_is_scored(name, peft, learning_rate, init, corpus_texts, few_records,
                                                           tmp_path, monkeypatch):
     from citetune.evaluation import evaluate
     from citetune.matching import LocalIndex
@@ -113,13 +130,17 @@ def test_trains_reloads_from_elsewhere_stops_and_is_scored(name, learning_rate, 
     base = _base(name, tmp_path, corpus_texts, init)
     sft = tmp_path / "sft"
     write_sft(sft, few_records)
-    params = default_params("train", task="seq2seq", quantization="none", batch_size=2, max_length=448,
+    params = default_params("train", task="seq2seq", peft=peft, quantization="none", batch_size=2, max_length=448,
                             learning_rate=learning_rate, epochs=80)
     metrics = train_adapter(params, sft / "train.jsonl", sft / "validation.jsonl", base, tmp_path / "adapter",
                             live_dir=None, device="cpu", logging_steps=10)
     assert metrics["train_loss_final"] < 0.4 * metrics["train_loss_first"]
     saved = {p.name for p in (tmp_path / "adapter").iterdir()}
-    assert "adapter_config.json" in saved and "model.safetensors" not in saved
+    if peft == "lora":
+        assert "adapter_config.json" in saved and "model.safetensors" not in saved
+    else:  # the whole model, as a checkpoint of its own
+        assert "model.safetensors" in saved and "adapter_config.json" not in saved
+        assert metrics["trainable_params"] == metrics["total_params"]
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -136,6 +157,9 @@ def test_trains_reloads_from_elsewhere_stops_and_is_scored(name, learning_rate, 
         answers = [p["answer"] for p in run.predictions if p["system"] == system]
         assert all(line in lines for a in answers for line in a.split("\n")), answers  # the answer format, learnt
     assert run.metrics["tuned/closed_book/grounded"]["train"]["fabricated_rate"] == 0.0
+    if peft == "full":  # every weight free to move: the two answers are learnt word for word
+        answers = [p["answer"] for p in run.predictions if p["system"] == "tuned/closed_book"]
+        assert answers == [r["messages"][-1]["content"] for r in few_records]
 
 
 def test_full_fine_tuning_is_refused_where_it_cannot_run():

@@ -143,11 +143,12 @@ def build_standin(name: str, out_dir: str | Path, texts: list[str], vocab_size: 
 SEQ2SEQ = ("t5", "led")
 
 
-def _unigram_tokenizer(texts: list[str], vocab_size: int):
+def _unigram_tokenizer(texts: list[str], vocab_size: int, line_breaks: bool = True):
     from tokenizers import (
         Tokenizer,
         decoders,
         models,
+        normalizers,
         pre_tokenizers,
         processors,
         trainers,
@@ -157,10 +158,13 @@ def _unigram_tokenizer(texts: list[str], vocab_size: int):
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    # Unlike T5's own vocabulary this one writes line breaks: an answer cites one work per line.
+    # Unlike T5's own vocabulary this one writes line breaks (unless told not to, as T5's): an answer cites
+    # one work per line.
+    if not line_breaks:
+        tok.normalizer = normalizers.Replace("\n", " ")
     tok.train_from_iterator(texts, trainer=trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
-        initial_alphabet=["\n"], show_progress=False))
+        initial_alphabet=["\n"] if line_breaks else [], show_progress=False))
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
                                                        special_tokens=[("</s>", tok.token_to_id("</s>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
@@ -178,8 +182,10 @@ def _bart_tokenizer(texts: list[str], vocab_size: int):
 
 
 def build_seq2seq_standin(name: str, out_dir: str | Path, texts: list[str], vocab_size: int = 1200,
-                          d_model: int = 64, layers: int = 2, seed: int = 0, init: float = 0.3) -> Path:
-    """Save a randomly initialised encoder-decoder stand-in, 't5' or 'led' (see SEQ2SEQ), with its tokenizer.
+                          d_model: int = 64, layers: int = 2, seed: int = 0, init: float = 0.3,
+                          line_breaks: bool = True) -> Path:
+    """Save a randomly initialised encoder-decoder stand-in, 't5' or 'led' (see SEQ2SEQ), with its tokenizer;
+    a T5 one without line_breaks has none in its vocabulary, as T5's own has none.
 
     As with build_standin, the weights start wider than a fresh model's (LED's init_std, T5's
     initializer_factor) so that a few LoRA steps can make the logits confident."""
@@ -193,7 +199,7 @@ def build_seq2seq_standin(name: str, out_dir: str | Path, texts: list[str], voca
 
     torch.manual_seed(seed)
     if name == "t5":
-        tokenizer = _unigram_tokenizer(texts, vocab_size)
+        tokenizer = _unigram_tokenizer(texts, vocab_size, line_breaks)
         pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
         config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_kv=d_model // 4, d_ff=d_model * 2,
                           num_layers=layers, num_decoder_layers=layers, num_heads=4, pad_token_id=pad,
