@@ -17,8 +17,9 @@ from citetune.io import file_sha256, write_json
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
-# What the Trainer writes into a checkpoint last: a folder without it was cut short by the kill.
-COMPLETE_MARKERS = ("trainer_state.json", "adapter_model.safetensors")
+# What each loop writes into a checkpoint last (the Trainer, the manual loop): a folder without one was cut
+# short by the kill.
+COMPLETE_MARKERS = ("trainer_state.json", "loop_state.pt")
 # Params that change how often a run saves, not what it learns.
 NOT_LEARNED = {"save_steps", "launcher"}
 
@@ -43,9 +44,9 @@ def step_of(folder: Path) -> int:
 
 
 def last_complete(checkpoint_dir: str | Path) -> Path | None:
-    """The latest checkpoint the Trainer finished writing, if any."""
+    """The latest checkpoint a loop finished writing, if any."""
     folders = sorted((p for p in Path(checkpoint_dir).glob("checkpoint-*") if step_of(p) >= 0), key=step_of)
-    whole = [p for p in folders if all((p / name).exists() for name in COMPLETE_MARKERS)]
+    whole = [p for p in folders if any((p / name).exists() for name in COMPLETE_MARKERS)]
     return whole[-1] if whole else None
 
 

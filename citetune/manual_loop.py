@@ -9,12 +9,16 @@ logging at the same steps, and the same DVCLive curves and log keys.
 
 from __future__ import annotations
 
+import logging
 import math
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from citetune.chat import fit_messages
+from citetune.checkpoints import step_of
 from citetune.errors import StageError
 from citetune.models import load_base, load_tokenizer
 from citetune.params import TrainParams
@@ -27,6 +31,8 @@ from citetune.training import (
     step_plan,
     warn_if_overlong,
 )
+
+log = logging.getLogger(__name__)
 
 # --- data ----------------------------------------------------------------------------------
 
@@ -167,9 +173,59 @@ def _epoch_batches(train: list[dict], params: TrainParams, generator: torch.Gene
     return [micro[i:i + accum] for i in range(0, len(micro), accum)]
 
 
+# --- checkpoints ---------------------------------------------------------------------------
+
+LOOP_STATE = "loop_state.pt"  # written into a checkpoint last (checkpoints.COMPLETE_MARKERS)
+KEEP_CHECKPOINTS = 2  # as the TRL path keeps them
+
+
+@dataclass
+class Progress:
+    """Where the loop stands: what a checkpoint holds beside the adapter, optimizer and schedule."""
+    step: int = 0
+    epoch_index: int = 0
+    epoch_start_step: int = 0  # the step the current epoch began after
+    window_loss: float = 0.0  # since the last logged step
+    window_accuracies: list[float] = field(default_factory=list)
+    total_loss: float = 0.0
+    last_logged: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def save_checkpoint(checkpoint_dir: str | Path, loop: ManualLoop, progress: Progress) -> Path:
+    """checkpoint_dir/checkpoint-<step>: the adapter, then the optimizer, schedule, RNG and progress; written
+    beside and renamed into place, so that a kill leaves no half checkpoint. The last two are kept."""
+    folder = Path(checkpoint_dir) / f"checkpoint-{progress.step}"
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    loop.model.save_pretrained(partial)
+    torch.save({"optimizer": loop.optimizer.state_dict(), "scheduler": loop.scheduler.state_dict(),
+                "rng": torch.get_rng_state(),  # LoRA dropout draws from it
+                "progress": asdict(progress)}, partial / LOOP_STATE)
+    partial.rename(folder)
+    for old in sorted(Path(checkpoint_dir).glob("checkpoint-*"), key=step_of)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_checkpoint(folder: Path, loop: ManualLoop) -> Progress:
+    """Put the loop back where save_checkpoint left it."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(loop.model, load_file(folder / "adapter_model.safetensors"))
+    state = torch.load(folder / LOOP_STATE, weights_only=True)
+    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return Progress(**state["progress"])
+
+
 def fit_manual(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scratch: str | Path, device: str,
-               live_dir: str | Path | None, max_steps: int = -1, logging_steps: int | None = None) -> Fitted:
-    """train.loop: manual's counterpart of training.fit_trl (scratch is unused: nothing is checkpointed)."""
+               live_dir: str | Path | None, max_steps: int = -1, logging_steps: int | None = None,
+               checkpoints: bool = False, resume: Path | None = None) -> Fitted:
+    """train.loop: manual's counterpart of training.fit_trl; with `checkpoints`, save them in `scratch` every
+    train.save_steps and resume from `resume`."""
     model, tokenizer = load_model(params, base_dir, device)
     cut = warn_if_overlong(tokenizer, train_ds, params.max_length)
     train = tokenize_split(tokenizer, train_ds, params.max_length)
@@ -179,42 +235,48 @@ def fit_manual(params: TrainParams, train_ds, eval_ds, base_dir: str | Path, scr
     evals = tokenize_split(tokenizer, eval_ds, params.max_length) if eval_ds is not None else []
     plan = step_plan(params, len(train), max_steps, logging_steps)
     loop = ManualLoop(params, model, tokenizer, device, plan.total)
-    live = DVCLiveLosses(live_dir) if live_dir is not None else None
-    generator = torch.Generator().manual_seed(params.seed)
-    history: list[dict] = []
+    progress = Progress()
+    if resume is not None:
+        log.info("resuming from %s (a run on the same params, data and base was stopped there)", resume)
+        progress = load_checkpoint(resume, loop)
+    live = DVCLiveLosses(live_dir, progress.step if resume is not None else None) if live_dir is not None else None
+    p = progress
 
     def record(logs: dict) -> None:
-        history.append(logs)
+        p.history.append(logs)
         if live is not None:
             live.log(logs["step"], logs)
 
-    step, epoch, window_loss, window_accuracies, total_loss, last_logged = 0, 0.0, 0.0, [], 0.0, 0
-    epoch_index = 0
-    while step < plan.total:
-        steps = _epoch_batches(train, params, generator)
-        n_micro, done = sum(len(s) for s in steps), 0
-        for micro_batches in steps[:plan.total - step]:
+    epoch = p.epoch_index
+    while p.step < plan.total:
+        # The epoch's order comes from the seed and the epoch alone, as in the TRL path: a resumed run replays it.
+        steps = _epoch_batches(train, params, torch.Generator().manual_seed(params.seed + p.epoch_index))
+        n_micro, skip = sum(len(s) for s in steps), p.step - p.epoch_start_step
+        done = sum(len(s) for s in steps[:skip])
+        for micro_batches in steps[skip:skip + plan.total - p.step]:
             out = loop.step([[train[j] for j in ids] for ids in micro_batches])
-            step += 1
+            p.step += 1
             done += len(micro_batches)
-            epoch = epoch_index + done / n_micro
-            window_loss += out["loss"]
-            total_loss += out["loss"]
-            window_accuracies += out["token_accuracies"]
-            if step == 1 or step % plan.logging_steps == 0:
-                record({"loss": window_loss / (step - last_logged), "grad_norm": out["grad_norm"],
+            epoch = p.epoch_index + done / n_micro
+            p.window_loss += out["loss"]
+            p.total_loss += out["loss"]
+            p.window_accuracies += out["token_accuracies"]
+            if p.step == 1 or p.step % plan.logging_steps == 0:
+                record({"loss": p.window_loss / (p.step - p.last_logged), "grad_norm": out["grad_norm"],
                         "learning_rate": out["learning_rate"],
-                        "mean_token_accuracy": sum(window_accuracies) / len(window_accuracies),
-                        "epoch": epoch, "step": step})
-                window_loss, window_accuracies, last_logged = 0.0, [], step
-            if evals and step % plan.eval_steps == 0:
-                record({**loop.evaluate(evals), "epoch": epoch, "step": step})
-        epoch_index += 1
+                        "mean_token_accuracy": sum(p.window_accuracies) / len(p.window_accuracies),
+                        "epoch": epoch, "step": p.step})
+                p.window_loss, p.window_accuracies, p.last_logged = 0.0, [], p.step
+            if evals and p.step % plan.eval_steps == 0:
+                record({**loop.evaluate(evals), "epoch": epoch, "step": p.step})
+            if checkpoints and params.save_steps and p.step % params.save_steps == 0 and p.step < plan.total:
+                save_checkpoint(scratch, loop, p)
+        p.epoch_index, p.epoch_start_step = p.epoch_index + 1, p.step
     final_eval = {}
     if evals:  # the loss of the final adapter, evaluated once
-        last = next((h for h in reversed(history) if "eval_loss" in h), None)
-        final_eval = last if last is not None and last["step"] == step else {**loop.evaluate(evals), "step": step}
+        last = next((h for h in reversed(p.history) if "eval_loss" in h), None)
+        final_eval = last if last is not None and last["step"] == p.step else {**loop.evaluate(evals), "step": p.step}
     if live is not None:
         live.close()
     model.eval()
-    return Fitted(model, tokenizer, history, step, epoch, total_loss / max(step, 1), final_eval, cut)
+    return Fitted(model, tokenizer, p.history, p.step, epoch, p.total_loss / max(p.step, 1), final_eval, cut)

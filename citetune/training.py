@@ -387,7 +387,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
                   checkpoint_dir: str | Path | None = None) -> dict:
     """Fine-tune a LoRA adapter on the SFT split; save adapter + tokenizer to adapter_dir; return metrics.
 
-    With checkpoint_dir (and train.save_steps > 0, train.loop: trl) the run saves checkpoints there and
+    With checkpoint_dir (and train.save_steps > 0) the run saves checkpoints there and
     resumes from the last one a killed run on the same inputs left."""
     from accelerate import PartialState
 
@@ -405,7 +405,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
     unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds)
     start = time.monotonic()
-    checkpoints = checkpoint_dir is not None and params.save_steps > 0 and params.loop == "trl"
+    checkpoints = checkpoint_dir is not None and params.save_steps > 0
     resume = None
     if checkpoints:
         fingerprint = run_fingerprint(params, [train_path, validation_path], base_dir, state.num_processes)
@@ -424,7 +424,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
             from citetune.manual_loop import fit_manual
 
             run = fit_manual(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
-                             logging_steps)
+                             logging_steps, checkpoints, resume)
         else:
             run = fit_trl(params, train_ds, eval_ds, base_dir, output_dir, device, live_dir, max_steps,
                           logging_steps, checkpoints, resume)

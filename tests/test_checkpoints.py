@@ -31,6 +31,11 @@ def test_a_checkpoint_cut_short_by_the_kill_is_not_resumed_from(tmp_path):
     _checkpoint(tmp_path / "checkpoint-10", whole=False)
     assert last_complete(tmp_path).name == "checkpoint-5"
     assert last_complete(tmp_path / "absent") is None
+    full = tmp_path / "checkpoint-12"  # full fine-tuning saves the whole model, no adapter file
+    full.mkdir()
+    (full / "model.safetensors").write_bytes(b"w")
+    (full / "trainer_state.json").write_text("{}")
+    assert last_complete(tmp_path) == full
 
 
 def test_checkpoints_of_another_run_are_thrown_away(tmp_path, tiny_base, sft_dir):
@@ -55,10 +60,11 @@ def _train_cmd(tmp_path: Path, name: str, tiny_base: Path, sft_dir: Path, params
 
 
 @pytest.mark.slow
-def test_a_killed_train_resumes_and_ends_as_an_uninterrupted_one(tmp_path, tiny_base, sft_dir):
+@pytest.mark.parametrize("loop", ["trl", "manual"])
+def test_a_killed_train_resumes_and_ends_as_an_uninterrupted_one(loop, tmp_path, tiny_base, sft_dir):
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": default_params(
-        "train", quantization="none", epochs=2, batch_size=4, learning_rate=0.01, max_length=448,
+        "train", loop=loop, quantization="none", epochs=2, batch_size=4, learning_rate=0.01, max_length=448,
         save_steps=4).model_dump(mode="json")}))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     run = subprocess.run(_train_cmd(tmp_path, "whole", tiny_base, sft_dir, params), cwd=ROOT, env=env,
