@@ -678,3 +678,10 @@ def test_record_files_of_the_same_name_in_two_folders_have_an_index_each(tmp_pat
     for folder, n in (("one", 10), ("two", 20), ("one", 10)):
         params = default_params("match", records=str(tmp_path / folder / "crossref.jsonl"))
         assert len(make_backend(params, index_dir=tmp_path / "index")) == n
+
+
+def test_the_stage_says_its_citations_table_is_an_empty_file(tmp_path):
+    (tmp_path / "in.csv").write_bytes(b"")
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(SAMPLE)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'in.csv'} is empty (0 bytes), not a table with a header row" in proc.stderr
