@@ -198,8 +198,8 @@ class LocalIndex:
         before = len(self)
         forgotten = self._forget(removed + changed)
         db.commit()  # the forgotten files are no longer in sources: after a kill they are read as new ones
-        unread = {p for p in current if p not in {row[0] for row in db.execute("SELECT path FROM sources")}}
-        todo = [(p, f, st) for p, (f, st) in current.items() if p in unread]
+        indexed = {path for (path,) in db.execute("SELECT path FROM sources")}
+        todo = [(p, f, st) for p, (f, st) in current.items() if p not in indexed]
         total, self.unreadable = 0, {}
         workers = min(len(todo), os.cpu_count() or 1, 8)
         # Reading JSON is most of the work: files are read in other processes while this one writes.
