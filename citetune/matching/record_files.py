@@ -77,7 +77,8 @@ def _lines(f: Path, lines) -> Iterator[dict]:
 
 def _unreadable(f: Path, e: Exception) -> UnreadableRecordFile:
     if isinstance(e, gzip.BadGzipFile):
-        start = f.read_bytes()[:12]
+        with open(f, "rb") as fh:
+            start = fh.read(12)
         return UnreadableRecordFile(f"{f}: not a gzip archive although named .gz (it starts with {start!r}): "
                                     "compress it, or drop .gz from its name")
     if isinstance(e, (EOFError, zlib.error)):
