@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from citetune.errors import StageError
+
 if TYPE_CHECKING:  # pandas costs a third of a second to import; stages that never read a CSV skip it
     import pandas as pd
 
@@ -71,10 +73,18 @@ def write_csv(path: str | Path, df: pd.DataFrame) -> None:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
+    """A table every stage writes with a header row; a file without one (0 bytes) or that is not CSV
+    text raises StageError naming it."""
     import pandas as pd
 
-    # Everything as text: ids like "0704.0001" or years must not turn into floats.
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise StageError(f"{path} is empty (0 bytes), not a table with a header row: rerun the stage that writes it")
+    try:
+        # Everything as text: ids like "0704.0001" or years must not turn into floats.
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise StageError(f"{path} is not a readable CSV table ({e})") from None
 
 
 @contextlib.contextmanager

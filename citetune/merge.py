@@ -16,9 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def read_paper_csvs(paths: list[Path]) -> tuple[pd.DataFrame, list[dict]]:
-    """Concatenate the CSVs; a file that cannot be read or lacks columns is reported, not fatal."""
+    """Concatenate the CSVs; a file that cannot be read or lacks columns is reported, not fatal. An
+    empty file (0 bytes) is a paper without citations, as one with the header alone."""
     frames, bad = [], []
     for path in paths:
+        if path.stat().st_size == 0:
+            continue
         try:
             df = read_csv(path)
         except Exception as e:  # noqa: BLE001 - any unreadable file is recorded and skipped

@@ -6,6 +6,7 @@ The models hold types and constraints only; every value, and what it means, is i
 from __future__ import annotations
 
 import difflib
+import io
 import json
 from datetime import date
 from pathlib import Path
@@ -59,17 +60,17 @@ class ExtractParams(Section):
     engine: Literal["auto", "builtin", "cermine"]
     cermine_jar: str
     java_heap: str
-    timeout_seconds: float
+    timeout_seconds: float = Field(gt=0)
     batch_size: int = Field(ge=1)
     workers: int = Field(ge=0)
 
 
 class ParseParams(Section):
-    min_sentence_chars: int
+    min_sentence_chars: int = Field(ge=0)
 
 
 class MergeParams(Section):
-    min_context_chars: int
+    min_context_chars: int = Field(ge=0)
 
 
 class MatchParams(Section):
@@ -109,8 +110,8 @@ class WriterParams(Section):
 
 class QaParams(Section):
     seed: int
-    validation_fraction: float
-    test_fraction: float
+    validation_fraction: float = Field(ge=0, lt=1)
+    test_fraction: float = Field(ge=0, lt=1)
     system_prompt: str
     require_all_matched: bool
     holdout_works: float = Field(ge=0, lt=1)
@@ -123,15 +124,22 @@ class QaParams(Section):
     hub_private: bool
     answer_format: Literal["text", "json"]
 
+    @model_validator(mode="after")
+    def _train_split_not_empty(self):
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(f"validation_fraction + test_fraction must be below 1 (got {self.validation_fraction} + "
+                             f"{self.test_fraction}): what is left is the train split")
+        return self
+
 
 class TinyModelParams(Section):
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    max_length: int
-    pretrain_epochs: int
-    pretrain_lr: float
+    vocab_size: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_layers: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    max_length: int = Field(ge=1)
+    pretrain_epochs: int = Field(ge=0)
+    pretrain_lr: float = Field(gt=0)
     seed: int
 
 
@@ -147,15 +155,15 @@ class TrainParams(Section):
     peft: Literal["lora", "full"]
     loop: Literal["trl", "manual"]
     quantization: Literal["4bit", "none"]
-    epochs: float
-    learning_rate: float
-    batch_size: int
-    gradient_accumulation_steps: int
+    epochs: float = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    gradient_accumulation_steps: int = Field(ge=1)
     max_grad_norm: float = Field(ge=0)
-    max_length: int
-    lora_r: int
-    lora_alpha: int
-    lora_dropout: float
+    max_length: int = Field(ge=1)
+    lora_r: int = Field(ge=1)
+    lora_alpha: int = Field(ge=1)
+    lora_dropout: float = Field(ge=0, lt=1)
     target_modules: str | list[str]
     seed: int
     save_steps: int = Field(ge=0)
@@ -194,7 +202,7 @@ class SimilarityParams(Section):
 
 
 class EvaluateParams(Section):
-    splits: list[Literal["train", "validation", "test"]]
+    splits: list[Literal["train", "validation", "test"]] = Field(min_length=1)
     max_new_tokens: int = Field(ge=0)
     batch_size: int = Field(ge=1)
     repetition_penalty: float = Field(gt=0)
@@ -246,20 +254,44 @@ def _explain(section: str, model: type[Section], err: ValidationError, path: Pat
         elif e["type"] == "missing":
             # No value is made up for a missing key: params.yaml is where every value is set.
             lines.append(f"  {where}: missing; add it to {path}{_project_default(section, e['loc'])}")
+        elif not e["loc"]:  # a check across keys: its message names them
+            lines.append(f"  {where}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping: YAML would keep the last one silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice (first on line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 def _read(path: Path) -> dict:
     if not path.exists():
         raise ParamsError(f"{path} not found: run from the project root or pass --params FILE")
     try:
-        data = yaml.safe_load(path.read_text()) or {}  # an empty file: each section is then said missing
+        text = io.StringIO(path.read_text(encoding="utf-8"))
+        text.name = str(path)  # YAML's messages then name the file, not "<unicode string>"
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path} is not a text file (byte {e.start} is not UTF-8): a params file is YAML") from None
     except yaml.YAMLError as e:
-        raise ParamsError(f"{path} is not valid YAML: {e}") from e
+        raise ParamsError(f"{path} is not valid YAML: {e}") from None
+    if data is None:
+        raise ParamsError(f"{path} is empty: it must set the sections {', '.join(SECTIONS)}, as the project's "
+                          f"params.yaml does")
     if not isinstance(data, dict):
-        raise ParamsError(f"{path} is not a mapping of sections like the project's params.yaml")
+        raise ParamsError(f"{path} is not a mapping of sections like the project's params.yaml "
+                          f"(it holds a {type(data).__name__})")
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         hints = [
@@ -274,8 +306,11 @@ def load_params(section: str, path: str | Path = "params.yaml"):
     """Return the typed params of one stage section, or raise ParamsError that says what to fix."""
     path = Path(path)
     data = _read(path)
-    if data.get(section) is None:
+    if section not in data:
         raise ParamsError(f"{path} has no '{section}' section: add it, with every key of the project's params.yaml")
+    if not isinstance(data[section], dict):
+        raise ParamsError(f"{path}: the '{section}' section is {json.dumps(data[section], default=str)}, not a mapping: "
+                          f"give it every key of the project's params.yaml")
     model = SECTIONS[section]
     try:
         return model.model_validate(data[section])

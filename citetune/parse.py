@@ -17,6 +17,7 @@ from lxml import etree
 
 from citetune import jats
 from citetune.columns import CITATION_COLUMNS
+from citetune.errors import StageError
 from citetune.ids import YEAR, find_arxiv, find_doi, find_year
 from citetune.io import atomic_dir, write_jsonl
 from citetune.text import (
@@ -30,6 +31,8 @@ from citetune.text import (
 )
 
 log = logging.getLogger(__name__)
+
+UNREADABLE = "unreadable JATS"  # the warning of a file that is not XML, or not JATS
 
 _HEADING_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H](?:\.\d+)*\.)\s+(?=\S)")
 _NOT_BODY = {"fig", "table-wrap", "fn", "fn-group", "caption", "boxed-text"}
@@ -235,13 +238,14 @@ def parse_file(path: str | Path, paper_id: str, min_sentence_chars: int = 0) -> 
     try:
         article = jats.parse_jats(Path(path))
     except (OSError, ValueError) as e:
-        return [], [f"unreadable JATS: {e}"]
+        return [], [f"{UNREADABLE}: {e}"]
     return citation_rows(article, paper_id, min_sentence_chars)
 
 
 def parse_dir(xml_dir: str | Path, out_dir: str | Path, min_sentence_chars: int = 0) -> list[dict]:
     """data/xml/*.xml -> data/csv/<paper_id>.csv (header only when a paper gives no rows) and
-    data/csv/report.jsonl (per paper: rows, sentences, warnings). The output dir is replaced whole."""
+    data/csv/report.jsonl (per paper: rows, sentences, warnings). The output dir is replaced whole,
+    unless no file could be read: then StageError lists why, and the outputs of the last run stay."""
     xml_dir, out_dir = Path(xml_dir), Path(out_dir)
     files = sorted(p for p in xml_dir.glob("*.xml") if p.is_file())
     report = []
@@ -254,5 +258,9 @@ def parse_dir(xml_dir: str | Path, out_dir: str | Path, min_sentence_chars: int 
             rows_frame(rows).to_csv(tmp / f"{paper_id}.csv", index=False)
             report.append({"paper_id": paper_id, "rows": len(rows),
                            "sentences": len({r["sentence_id"] for r in rows}), "warnings": warnings})
+        unreadable = [f"{r['paper_id']}: {r['warnings'][0]}" for r in report
+                      if r["warnings"] and r["warnings"][0].startswith(UNREADABLE)]
+        if files and len(unreadable) == len(files):
+            raise StageError(f"no JATS file in {xml_dir} could be read:" + "".join(f"\n  {u}" for u in unreadable))
         write_jsonl(tmp / "report.jsonl", report)
     return report

@@ -12,6 +12,9 @@ def main(args, params):
     if not paths:
         raise StageError(f"no CSV files in {args.csv_dir}: run the parse stage first (dvc repro parse)")
     rows, bad_files = read_paper_csvs(paths)
+    if len(bad_files) == len(paths):
+        raise StageError(f"no CSV in {args.csv_dir} could be read:" +
+                         "".join(f"\n  {bad['file']}: {bad['reason']}" for bad in bad_files))
     for bad in bad_files:
         print(f"merge: skipped {bad['file']}: {bad['reason']}")
     kept, dropped = merge_citations(rows, params.min_context_chars)

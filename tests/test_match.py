@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -25,12 +26,14 @@ from citetune.matching import (
     LocalIndex,
     PrintedReference,
     load_records,
+    make_backend,
     match_citations,
     match_reference,
     ref_key,
     validate,
 )
 from citetune.matching import local as local_module
+from citetune.matching.record_files import UnreadableRecordFile
 from citetune.params import default_params
 from citetune.parse import parse_file, read_references
 from citetune.sample import STYLES, format_reference
@@ -567,3 +570,118 @@ def test_a_work_of_1758_keeps_its_year_from_parse_to_match(tmp_path):
     index = LocalIndex.from_records(tmp_path / "old.sqlite", [systema, later])
     references, _, _ = match_citations(pd.DataFrame(rows), index, PARAMS, progress=False)
     assert references.loc[0, ["match_status", "doi", "match_year"]].tolist() == ["matched", "10.5962/bhl.title.542", "1758"]
+
+
+# --- record files as they come: malformed records, broken archives, files that change ------------------
+
+MALFORMED = {
+    "author a string": {"author": "Smith"},
+    "author holding null": {"author": [None]},
+    "a year that is not a number": {"issued": {"date-parts": [["abc"]]}},
+    "a nested title": {"title": [["nested"]]},
+}
+
+
+@pytest.mark.parametrize("field", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_record_is_skipped_with_its_file_and_line(tmp_path, caplog, field):
+    bad = dict(RECORDS[0], DOI="10.9999/bad", **field)
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [*RECORDS[:5], bad, *RECORDS[5:10]]) + "\n")
+    index = LocalIndex.build(tmp_path / "i.sqlite", path, progress=False)
+    assert len(index) == 10 and index.lookup("10.9999/bad") is None
+    assert match(row_for(RECORDS[0], "apa"), index).doi == RECORDS[0]["DOI"]
+    assert f"{path}:6: skipped, malformed record '10.9999/bad': Expected" in caplog.text
+    document = tmp_path / "items.json"
+    document.write_text(json.dumps({"items": [RECORDS[0], bad]}))
+    assert [r["DOI"] for r in load_records(document)] == [RECORDS[0]["DOI"]]
+    assert f"{document}: item 2: skipped, malformed record '10.9999/bad'" in caplog.text
+
+
+def test_a_broken_archive_is_named_with_what_is_wrong(tmp_path):
+    lines = "\n".join(json.dumps(r) for r in RECORDS).encode()
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:500])
+    (tmp_path / "plain.json.gz").write_text(json.dumps({"items": RECORDS[:3]}))
+    for name, why in [("cut.jsonl.gz", "the gzip archive is truncated or corrupt"),
+                      ("plain.json.gz", "not a gzip archive although named .gz (it starts with b'{\"items\"")]:
+        with pytest.raises(UnreadableRecordFile, match=re.escape(f"{tmp_path / name}: {why}")):
+            load_records(tmp_path / name)
+    (tmp_path / "good.jsonl").write_text(lines.decode())
+    index = LocalIndex.build(tmp_path / "i.sqlite", tmp_path, progress=False)
+    assert len(index) == len(RECORDS)  # the readable file is indexed, the others reported
+    assert sorted(Path(p).name for p in index.unreadable) == ["cut.jsonl.gz", "plain.json.gz"]
+
+
+def test_the_stage_fails_when_no_record_file_can_be_read_and_says_why(tmp_path):
+    _citations_csv(tmp_path / "in.csv")
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "0.json.gz").write_text(json.dumps({"items": RECORDS}))
+    (dump / "1.jsonl.gz").write_bytes(gzip.compress(b"\n".join(json.dumps(r).encode() for r in RECORDS))[:300])
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(dump)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{dump} holds no Crossref records with a DOI (2 file(s) could not be read:" in proc.stderr
+    assert f"{dump / '0.json.gz'}: not a gzip archive" in proc.stderr
+    assert f"{dump / '1.jsonl.gz'}: the gzip archive is truncated" in proc.stderr
+    assert not (tmp_path / "out/references.csv").exists()
+
+
+def _write_lines(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))  # a new mtime even within the file system's tick
+
+
+def test_records_removed_from_a_file_leave_the_index(tmp_path, caplog):
+    path = tmp_path / "records.jsonl"
+    _write_lines(path, RECORDS)
+    index = LocalIndex.build(tmp_path / "i.sqlite", path, progress=False)
+    assert sum(match(row_for(r, "apa"), index).status == "matched" for r in REAL) == len(REAL)
+    kept = RECORDS[:10]
+    _write_lines(path, kept)
+    caplog.set_level("INFO", logger="citetune.matching.local")
+    index = LocalIndex.build(tmp_path / "i.sqlite", path, progress=False)
+    assert len(index) == 10 and index.lookup(RECORDS[20]["DOI"]) is None
+    assert f"0 record file(s) added, 1 changed, 0 removed; {len(RECORDS)} records forgotten, 10 read; " \
+           f"{len(RECORDS)} -> 10 records" in caplog.text
+    gone = [r for r in REAL if r not in kept]
+    assert not [r for r in gone if match(row_for(r, "apa"), index).status == "matched"]
+    assert gone[0]["DOI"] not in {c["DOI"] for c in index.search(gone[0]["title"][0], 5)}
+    # The words of forgotten records no longer count: the index equals one built from the ten alone.
+    fresh = LocalIndex.build(tmp_path / "fresh.sqlite", path, progress=False)
+    terms = "SELECT term, df FROM terms WHERE df > 0 ORDER BY term"
+    assert index._db().execute(terms).fetchall() == fresh._db().execute(terms).fetchall()
+
+
+def test_a_file_removed_from_a_folder_takes_only_its_own_works_away(tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    _write_lines(dump / "a.jsonl", RECORDS[:60])
+    _write_lines(dump / "b.jsonl", RECORDS[50:])  # ten works in both: b's versions replace a's
+    index = LocalIndex.build(tmp_path / "i.sqlite", dump, progress=False)
+    assert len(index) == len(RECORDS)
+    (dump / "b.jsonl").unlink()
+    index = LocalIndex.build(tmp_path / "i.sqlite", dump, progress=False)
+    assert len(index) == 60 and index.lookup(RECORDS[55]["DOI"]) is not None  # a holds it too
+    assert index.lookup(RECORDS[60]["DOI"]) is None
+    _write_lines(dump / "b.jsonl", RECORDS[50:])
+    (dump / "a.jsonl").unlink()
+    index = LocalIndex.build(tmp_path / "i.sqlite", dump, progress=False)
+    assert len(index) == len(RECORDS) - 50 and index.lookup(RECORDS[0]["DOI"]) is None
+
+
+def test_record_files_of_the_same_name_in_two_folders_have_an_index_each(tmp_path):
+    for folder, records in (("one", RECORDS[:10]), ("two", RECORDS[10:30])):
+        (tmp_path / folder).mkdir()
+        _write_lines(tmp_path / folder / "crossref.jsonl", records)
+    paths = {folder: local_module.default_index_path(tmp_path / folder / "crossref.jsonl", tmp_path / "index")
+             for folder in ("one", "two")}
+    assert paths["one"] != paths["two"] and paths["one"].name.startswith("crossref.jsonl-")
+    for folder, n in (("one", 10), ("two", 20), ("one", 10)):
+        params = default_params("match", records=str(tmp_path / folder / "crossref.jsonl"))
+        assert len(make_backend(params, index_dir=tmp_path / "index")) == n
+
+
+def test_the_stage_says_its_citations_table_is_an_empty_file(tmp_path):
+    (tmp_path / "in.csv").write_bytes(b"")
+    proc = _run_stage(tmp_path, {"backend": "local", "records": str(SAMPLE)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'in.csv'} is empty (0 bytes), not a table with a header row" in proc.stderr

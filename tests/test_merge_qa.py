@@ -198,3 +198,41 @@ def test_qa_params_typo_is_explained(matched):
     r = run_qa(matched, "  test_fracton: 0.3\n")
     assert r.returncode == 1
     assert "qa.test_fracton: unknown key; did you mean 'test_fraction'?" in r.stderr
+
+
+def _merge(tmp_path, csv_dir):
+    return run("merge", "--csv-dir", str(csv_dir), "--out", str(tmp_path / "m/citations.csv"),
+               "--dropped", str(tmp_path / "m/dropped.csv"), "--metrics", str(tmp_path / "merge.json"))
+
+
+def test_merge_reads_an_empty_csv_as_a_paper_without_citations(tmp_path):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    ref = "E. J. Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, arXiv:2106.09685 (2021)."
+    pd.DataFrame([row("p1", "s1", "Adapters freeze the weights of the model [1].",
+                      "Adapters freeze the weights of the model.", "ref1", ref)]).to_csv(csv_dir / "p1.csv", index=False)
+    (csv_dir / "p2.csv").write_bytes(b"")
+    r = _merge(tmp_path, csv_dir)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "merge.json").read_text())
+    assert (m["files"], m["bad_files"], m["rows"]) == (2, 0, 1)
+
+
+def test_merge_fails_when_no_csv_can_be_read_and_lists_why(tmp_path):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "a.csv").write_text("not,the,contract\n1,2,3\n")
+    (csv_dir / "b.csv").write_bytes(b"\xff\xfe\x00binary\x00\xc3")
+    r = _merge(tmp_path, csv_dir)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"no CSV in {csv_dir} could be read:\n  a.csv: missing columns: paper_id" in r.stderr
+    assert "\n  b.csv: unreadable: " in r.stderr
+    assert not (tmp_path / "m/citations.csv").exists()
+
+
+@pytest.mark.parametrize("emptied", ["citations.csv", "references.csv"])
+def test_qa_says_which_input_is_an_empty_file(matched, emptied):
+    (matched / emptied).write_bytes(b"")
+    r = run_qa(matched)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{matched / emptied} is empty (0 bytes), not a table with a header row" in r.stderr

@@ -197,3 +197,21 @@ def test_a_sentence_may_begin_with_a_surnames_particle():
     assert [text[a:b] for a, b in split_sentences(text, [])] == [
         "Nothing was known before.", "di Stefano (12) showed it in children.", "van der Berg et al. found the same.",
         "We follow the de facto standard.", "d’Aspremont (3) disagrees."]
+
+
+def test_the_stage_fails_when_no_jats_file_can_be_read_and_keeps_the_last_outputs(tmp_path):
+    xml, out = tmp_path / "xml", tmp_path / "csv"
+    xml.mkdir()
+    (xml / "p1.xml").write_bytes(CERMINE_STYLE.read_bytes())
+    cmd = [sys.executable, "-m", "stages.parse", "--xml-dir", str(xml), "--out-dir", str(out)]
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).returncode == 0
+    (xml / "p1.xml").write_text("<article><body><sec><p>unclosed")
+    (xml / "p2.xml").write_bytes(b"\x00\x01 not xml")
+    (xml / "p3.xml").write_text("<html><body/></html>")
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"no JATS file in {xml} could be read:\n  p1: unreadable JATS: not well-formed XML" in r.stderr
+    assert "\n  p2: unreadable JATS: " in r.stderr and "\n  p3: unreadable JATS: root element is <html>" in r.stderr
+    assert len(read_csv(out / "p1.csv")) == 10  # the last good run's output is left as it was
+    (xml / "p3.xml").write_text("<article><body><sec><title>Intro</title><p>Text [1].</p></sec></body></article>")
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).returncode == 0  # one readable: a warning

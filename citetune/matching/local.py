@@ -1,8 +1,10 @@
 """The local backend: Crossref-format records in an on-disk SQLite index, for matching offline.
 
 The index is built once from the record files (JSON lines, gzip, or the folders of {"items": [...]}
-.json.gz files of Crossref's public data file) and then grown incrementally: a file already indexed
-(same size and modification time) is not read again. It holds, per work, the DOI, a normalised
+.json.gz files of Crossref's public data file) and then kept a faithful view of them: a file already
+indexed (same path, size and modification time) is not read again, the records of a changed or
+removed file are forgotten (a changed file is then read again), and so a DOI is found if and only if
+a record file holds it. It holds, per work, the DOI, a normalised
 bibliographic string (first authors, title, venue, year, volume, pages) in a contentless FTS5
 full-text index, and the record itself, trimmed to what validation reads. A search asks FTS5 for the works sharing the
 reference's rarest words, then ranks that block with rapidfuzz; nothing is loaded into memory whole.
@@ -11,11 +13,13 @@ reference's rarest words, then ranks that block with rapidfuzz; nothing is loade
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import re
 import sqlite3
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -28,8 +32,8 @@ from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
 from citetune.ids import without_ids
-from citetune.matching.record_files import iter_file_records, record_files
-from citetune.matching.records import record_bib
+from citetune.matching.record_files import UnreadableRecordFile, iter_file_records, record_files
+from citetune.matching.records import RecordFields, record_bib
 from citetune.words import STOP_WORDS, comparable_text
 
 log = logging.getLogger(__name__)
@@ -38,17 +42,23 @@ log = logging.getLogger(__name__)
 KEEP_FIELDS = ("DOI", "title", "subtitle", "author", "issued", "published", "published-print",
                "published-online", "created", "container-title", "short-container-title", "volume", "issue",
                "page", "article-number", "type", "relation")
+# works.source is the sources row of the file a work was read from (NULL: given in memory); shadows
+# holds (file, other file) when a DOI read from the first replaced the second's version of that work.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL,
+                                  source INTEGER);
+CREATE INDEX IF NOT EXISTS works_source ON works(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokenize='ascii', detail='none',
                                                          columnsize=0);
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, records INTEGER);
+CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER,
+                                    mtime_ns INTEGER, records INTEGER);
+CREATE TABLE IF NOT EXISTS shadows (source INTEGER, under INTEGER, PRIMARY KEY (source, under)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 # What the index holds and how (the bibliographic string, the tokens): an index of another format is
 # rebuilt rather than mixed with new rows.
-INDEX_FORMAT = "3"  # 3: records keep their relations (preprint <-> published version)
+INDEX_FORMAT = "4"  # 3: records keep their relations (preprint <-> published version); 4: and their file
 
 
 def bib_of(record: bytes) -> str:
@@ -62,61 +72,12 @@ def index_row(rec: dict) -> tuple[str, str, bytes]:
     return str(rec["DOI"]).strip().lower(), comparable_text(record_bib(slim)), orjson.dumps(slim)
 
 
-# Decoding only the fields kept, straight into structs, is several times faster than building every
-# object of a record (its reference list, licences, …) and then dropping most of them.
-class _Fields:
-    """Read a struct as record_bib reads a record: rec.get("container-title"), rec["issued"]."""
-
-    __slots__ = ()
-
-    def get(self, key: str, default=None):
-        value = getattr(self, key.replace("-", "_"), None)
-        return default if value is None else value
-
-    def __getitem__(self, key: str):
-        value = getattr(self, key.replace("-", "_"), None)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-
-class _Date(_Fields, msgspec.Struct):
-    date_parts: list[list[int | str | None] | None] | None = msgspec.field(default=None, name="date-parts")
-
-
-class _Author(_Fields, msgspec.Struct, omit_defaults=True):
-    given: str | None = None
-    family: str | None = None
-    name: str | None = None
-    sequence: str | None = None
-
-
-class _Work(_Fields, msgspec.Struct, omit_defaults=True):
-    DOI: str
-    title: list[str] | None = None
-    subtitle: list[str] | None = None
-    author: list[_Author] | None = None
-    issued: _Date | None = None
-    published: _Date | None = None
-    published_print: _Date | None = msgspec.field(default=None, name="published-print")
-    published_online: _Date | None = msgspec.field(default=None, name="published-online")
-    created: _Date | None = None
-    container_title: list[str] | None = msgspec.field(default=None, name="container-title")
-    short_container_title: list[str] | None = msgspec.field(default=None, name="short-container-title")
-    volume: str | int | None = None
-    issue: str | int | None = None
-    page: str | int | None = None
-    article_number: str | int | None = msgspec.field(default=None, name="article-number")
-    type: str | None = None
-    relation: dict[str, list[dict]] | None = None  # preprint <-> published version: verification reads it
-
-
 class _Items(msgspec.Struct):
-    items: list[_Work]
+    items: list[RecordFields]
 
 
 _ITEMS = msgspec.json.Decoder(_Items)
-_WORK = msgspec.json.Decoder(_Work)
+_WORK = msgspec.json.Decoder(RecordFields)
 
 
 def _fast_rows(path: Path) -> list[tuple[str, str, bytes]] | None:
@@ -129,8 +90,8 @@ def _fast_rows(path: Path) -> list[tuple[str, str, bytes]] | None:
                 works = [_WORK.decode(line) for line in fh if line.strip()]
             else:
                 works = _ITEMS.decode(fh.read()).items
-    except (msgspec.DecodeError, msgspec.ValidationError, OSError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, OSError, EOFError, zlib.error):
+        return None  # the generic reader says which line or record is malformed, or why the file is unreadable
     return [(w.DOI.strip().lower(), comparable_text(record_bib(w)), _ENCODE(w)) for w in works if w.DOI]
 
 
@@ -138,11 +99,21 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 def rows_of_file(path: Path) -> tuple[list[tuple[str, str, bytes]], Counter]:
-    """The index rows of a file's records, and how many of them hold each word."""
+    """The index rows of a file's records, and how many of them hold each word; raises
+    UnreadableRecordFile."""
     rows = _fast_rows(path)
     if rows is None:
         rows = [index_row(rec) for rec in iter_file_records(path)]
     return rows, Counter(t for r in rows for t in set(r[1].split()))
+
+
+def _read_file(path: Path) -> tuple[list[tuple[str, str, bytes]], Counter, str]:
+    """rows_of_file, with why the file could not be read ('' when it could): one bad file in a pool of
+    readers must not stop the others."""
+    try:
+        return (*rows_of_file(path), "")
+    except UnreadableRecordFile as e:
+        return [], Counter(), str(e)
 
 
 def _add_terms(db: sqlite3.Connection, df: Counter) -> None:
@@ -174,13 +145,15 @@ class LocalIndex:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
         self._local = threading.local()  # one connection per thread
+        self.unreadable: dict[str, str] = {}  # record files the last sync could not read, and why
         db = self._db()
-        db.executescript(SCHEMA)
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         if found is None or found[0] != INDEX_FORMAT:
             if found is not None:
                 log.info("%s was built by another version; rebuilding it", self.db_path)
-            db.executescript("DROP TABLE works; DROP TABLE works_fts; DROP TABLE terms; DROP TABLE sources;" + SCHEMA)
+            db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in ("works", "works_fts", "terms", "sources",
+                                                                              "shadows")) + SCHEMA)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (INDEX_FORMAT,))
             db.commit()
 
@@ -197,10 +170,9 @@ class LocalIndex:
 
     @classmethod
     def build(cls, db_path: str | Path, source: str | Path, progress: bool = True) -> "LocalIndex":
-        """The index at db_path, brought up to date with the record files at source (added files are
-        read, files already read are not)."""
+        """The index at db_path, brought up to date with the record files at source (see sync)."""
         index = cls(db_path)
-        index.add_files(record_files(source), progress=progress)
+        index.sync(record_files(source), progress=progress)
         return index
 
     @classmethod
@@ -211,53 +183,99 @@ class LocalIndex:
         index._db().commit()
         return index
 
-    def add_files(self, files: Iterable[Path], progress: bool = True) -> int:
-        """Index the records of the files not indexed yet (a changed file is read again); returns the
-        number of records read."""
+    def sync(self, files: Iterable[Path], progress: bool = True) -> int:
+        """Make the index hold exactly the records of `files`: the records of files no longer there or
+        changed since they were read are forgotten, new and changed files are read (files keyed by their
+        resolved path); returns the number of records read. A file that cannot be read is left out, with
+        its reason in self.unreadable."""
         db = self._db()
-        known = {p: (s, m) for p, s, m in db.execute("SELECT path, size, mtime_ns FROM sources")}
-        todo = []
-        for f in files:
-            st = f.stat()
-            key = str(f.resolve())
-            if known.get(key) != (st.st_size, st.st_mtime_ns):
-                todo.append((f, key, st))
-        total = 0
+        known = {path: (i, size, mtime) for i, path, size, mtime in
+                 db.execute("SELECT id, path, size, mtime_ns FROM sources")}
+        current = {str(f.resolve()): (f, f.stat()) for f in files}
+        removed = [known[p][0] for p in known if p not in current]
+        changed = [known[p][0] for p, (f, st) in current.items()
+                   if p in known and known[p][1:] != (st.st_size, st.st_mtime_ns)]
+        before = len(self)
+        forgotten = self._forget(removed + changed)
+        db.commit()  # the forgotten files are no longer in sources: after a kill they are read as new ones
+        indexed = {path for (path,) in db.execute("SELECT path FROM sources")}
+        todo = [(p, f, st) for p, (f, st) in current.items() if p not in indexed]
+        total, self.unreadable = 0, {}
         workers = min(len(todo), os.cpu_count() or 1, 8)
         # Reading JSON is most of the work: files are read in other processes while this one writes.
         with tqdm(total=len(todo), desc="index records", unit="file", disable=not progress or None) as bar, \
                 ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else _InProcess() as pool:
             pending = 0
-            for (f, key, st), (rows, df) in zip(todo, pool.map(rows_of_file, [f for f, _, _ in todo])):
-                n = self._add_rows(rows, df=df)
+            for (key, f, st), (rows, df, problem) in zip(todo, pool.map(_read_file, [f for _, f, _ in todo])):
+                bar.update(1)
+                if problem:
+                    self.unreadable[key] = problem
+                    log.warning("%s", problem)
+                    continue
                 # A file counts as read in the same transaction as its records: a kill loses nothing.
-                db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?)", (key, st.st_size, st.st_mtime_ns, n))
+                source = db.execute("INSERT INTO sources (path, size, mtime_ns) VALUES (?, ?, ?)",
+                                    (key, st.st_size, st.st_mtime_ns)).lastrowid
+                n = self._add_rows(rows, df=df, source=source)
+                db.execute("UPDATE sources SET records = ? WHERE id = ?", (n, source))
                 total, pending = total + n, pending + n
                 if pending >= 50_000:  # fewer, larger commits: FTS5 writes fewer segments to merge later
                     db.commit()
                     pending = 0
-                bar.update(1)
                 bar.set_postfix(records=f"{total:,}")
             db.commit()
+        if todo or forgotten:
+            log.info("%s: %d record file(s) added, %d changed, %d removed; %d records forgotten, %d read; "
+                     "%d -> %d records", self.db_path, len([p for p in current if p not in known]), len(changed),
+                     len(removed), forgotten, total, before, len(self))
         return total
+
+    def _forget(self, sources: list[int]) -> int:
+        """Remove the records read from these files, and the files themselves, from the index; a file
+        whose records some of them replaced is forgotten too (its versions of those works are gone, so
+        it is read again). Returns the number of records removed."""
+        db, todo, done, n = self._db(), list(sources), set(), 0
+        while todo:
+            source = todo.pop()
+            if source in done:
+                continue
+            done.add(source)
+            todo += [u for (u,) in db.execute("SELECT under FROM shadows WHERE source = ?", (source,))]
+            gone = [(i, bib_of(r)) for i, r in db.execute("SELECT id, record FROM works WHERE source = ?", (source,))]
+            # A contentless FTS5 table forgets a row when told the words it was indexed with.
+            db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
+            db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i, _ in gone])
+            words = Counter(t for _, bib in gone for t in set(bib.split()))
+            _add_terms(db, Counter({t: -k for t, k in words.items()}))
+            db.execute("DELETE FROM shadows WHERE source = ? OR under = ?", (source, source))
+            db.execute("DELETE FROM sources WHERE id = ?", (source,))
+            n += len(gone)
+        if n:
+            db.execute("DELETE FROM terms WHERE df <= 0")
+        return n
 
     def _add_records(self, records: Iterable[dict], batch: int = 5000) -> int:
         return self._add_rows(map(index_row, records), batch)
 
     def _add_rows(self, index_rows: Iterable[tuple[str, str, bytes]], batch: int = 5000,
-                  df: Counter | None = None) -> int:
-        """Insert rows (a DOI already there is replaced); `df`, when given, is their word counts."""
+                  df: Counter | None = None, source: int | None = None) -> int:
+        """Insert rows read from `source` (a DOI already there is replaced); `df`, when given, is their
+        word counts."""
         db, n, rows = self._db(), 0, []
         counted = df is not None
 
         def flush() -> None:
             # A DOI seen before (a newer snapshot of a work) replaces the old row and its index entry.
             dois = [r[0] for r in rows]
-            old = {}
+            old, replaced = {}, set()
             for chunk in range(0, len(dois), 900):
                 part = dois[chunk:chunk + 900]
-                old.update(db.execute(f"SELECT doi, id FROM works WHERE doi IN ({','.join('?' * len(part))})",
-                                      part).fetchall())
+                for doi, i, was in db.execute(f"SELECT doi, id, source FROM works WHERE doi IN "
+                                              f"({','.join('?' * len(part))})", part):
+                    old[doi] = i
+                    replaced.add(was)
+            replaced -= {source, None}
+            if replaced and source is not None:
+                db.executemany("INSERT OR IGNORE INTO shadows VALUES (?, ?)", [(source, u) for u in replaced])
             words = Counter() if counted else Counter(t for r in rows for t in set(r[1].split()))
             if old:
                 ids = [(i,) for i in old.values()]
@@ -271,8 +289,8 @@ class LocalIndex:
             _add_terms(db, words)
             cur = db.execute("SELECT COALESCE(MAX(id), 0) FROM works")
             start = cur.fetchone()[0] + 1
-            db.executemany("INSERT INTO works (id, doi, record) VALUES (?, ?, ?)",
-                           [(start + k, r[0], r[2]) for k, r in enumerate(rows)])
+            db.executemany("INSERT INTO works (id, doi, record, source) VALUES (?, ?, ?, ?)",
+                           [(start + k, r[0], r[2], source) for k, r in enumerate(rows)])
             db.executemany("INSERT INTO works_fts (rowid, bib) VALUES (?, ?)",
                            [(start + k, r[1]) for k, r in enumerate(rows)])
             rows.clear()
@@ -349,6 +367,8 @@ class LocalIndex:
 
 
 def default_index_path(records: str | Path, cache_dir: str | Path = "data/cache/index") -> Path:
-    """Where the index of a record file or folder lives: one SQLite file per source, by its name."""
-    name = Path(os.path.normpath(records)).name or "records"
-    return Path(cache_dir) / f"{name}.sqlite"
+    """Where the index of a record file or folder lives: one SQLite file per source, named after it and
+    keyed by its resolved path (two files of the same name in different folders have an index each)."""
+    path = Path(records).resolve()
+    key = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{path.name or 'records'}-{key}.sqlite"

@@ -192,7 +192,9 @@ def make_backend(params, cache_path: str | Path = "data/cache/crossref.sqlite", 
     if params.backend == "local":
         index = LocalIndex.build(default_index_path(params.records, index_dir), params.records)
         if not len(index):
-            raise ValueError(f"{params.records} holds no Crossref records with a DOI")
+            why = "".join(f"\n  {reason}" for reason in index.unreadable.values())
+            unreadable = f" ({len(index.unreadable)} file(s) could not be read:{why})" if why else ""
+            raise ValueError(f"{params.records} holds no Crossref records with a DOI{unreadable}")
         return index
     limits = {"search": (params.search_rate, params.search_concurrency),
               "lookup": (params.lookup_rate, params.lookup_concurrency)}

@@ -6,10 +6,13 @@ from __future__ import annotations
 import gzip
 import logging
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+
+from citetune.matching.records import record_problem
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,24 @@ def record_files(path: str | Path) -> list[Path]:
     return [path]
 
 
+class UnreadableRecordFile(ValueError):
+    """A record file that cannot be read at all (a truncated or mislabelled archive, no permission);
+    the message names the file and says why."""
+
+
+def _well_formed(records: Iterator, f: Path, line: int | None = None) -> Iterator[dict]:
+    """The records with a DOI whose fields have the types matching reads; the others are skipped with
+    where they are (file:line, or the item of a JSON document) and why."""
+    for k, r in enumerate(records, 1):
+        if not (isinstance(r, dict) and r.get("DOI")):
+            continue
+        if problem := record_problem(r):
+            where = f"{f}:{line}" if line else f"{f}: item {k}"
+            log.warning("%s: skipped, malformed record %r: %s", where, r["DOI"], problem)
+            continue
+        yield r
+
+
 def _lines(f: Path, lines) -> Iterator[dict]:
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -51,13 +72,21 @@ def _lines(f: Path, lines) -> Iterator[dict]:
         except orjson.JSONDecodeError as e:
             log.warning("%s:%d: skipped, not valid JSON (%s)", f, n, e)
             continue
-        yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+        yield from _well_formed(_records_in(obj), f, n)
 
 
-def iter_file_records(f: Path) -> Iterator[dict]:
-    """The records with a DOI in one file: JSON lines one at a time (.jsonl), a JSON document whole
-    (Crossref's public data file holds {"items": [...]} per .json.gz file of a few thousand); a file
-    whose name does not say is read as a document, or else as lines."""
+def _unreadable(f: Path, e: Exception) -> UnreadableRecordFile:
+    if isinstance(e, gzip.BadGzipFile):
+        with open(f, "rb") as fh:
+            start = fh.read(12)
+        return UnreadableRecordFile(f"{f}: not a gzip archive although named .gz (it starts with {start!r}): "
+                                    "compress it, or drop .gz from its name")
+    if isinstance(e, (EOFError, zlib.error)):
+        return UnreadableRecordFile(f"{f}: the gzip archive is truncated or corrupt ({e}): download it again")
+    return UnreadableRecordFile(f"{f}: cannot be read ({e})")
+
+
+def _file_records(f: Path) -> Iterator[dict]:
     opener = gzip.open if f.suffix == ".gz" else open
     with opener(f, "rb") as fh:
         if re.search(r"\.jsonl(\.gz)?$", f.name):
@@ -72,7 +101,18 @@ def iter_file_records(f: Path) -> Iterator[dict]:
         else:
             log.warning("%s: skipped, not valid JSON (%s)", f, e)
         return
-    yield from (r for r in _records_in(obj) if isinstance(r, dict) and r.get("DOI"))
+    yield from _well_formed(_records_in(obj), f)
+
+
+def iter_file_records(f: Path) -> Iterator[dict]:
+    """The well-formed records with a DOI in one file: JSON lines one at a time (.jsonl), a JSON document
+    whole (Crossref's public data file holds {"items": [...]} per .json.gz file of a few thousand); a
+    file whose name does not say is read as a document, or else as lines. A malformed line or record
+    is skipped with a warning that says where; a file that cannot be read raises UnreadableRecordFile."""
+    try:
+        yield from _file_records(f)
+    except (OSError, EOFError, zlib.error) as e:
+        raise _unreadable(f, e) from None
 
 
 def load_records(path: str | Path) -> list[dict]:

@@ -3,8 +3,75 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
 
 from citetune.words import strip_tags
+
+
+# The fields of a Crossref-format record that matching reads, with the types it reads them as; the rest
+# of a record (references, licences, ...) is ignored. Decoding straight into these structs is also
+# several times faster than building every object of a record and then dropping most of them.
+class _Fields:
+    """Read a struct as the functions below read a record: rec.get("container-title"), rec["issued"]."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default=None):
+        value = getattr(self, key.replace("-", "_"), None)
+        return default if value is None else value
+
+    def __getitem__(self, key: str):
+        value = getattr(self, key.replace("-", "_"), None)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+
+Number = Annotated[str, msgspec.Meta(pattern=r"^\s*\d+\s*$")]  # a year, month or day written as text
+Texts = list[str] | str | None
+
+
+class RecordDate(_Fields, msgspec.Struct):
+    date_parts: list[list[int | Number | None] | None] | None = msgspec.field(default=None, name="date-parts")
+
+
+class RecordAuthor(_Fields, msgspec.Struct, omit_defaults=True):
+    given: str | None = None
+    family: str | None = None
+    name: str | None = None
+    sequence: str | None = None
+
+
+class RecordFields(_Fields, msgspec.Struct, omit_defaults=True):
+    DOI: str
+    title: Texts = None
+    subtitle: Texts = None
+    author: list[RecordAuthor] | None = None
+    issued: RecordDate | None = None
+    published: RecordDate | None = None
+    published_print: RecordDate | None = msgspec.field(default=None, name="published-print")
+    published_online: RecordDate | None = msgspec.field(default=None, name="published-online")
+    created: RecordDate | None = None
+    container_title: Texts = msgspec.field(default=None, name="container-title")
+    short_container_title: Texts = msgspec.field(default=None, name="short-container-title")
+    volume: str | int | None = None
+    issue: str | int | None = None
+    page: str | int | None = None
+    article_number: str | int | None = msgspec.field(default=None, name="article-number")
+    type: str | None = None
+    relation: dict[str, list[dict]] | None = None  # preprint <-> published version: verification reads it
+
+
+def record_problem(rec: Mapping) -> str:
+    """Why a record cannot be read as a Crossref record (a field of the wrong type, as msgspec puts it:
+    "Expected `array`, got `str` - at `$.author`"), or '' when it can."""
+    try:
+        msgspec.convert(rec, RecordFields)
+    except msgspec.ValidationError as e:
+        return str(e)
+    return ""
 
 
 def record_titles(rec: Mapping) -> list[str]:
