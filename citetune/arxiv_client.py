@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Iterator
 
 import arxiv
 import requests
+import urllib3
 
 from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying
 from citetune.library_hooks import HookMissing
@@ -43,6 +45,19 @@ def check_hooks() -> None:
         raise _missing(f"arxiv.Client._parse_feed{inspect.signature(parse)} no longer takes url and first_page")
     if "{}" not in str(getattr(arxiv.Client, "query_url_format", "")):
         raise _missing("arxiv.Client.query_url_format is gone")
+
+
+def pieces(response: requests.Response) -> Iterator[bytes]:
+    """A streamed body as each read of the socket brings it: iter_content waits for whole chunks, so
+    a body trickled a byte at a time would be seen only at its end. urllib3's failures come out as
+    the requests errors iter_content raises."""
+    try:
+        while piece := response.raw.read1(CHUNK, decode_content=True):
+            yield piece
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise requests.exceptions.ReadTimeout(e) from e
+    except urllib3.exceptions.HTTPError as e:  # the connection cut short, a broken chunk
+        raise requests.exceptions.ChunkedEncodingError(e) from e
 
 
 class PoliteSession(requests.Session):
@@ -71,7 +86,7 @@ class PoliteSession(requests.Session):
         response = super().request(method, url, stream=True, **kwargs)
         with response:
             # As requests reads a body that is not streamed, with the clock checked between pieces.
-            response._content = b"".join(deadline.chunks(response.iter_content(CHUNK)))
+            response._content = b"".join(deadline.chunks(pieces(response)))
         return response
 
 

@@ -30,7 +30,7 @@ import requests
 from tqdm import tqdm
 
 from citetune import __version__
-from citetune.arxiv_client import CHUNK, TRANSIENT, PoliteClient, PoliteSession
+from citetune.arxiv_client import TRANSIENT, PoliteClient, PoliteSession, pieces
 from citetune.errors import StageError
 from citetune.http_retry import Deadline, DeadlineExceeded, asks_longer, retry_after, retrying
 from citetune.ids import is_arxiv_id, paper_id, split_version
@@ -237,7 +237,7 @@ def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float)
         h, size = hashlib.sha256(), 0
         with atomic_path(dest, suffix=".part") as tmp:
             with open(tmp, "wb") as f:
-                for chunk in deadline.chunks(resp.iter_content(CHUNK)):
+                for chunk in deadline.chunks(pieces(resp)):
                     f.write(chunk)
                     h.update(chunk)
                     size += len(chunk)
