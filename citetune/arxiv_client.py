@@ -6,7 +6,8 @@ internals, checked with arxiv 4.0.2 (pyproject.toml pins arxiv to >=4.0.2,<4.1):
   page: overridden to retry with citetune's backoff (Retry-After honoured), and to count an empty
   first page that announces results as a failure;
 - `Client._session`, the requests.Session pages are fetched with: replaced by a PoliteSession;
-and it sets the public `Client.query_url_format` to aim at the configured API.
+and it sets the public `Client.query_url_format` to aim at the configured API. The session bounds each
+request whole (arxiv sets no timeout at all): a server that stalls or trickles its answer is cut off.
 A missing hook raises HookMissing when the client is made, or when results arrive without passing
 through `_parse_feed`, rather than quietly losing the manners.
 """
@@ -15,18 +16,20 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Iterator
 
 import arxiv
 import requests
+import urllib3
 
-from citetune.http_retry import retry_after, retrying
+from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying
 from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)
 
 CHECKED = "4.0.2"
-MAX_WAIT = 600.0  # seconds; a Retry-After beyond this is not waited out
-TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, DeadlineExceeded)
+CHUNK = 1 << 16
 
 
 def _missing(what: str) -> HookMissing:
@@ -44,21 +47,47 @@ def check_hooks() -> None:
         raise _missing("arxiv.Client.query_url_format is gone")
 
 
+def pieces(response: requests.Response) -> Iterator[bytes]:
+    """A streamed body as each read of the socket brings it: iter_content waits for whole chunks, so
+    a body trickled a byte at a time would be seen only at its end. urllib3's failures come out as
+    the requests errors iter_content raises."""
+    try:
+        while piece := response.raw.read1(CHUNK, decode_content=True):
+            yield piece
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise requests.exceptions.ReadTimeout(e) from e
+    except urllib3.exceptions.HTTPError as e:  # the connection cut short, a broken chunk
+        raise requests.exceptions.ChunkedEncodingError(e) from e
+
+
 class PoliteSession(requests.Session):
     """One connection pool for everything, citetune's User-Agent on every request (the arxiv
-    package sets its own per request), and the last response kept for its Retry-After."""
+    package sets its own per request), the last response kept for its Retry-After, and each
+    request that is not streamed read whole within `timeout` seconds (None: no limit)."""
 
-    def __init__(self, agent: str):
+    def __init__(self, agent: str, timeout: float | None = None):
         super().__init__()
-        self.agent = agent
+        self.agent, self.timeout = agent, timeout
         self.headers["User-Agent"] = agent
         self.last_response: requests.Response | None = None
 
     def request(self, method, url, **kwargs):
         headers = {k: v for k, v in (kwargs.pop("headers", None) or {}).items() if k.lower() != "user-agent"}
         kwargs["headers"] = {**headers, "User-Agent": self.agent}
-        self.last_response = super().request(method, url, **kwargs)
+        if self.timeout is None or kwargs.get("stream"):  # a streamed body is the caller's to time
+            self.last_response = super().request(method, url, **kwargs)
+        else:
+            self.last_response = self._within(method, url, **kwargs)
         return self.last_response
+
+    def _within(self, method, url, **kwargs) -> requests.Response:
+        deadline = Deadline(url, self.timeout)
+        kwargs.setdefault("timeout", self.timeout)  # each read; the deadline bounds them together
+        response = super().request(method, url, stream=True, **kwargs)
+        with response:
+            # As requests reads a body that is not streamed, with the clock checked between pieces.
+            response._content = b"".join(deadline.chunks(pieces(response)))
+        return response
 
 
 class PoliteClient(arxiv.Client):
@@ -66,7 +95,7 @@ class PoliteClient(arxiv.Client):
     `delay_seconds` (the client's own pacing), retried with backoff on transient failures."""
 
     def __init__(self, session: PoliteSession, api_url: str, delay_seconds: float, page_size: int, retries: int,
-                 backoff: float, on_page=None):
+                 backoff: float, on_page=None, max_wait: float = 600.0):
         check_hooks()
         super().__init__(page_size=page_size, delay_seconds=delay_seconds, num_retries=0)
         if not isinstance(vars(self).get("_session"), requests.Session):
@@ -74,6 +103,7 @@ class PoliteClient(arxiv.Client):
         self.query_url_format = api_url + ("&" if "?" in api_url else "?") + "{}"
         self._session = session
         self.retries, self.backoff, self.on_page = retries, backoff, on_page
+        self.max_wait = max_wait  # a longer Retry-After is not waited out: the failure is raised
         self.pages = 0  # fetched through _parse_feed
 
     def results(self, search: arxiv.Search, offset: int = 0):
@@ -100,8 +130,8 @@ class PoliteClient(arxiv.Client):
                 raise arxiv.UnexpectedEmptyPageError(url, 0, feed)
             return feed
 
-        feed = retrying(attempts=self.retries + 1, first_pause=self.backoff, max_wait=MAX_WAIT, retry_on=transient,
-                        log=log, service="arXiv API")(fetch)
+        feed = retrying(attempts=self.retries + 1, first_pause=self.backoff, max_wait=self.max_wait,
+                        retry_on=transient, log=log, service="arXiv API", give_up_beyond=self.max_wait)(fetch)
         self.pages += 1
         if self.on_page is not None:
             self.on_page(feed)

@@ -30,10 +30,10 @@ import requests
 from tqdm import tqdm
 
 from citetune import __version__
-from citetune.arxiv_client import MAX_WAIT, TRANSIENT, PoliteClient, PoliteSession
+from citetune.arxiv_client import TRANSIENT, PoliteClient, PoliteSession, pieces
 from citetune.errors import StageError
-from citetune.http_retry import retry_after, retrying
-from citetune.ids import ARXIV_ID, paper_id, split_version
+from citetune.http_retry import Deadline, DeadlineExceeded, asks_longer, retry_after, retrying
+from citetune.ids import is_arxiv_id, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
 from citetune.pdf_check import pdf_problem
 
@@ -49,12 +49,15 @@ ARXIV_DOMAIN = "arxiv.org"  # its API and every other host of arXiv's
 API_FLOOR_SECONDS = 3.0  # arXiv's terms: one request every 3 seconds, on one connection
 BULK_WARNING = 10_000  # results beyond which the API is the wrong tool
 BULK_DATA = "https://info.arxiv.org/help/bulk_data.html"
-CHUNK = 1 << 16
 CHECKPOINT_EVERY = 20  # papers between manifest checkpoints
 
 
 class PdfRejected(Exception):
     """A response that retrying will not fix (a 4xx, an HTML page, an empty body)."""
+
+
+class ServerSaysWait(Exception):
+    """arXiv asked for a longer pause than download.max_retry_after_seconds: ask it nothing more."""
 
 
 class Retryable(Exception):
@@ -71,6 +74,7 @@ class DownloadReport:
     failures: list[dict] = field(default_factory=list)  # {id, paper_id, url, reason}
     downloaded: int = 0
     reused: int = 0
+    stopped: str = ""  # why the downloads stopped before the end ('' when they did not)
 
 
 # --- what to ask for -------------------------------------------------------------------------------
@@ -103,7 +107,7 @@ def build_query(params) -> str:
 def make_search(params) -> arxiv.Search:
     query = build_query(params)
     id_list = [i.strip() for i in params.id_list if i.strip()]
-    bad = [i for i in id_list if not ARXIV_ID.match(i)]
+    bad = [i for i in id_list if not is_arxiv_id(i)]
     if bad:
         raise StageError(f"download.id_list has ids arXiv does not use: {', '.join(bad[:5])} "
                          "(new style 2301.01234 or 2301.01234v2, old style hep-th/9901001)")
@@ -163,6 +167,9 @@ def search(client: PoliteClient, query: arxiv.Search) -> tuple[list[arxiv.Result
                 bar.update(1)
         except (arxiv.ArxivError, *TRANSIENT) as e:
             what = f"search {describe(query)}"
+            if asks_longer(e, client.max_wait):
+                e = f"{e}; arXiv asked for a pause of {e.retry_after:g} s (Retry-After), longer than " \
+                    f"download.max_retry_after_seconds = {client.max_wait:g}: run the stage again later"
             if not results:
                 raise StageError(f"arXiv {what} failed: {e}; check download.api_url and the query, or try "
                                  "again later (arXiv may be busy or rate-limiting)") from None
@@ -205,22 +212,23 @@ def manifest_row(result: arxiv.Result) -> dict:
 # --- PDFs ------------------------------------------------------------------------------------------
 
 def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int = 4, backoff: float = 3.0,
-              timeout: float = 60.0) -> tuple[str, int]:
-    """Download url to dest if the body is a whole PDF; return (sha256, size).
+              timeout: float = 60.0, max_wait: float = 600.0) -> tuple[str, int]:
+    """Download url to dest if the body is a whole PDF within `timeout` seconds; return (sha256, size).
 
-    5xx, 429, dropped connections and bodies cut short are retried with backoff (honouring
-    Retry-After); 4xx, HTML and empty bodies raise PdfRejected at once. dest is replaced only by a
-    whole, checked PDF.
+    5xx, 429, dropped connections, bodies cut short and requests past their deadline are retried with
+    backoff (honouring Retry-After; a Retry-After beyond max_wait is raised at once); 4xx, HTML and
+    empty bodies raise PdfRejected at once. dest is replaced only by a whole, checked PDF.
     """
     def transient(exc: BaseException) -> bool:
         return isinstance(exc, (Retryable, *TRANSIENT))
 
-    return retrying(attempts=retries + 1, first_pause=backoff, max_wait=MAX_WAIT, retry_on=transient, log=log,
-                    service=f"PDF {url}")(_fetch_once, session, url, dest, timeout)
+    return retrying(attempts=retries + 1, first_pause=backoff, max_wait=max_wait, retry_on=transient, log=log,
+                    service=f"PDF {url}", give_up_beyond=max_wait)(_fetch_once, session, url, dest, timeout)
 
 
 def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float) -> tuple[str, int]:
-    with session.get(url, stream=True, timeout=(10, timeout)) as resp:
+    deadline = Deadline(url, timeout)
+    with session.get(url, stream=True, timeout=(min(10, timeout), timeout)) as resp:
         if resp.status_code >= 500 or resp.status_code == 429:
             raise Retryable(f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:
@@ -229,7 +237,7 @@ def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float)
         h, size = hashlib.sha256(), 0
         with atomic_path(dest, suffix=".part") as tmp:
             with open(tmp, "wb") as f:
-                for chunk in resp.iter_content(CHUNK):
+                for chunk in deadline.chunks(pieces(resp)):
                     f.write(chunk)
                     h.update(chunk)
                     size += len(chunk)
@@ -336,9 +344,9 @@ def search_step(params, out: Path) -> tuple[PoliteSession, list[arxiv.Result], l
         "delay_seconds": delay, "user_agent": agent,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
-    session = PoliteSession(agent)
+    session = PoliteSession(agent, params.timeout_seconds)
     client = PoliteClient(session, params.api_url, delay, params.page_size, params.num_retries,
-                          params.backoff_seconds)
+                          params.backoff_seconds, max_wait=params.max_retry_after_seconds)
     results, failures = search(client, query)
     return session, results, failures
 
@@ -352,7 +360,7 @@ def plan(results: list[arxiv.Result], manifest: Manifest, pdf_dir: Path, params,
     order: dict[str, int] = {}  # paper_id -> place in the search results
     for result in results:
         short = result.get_short_id()
-        if not ARXIV_ID.match(short):
+        if not is_arxiv_id(short):
             report.failures.append({"id": short, "paper_id": None, "url": result.entry_id,
                                     "reason": "the entry id is not an arXiv identifier"})
             continue
@@ -382,10 +390,18 @@ def fetch_all(todo: list[tuple[dict, Path]], session: requests.Session, manifest
     last = None
     with tqdm(total=len(todo), desc="arXiv PDFs", unit="paper", disable=None) as bar:
         for row, dest in todo:
+            if report.stopped:
+                report.failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": row["pdf_url"],
+                                        "reason": f"not asked: {report.stopped}"})
+                continue
             if last is not None:  # the pause counts in the bar's rate, so its ETA includes it
                 time.sleep(max(0.0, params.pdf_delay_seconds - (time.monotonic() - last)))
             last = time.monotonic()
-            done = _fetch_one(row, dest, session, params)
+            try:
+                done = _fetch_one(row, dest, session, params)
+            except ServerSaysWait as e:
+                log.warning("%s; the papers left are not asked for", e)
+                report.stopped = done = str(e)
             bar.update(1)
             if isinstance(done, dict):
                 manifest.add(done)
@@ -401,11 +417,17 @@ def _fetch_one(row: dict, dest: Path, session: requests.Session, params) -> dict
     attempts = params.num_retries + 1
     try:
         sha, size = fetch_pdf(session, row["pdf_url"], dest, retries=params.num_retries,
-                              backoff=params.backoff_seconds, timeout=params.timeout_seconds)
+                              backoff=params.backoff_seconds, timeout=params.timeout_seconds,
+                              max_wait=params.max_retry_after_seconds)
     except PdfRejected as e:
         return str(e)
     except Retryable as e:
+        if asks_longer(e, params.max_retry_after_seconds):
+            raise ServerSaysWait(f"arXiv asked for a pause of {e.retry_after:g} s ({e}, Retry-After), longer than "
+                                 f"download.max_retry_after_seconds = {params.max_retry_after_seconds:g}") from e
         return f"{e} after {attempts} attempts"
+    except DeadlineExceeded as e:
+        return f"{e}, after {attempts} attempts"
     except requests.RequestException as e:
         return f"{type(e).__name__} after {attempts} attempts: {e}"
     return {**row, "sha256": sha, "bytes": size,
@@ -418,6 +440,9 @@ def finish(out: Path, manifest: Manifest, order: dict[str, int], report: Downloa
     manifest.rows = dict(sorted(manifest.rows.items(), key=lambda kv: order[kv[0]]))
     report.rows = manifest.final()
     write_jsonl(out / "failures.jsonl", report.failures)
+    if report.stopped:
+        raise StageError(f"{report.stopped}: the papers left are recorded in {out / 'failures.jsonl'}, those "
+                         "downloaded are kept; run the stage again later and only what is missing is asked for")
     tried = len(report.rows) + sum(1 for f in report.failures if f.get("paper_id"))
     if not report.rows:
         raise StageError(f"no paper could be downloaded; the reasons are in {out / 'failures.jsonl'}")

@@ -2,8 +2,9 @@
 pause, doubling, and a server's Retry-After wins when it asks for longer.
 
 An exception may carry `retry_after` (seconds, or None): the pause before the next try is then at
-least that long, and never longer than `max_wait`. RateLimiter paces the requests themselves: so
-many starts per second, so many in flight.
+least that long, and never longer than `max_wait`; with `give_up_beyond`, a failure asking for longer
+is not retried at all (the caller stops asking that server). RateLimiter paces the requests
+themselves: so many starts per second, so many in flight. Deadline bounds a whole request.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -51,16 +52,57 @@ def backoff(first_pause: float, max_wait: float) -> Callable[[RetryCallState], f
     return wait
 
 
+def asks_longer(exc: BaseException, seconds: float) -> bool:
+    """Whether a failure's Retry-After asks for a pause longer than `seconds`."""
+    return (getattr(exc, "retry_after", None) or 0.0) > seconds
+
+
 def retrying(*, attempts: int, first_pause: float, max_wait: float, retry_on: Callable[[BaseException], bool],
-             log: logging.Logger, service: str) -> Retrying:
+             log: logging.Logger, service: str, give_up_beyond: float | None = None) -> Retrying:
     """A tenacity Retrying: at most `attempts` tries in all, retrying the failures retry_on accepts
-    (the last one is re-raised as itself), each pause logged at INFO."""
+    (the last one is re-raised as itself), each pause logged at INFO. A failure whose Retry-After
+    asks for longer than `give_up_beyond` seconds is re-raised at once."""
+    def worth_retrying(exc: BaseException) -> bool:
+        return retry_on(exc) and (give_up_beyond is None or not asks_longer(exc, give_up_beyond))
+
     def before_sleep(state: RetryCallState) -> None:
         log.info("%s: %s; retry %d/%d in %.1f s", service, state.outcome.exception(), state.attempt_number,
                  attempts - 1, state.next_action.sleep)
 
     return Retrying(stop=stop_after_attempt(attempts), wait=backoff(first_pause, max_wait),
-                    retry=retry_if_exception(retry_on), before_sleep=before_sleep, reraise=True)
+                    retry=retry_if_exception(worth_retrying), before_sleep=before_sleep, reraise=True)
+
+
+class DeadlineExceeded(TimeoutError):
+    """A request that had no whole answer within its deadline: worth another try later."""
+
+    def __init__(self, url: str, seconds: float):
+        super().__init__(f"no whole answer from {url} within {seconds:g} s (the deadline of one request)")
+        self.url, self.seconds = url, seconds
+
+
+class Deadline:
+    """The time one request may take, connecting, waiting and reading the whole body together: the
+    libraries' own timeouts bound each read, so a server that trickles its answer a byte at a time
+    would never be cut off by them. `chunks` checks the clock as each piece of the body arrives; a
+    request ends at most one read timeout after its deadline."""
+
+    def __init__(self, url: str, seconds: float):
+        self.url, self.seconds = str(url), seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds still allowed; DeadlineExceeded when there are none."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(self.url, self.seconds)
+        return left
+
+    def chunks(self, body: Iterable[bytes]) -> Iterator[bytes]:
+        self.left()
+        for chunk in body:
+            self.left()
+            yield chunk
 
 
 class RateLimiter:

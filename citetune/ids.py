@@ -21,6 +21,11 @@ ARXIV_DOI_PREFIX = "10.48550/arXiv."  # DataCite's DOI of every arXiv paper
 SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def is_arxiv_id(value: str) -> bool:
+    """Whether value is an arXiv id in one of arXiv's schemes, with or without its version."""
+    return ARXIV_ID.fullmatch(str(value)) is not None
+
+
 def split_version(arxiv_id: str) -> tuple[str, int | None]:
     """'2301.01234v2' -> ('2301.01234', 2); ids that are not arXiv-like come back unchanged."""
     m = ARXIV_ID.match(arxiv_id.strip())
@@ -40,7 +45,9 @@ def paper_id(arxiv_id: str) -> str:
 
 
 def arxiv_doi(arxiv_id: str) -> str:
-    """'2106.09685v2' -> '10.48550/arXiv.2106.09685'."""
+    """'2106.09685v2' -> '10.48550/arXiv.2106.09685'; ValueError for what is not an arXiv id."""
+    if not is_arxiv_id(arxiv_id.strip()):
+        raise ValueError(f"{arxiv_id!r} is not an arXiv id (2301.01234, 2301.01234v2 or hep-th/9901001)")
     return ARXIV_DOI_PREFIX + split_version(arxiv_id)[0]
 
 
@@ -59,8 +66,18 @@ DOI_CORE = r"10\.\d{4,9}/[^\s\"<>]+"
 # the slash. The DOI is group 1 (trim it with trim_identifier).
 DOI_PRINTED = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\s?[^\s\"<>]+)", re.I)
 DOI_IN_TEXT = re.compile(DOI_CORE, re.I)
+# A DOI fit to be sent: '10.' + a registrant (digits, sub-registrants after dots) + '/' + a suffix of
+# visible characters.
+DOI_SENDABLE = re.compile(r"10\.\d+(?:\.\d+)*/[^\s\x00-\x1f\x7f]+")
 _CLOSERS = {")": "(", "]": "["}
 _URL = re.compile(r"(?:https?://|www\.)\S+|doi:\s*\S+", re.I)
+
+
+def is_doi(value: str) -> bool:
+    """Whether value is a well-formed DOI that a URL carries as itself: no '.' or '..' segment after
+    the prefix, which a URL would resolve away ('10.1000/../../etc/passwd' is /etc/passwd)."""
+    value = str(value)
+    return DOI_SENDABLE.fullmatch(value) is not None and not {".", ".."} & set(value.split("/")[1:])
 
 
 def trim_identifier(value: str) -> str:

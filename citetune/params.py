@@ -47,6 +47,7 @@ class DownloadParams(Section):
     page_size: int = Field(ge=1, le=2000)
     num_retries: int = Field(ge=0)
     backoff_seconds: float = Field(ge=0)
+    max_retry_after_seconds: float = Field(gt=0)
     timeout_seconds: float = Field(gt=0)
     max_failed_fraction: float = Field(ge=0, le=1)
     sample_limit: int = Field(ge=0)
@@ -91,6 +92,7 @@ class MatchParams(Section):
     timeout_seconds: float = Field(gt=0)
     max_attempts: int = Field(ge=1)
     backoff_seconds: float = Field(ge=0)
+    max_retry_after_seconds: float = Field(gt=0)
 
 
 class WriterParams(Section):

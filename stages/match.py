@@ -47,6 +47,10 @@ def main(args, params):
     by = metrics["by_status"]
     print(f"match: {by['matched']}/{metrics['references']} references matched {metrics['by_method']}; "
           f"{by['rejected']} rejected, {by['not_found']} not found, {by['error']} errors")
+    if stopped := getattr(backend, "stopped", ""):  # only Crossref's API can tell the stage to stop
+        raise StageError(f"{stopped}; {by['error']} references are recorded as error in {args.references}. "
+                         f"Every answer received is cached in {args.cache}: run the stage again later "
+                         "(dvc repro match) and it asks only for what is missing")
 
 
 if __name__ == "__main__":

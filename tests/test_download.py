@@ -15,10 +15,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from citetune.arxiv_client import PoliteSession
 from citetune.arxiv_source import (
     api_delay,
     build_query,
     download,
+    fetch_pdf,
     make_search,
     user_agent,
 )
@@ -26,7 +28,9 @@ from citetune.errors import StageError
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams, default_params
 from citetune.sample import render_sample
+from citetune.http_retry import DeadlineExceeded
 from citetune.testing.arxiv_server import ArxivServer, Paper
+from citetune.testing.scripted_server import ScriptedServer
 from stages.download import main as stage_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,6 +209,41 @@ def test_html_empty_and_truncated_pdfs_are_rejected_with_their_reason(tmp_path):
     assert srv.hits["pdf/1902.00751v2"] == 2  # a cut-short file is worth one more try, an HTML page is not
     # Nothing half-written or rejected is left beside the good PDFs.
     assert sorted(p.name for p in (out / "pdf").iterdir()) == ["2106.09685.pdf", "hep-th_9901001.pdf"]
+
+
+@pytest.mark.timeout(20)  # without a whole-request deadline each trickled answer takes minutes
+def test_a_pdf_or_an_api_page_trickled_a_byte_at_a_time_ends_at_the_request_deadline(tmp_path):
+    with ScriptedServer(body=papers()[0].pdf_bytes(), content_type="application/pdf", trickle_seconds=0.2) as srv:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"no whole answer from {srv.base_url}/pdf within 1 s"):
+            fetch_pdf(PoliteSession("citetune/test"), f"{srv.base_url}/pdf", tmp_path / "a.pdf", retries=0, timeout=1)
+        assert time.monotonic() - started < 4 and not list(tmp_path.iterdir())  # nothing half-written is left
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"{srv.base_url}/api within 1 s"):
+            PoliteSession("citetune/test", timeout=1).get(f"{srv.base_url}/api")
+        assert time.monotonic() - started < 4
+        srv.paths.clear()
+        srv.api_url = f"{srv.base_url}/api"
+        with pytest.raises(StageError, match=r"arXiv search .* failed: no whole answer from .* within 1 s"):
+            download(params(srv, timeout_seconds=1, num_retries=1), tmp_path / "raw")
+        assert len(srv.paths) == 2  # worth one more try, as a timeout is
+
+
+def test_a_retry_after_beyond_the_ceiling_stops_the_downloads_and_keeps_what_came(tmp_path):
+    with ArxivServer(papers()) as srv:
+        srv.retry_after = "86400"
+        srv.pdf_faults = {"2305.14314v1": [429] * 9}
+        with pytest.raises(StageError, match=r"arXiv asked for a pause of 86400 s .* download.max_retry_after_seconds "
+                                             r"= 600: .* run the stage again later"):
+            download(params(srv), tmp_path)
+        assert srv.pdf_hits() == 2  # the first paper, then the one refused: not retried, nothing asked after it
+        assert [r["id"] for r in read_jsonl(tmp_path / "manifest.jsonl")] == ["2106.09685"]
+        failures = read_jsonl(tmp_path / "failures.jsonl")
+        assert [f["id"] for f in failures] == ["2305.14314", "hep-th/9901001", "2101.00190", "1902.00751"]
+        assert all("86400 s" in f["reason"] for f in failures)
+        srv.pdf_faults = {}
+        report = download(params(srv), tmp_path)  # later: only what is missing is asked for
+    assert srv.pdf_hits() == 2 + 4 and len(report.rows) == 5 and report.reused == 1
 
 
 def test_empty_result_set_names_the_query(tmp_path):

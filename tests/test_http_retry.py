@@ -4,11 +4,12 @@ from a first pause, the server's Retry-After winning when longer, a cap on every
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import pytest
 
-from citetune.http_retry import retry_after, retrying
+from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying
 
 NOW = datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc)
 
@@ -58,3 +59,30 @@ def test_a_failure_not_worth_retrying_is_raised_at_once():
     with pytest.raises(ValueError):
         policy(call)
     assert calls == [1]
+
+
+def test_a_retry_after_beyond_give_up_beyond_is_raised_at_once_without_a_pause():
+    failures = iter([Busy(retry_after=3.0), Busy(retry_after=86400.0), Busy()])
+    sleeps: list[float] = []
+
+    def call():
+        raise next(failures)
+
+    policy = retrying(attempts=5, first_pause=1.0, max_wait=5.0, retry_on=lambda e: isinstance(e, Busy),
+                      log=logging.getLogger("test"), service="API", give_up_beyond=5.0).copy(sleep=sleeps.append)
+    with pytest.raises(Busy, match="Retry-After 86400"):
+        policy(call)
+    assert sleeps == [3.0]  # the short Retry-After waited out, the long one not at all
+
+
+def test_a_deadline_cuts_a_body_that_keeps_coming():
+    def trickle():
+        while True:
+            time.sleep(0.05)
+            yield b"x"
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"no whole answer from http://h/x within 0.3 s"):
+        b"".join(Deadline("http://h/x", 0.3).chunks(trickle()))
+    assert 0.3 <= time.monotonic() - started < 1
+    assert b"".join(Deadline("http://h/x", 5).chunks([b"a", b"b"])) == b"ab"

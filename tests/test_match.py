@@ -20,10 +20,12 @@ import yaml
 from lxml import etree
 
 from citetune.columns import CITATION_COLUMNS
+from citetune.ids import arxiv_doi, is_arxiv_id, is_doi
 from citetune.io import read_csv
 from citetune.matching import (
     CrossrefBackend,
     LocalIndex,
+    LookupFailed,
     PrintedReference,
     load_records,
     make_backend,
@@ -38,6 +40,7 @@ from citetune.params import default_params
 from citetune.parse import parse_file, read_references
 from citetune.sample import STYLES, format_reference
 from citetune.testing.crossref_server import CrossrefServer, Limit
+from citetune.testing.scripted_server import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/sample/crossref.jsonl"
@@ -456,6 +459,100 @@ def test_crossref_429_storm_timeouts_and_malformed_answers(tmp_path):
     assert "malformed answer" in note
     assert cites.loc[cites["ref_raw"] == victim, "match_status"].item() == "error"  # every citation keeps it
     assert srv.too_many == {} or sum(srv.too_many.values()) == 0
+
+
+@pytest.mark.timeout(20)  # without a whole-request deadline the answer takes a minute to trickle in
+def test_an_answer_trickled_a_byte_at_a_time_ends_at_the_request_deadline(tmp_path):
+    answer = json.dumps({"status": "ok", "message": {"items": [], "total-results": 0}}).encode().ljust(300)
+    with ScriptedServer(body=answer, trickle_seconds=0.2) as srv:  # each byte well within the read timeout
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 1, tmp_path / "c.sqlite", max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(LookupFailed, match=rf"no whole answer from {srv.base_url}/works\?\S+ within 1 s") as e:
+            be.search("Hochreiter Long short-term memory", 2)
+        assert time.monotonic() - started < 4
+    assert e.value.retryable  # a later try may well succeed
+
+
+def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_from_the_cache(tmp_path):
+    df = _search_rows(6)
+    df.to_csv(tmp_path / "in.csv", index=False)
+    stage = {"backend": "crossref", "timeout_seconds": 5, "backoff_seconds": 0.01, "search_rate": 50,
+             "search_concurrency": 3, "max_retry_after_seconds": 30}
+    with CrossrefServer([r for r in RECORDS if not r["DOI"].startswith("10.48550/")]) as srv:
+        for i in (3, 4, 5):
+            srv.fail(429, times=None, when=f"[{i}]", retry_after="86400", json_body=True)
+        started = time.monotonic()
+        proc = _run_stage(tmp_path, {**stage, "api_url": srv.base_url})
+        assert time.monotonic() - started < 60
+        assert proc.returncode == 1
+        assert "asked for a pause of 86400 s" in proc.stderr and "match.max_retry_after_seconds = 30" in proc.stderr
+        assert "run the stage again later" in proc.stderr and "Traceback" not in proc.stderr
+        refused = [st for kind, _, _, st in srv.log if st == 429]
+        assert 1 <= len(refused) <= 3  # at most the requests in flight when the first answer came; none retried
+        refs = read_csv(tmp_path / "out/references.csv")  # what was done is kept
+        status = dict(zip(refs["ref_raw"], refs["match_status"], strict=True))
+        assert all(status[raw] == "error" for raw in df["ref_raw"] if raw.endswith(("[3]", "[4]", "[5]")))
+        assert set(status.values()) <= {"matched", "error"}
+        errors = refs[refs["match_status"] == "error"]
+        assert errors["match_note"].str.contains("stopped asking Crossref: it asked for a pause of 86400 s").all()
+
+        srv.faults.clear()
+        asked = srv.requests()
+        proc = _run_stage(tmp_path, {**stage, "api_url": srv.base_url})
+        assert proc.returncode == 0, proc.stderr
+        assert srv.requests() - asked == len(errors)  # only what the stopped run had no answer for
+    assert (read_csv(tmp_path / "out/references.csv")["match_status"] == "matched").all()
+
+
+@pytest.mark.parametrize("body", [b'"Too many requests: slow down"', b'["Too many requests: slow down"]',
+                                  b'{"message": "Too many requests: slow down"}',
+                                  b'{"status": "error", "message": [{"type": "x", "message": "Too many requests: '
+                                  b'slow down"}]}'])
+def test_an_error_status_says_the_status_and_the_servers_message_whatever_its_json(tmp_path, body):
+    with ScriptedServer(status=429, body=body, headers={"Retry-After": "0"}) as srv:
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 5, tmp_path / "c.sqlite", max_attempts=2,
+                             backoff_seconds=0)
+        for ask in (lambda: be.search("Hochreiter Long short-term memory", 2), lambda: be.lookup("10.1000/x")):
+            with pytest.raises(LookupFailed) as e:
+                ask()
+            assert str(e.value).startswith("HTTP 429 Too Many Requests from http://127.0.0.1")
+            assert "Too many requests: slow down (after 2 attempts)" in str(e.value)
+        assert len(srv.paths) == 4  # each retried once: a 429 is worth another try
+
+
+def test_identifiers_are_checked_before_they_become_dois_or_urls():
+    assert is_doi("10.1000/xyz") and is_doi("10.1000.5/a..b") and is_doi("10.1002/(SICI)1097-4571(199806)49:8<693::AID")
+    for bad in ("10.1000/../../etc/passwd", "10.1000/a/./b", "10.1000/a/..", "10.x/y", "10.1000/", "11.1000/x",
+                "10.1000/a b", "10.1000/x\n"):
+        assert not is_doi(bad), bad
+    for good in ("2101.00001", "2101.00001v2", "0704.0001", "hep-th/9901001", "math.GT/0309136v1"):
+        assert is_arxiv_id(good), good
+    assert not is_arxiv_id("2101.00001\n")  # arxiv_doi strips the white space around an id first
+    for bad in ("../../etc/passwd", "2101.00001/../x", "hep-th/9901001/..", "2101.1"):
+        assert not is_arxiv_id(bad), bad
+        with pytest.raises(ValueError, match="is not an arXiv id"):
+            arxiv_doi(bad)
+    assert arxiv_doi("hep-th/9901001v2") == "10.48550/arXiv.hep-th/9901001"
+
+
+def test_traversal_identifiers_never_reach_the_api_path(tmp_path):
+    with CrossrefServer(JOURNAL) as srv:
+        be = backend_for(srv, tmp_path)
+        assert be.lookup("10.1000/../../etc/passwd") is None and srv.requests() == 0
+        row = {"ref_raw": "J. Doe. 2020. A Study of Nothing. Journal of Nowhere 1, 1-2.",
+               "ref_doi": "10.1000/../../etc/passwd", "ref_arxiv": "../../etc/passwd"}
+        m = match(row, be)
+    assert m.status != "matched" and not m.doi
+    assert "printed DOI '10.1000/../../etc/passwd' is not a well-formed DOI" in m.note
+    assert "printed arXiv id '../../etc/passwd' is not an arXiv id" in m.note
+    assert srv.hits == {"search": 1} and not any("passwd" in p for p in srv.paths)
+
+
+def test_a_doi_goes_into_the_path_percent_encoded(tmp_path):
+    with ScriptedServer(status=404, body=b"Resource not found.", content_type="text/plain") as srv:
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 5, tmp_path / "c.sqlite")
+        assert be.lookup("10.1000/a?b#c/%2e%2e") is None
+    assert srv.paths == ["/works/10.1000/a%3Fb%23c/%252e%252e"]  # not /works/10.1000/a/..
 
 
 def test_a_warm_cache_asks_nothing_and_offline_answers_from_it_alone(tmp_path):

@@ -5,7 +5,10 @@ most 3 in flight in the polite pool, 1 per second and 1 in flight in the public 
 look-ups: 10/s and 3, 5/s and 1); those are the defaults, and each response's x-rate-limit-limit /
 x-rate-limit-interval headers lower them when they say less. 429 and 5xx are retried with backoff
 that honours Retry-After; timeouts and dropped connections are retried; an answer that is not JSON
-is an error for that reference, not the run.
+is an error for that reference, not the run. `timeout` is the deadline of a whole request, body
+included. A Retry-After longer than `max_wait_seconds` stops the backend asking: every later request
+not in the cache fails at once with the server's reason (`stopped`), so that the stage can end and
+be rerun later from the cache. A string that is not a well-formed DOI is never put in a URL.
 
 habanero builds the requests and reads the answers; habanero_transport (the one place that reaches
 into habanero's internals) sends them through one shared client that adds the Crossref Plus token
@@ -25,7 +28,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from citetune.answer_cache import AnswerCache
-from citetune.http_retry import RateLimiter, retry_after, retrying
+from citetune.http_retry import DeadlineExceeded, RateLimiter, asks_longer, retry_after, retrying
+from citetune.ids import is_doi
 from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,8 @@ def _as_lookup_failed(exc: Exception) -> LookupFailed:
 
     if isinstance(exc, LookupFailed):
         return exc
+    if isinstance(exc, DeadlineExceeded):
+        return LookupFailed(str(exc))
     if isinstance(exc, httpx2.HTTPStatusError):
         r = exc.response
         return LookupFailed(f"HTTP {r.status_code} {r.reason_phrase}", r.status_code,
@@ -100,6 +106,7 @@ class CrossrefBackend:
         self.offline = offline
         self.max_attempts, self.backoff, self.max_wait = max_attempts, backoff_seconds, max_wait_seconds
         self.requests = 0  # made over the network (cache misses), for logs and tests
+        self.stopped = ""  # why the backend no longer asks Crossref ('' while it does)
         self.cache_hits = 0
         self._count = threading.Lock()
         habanero_transport.install(self._observe)
@@ -121,6 +128,8 @@ class CrossrefBackend:
             limiter.observe(response.headers)
 
     def lookup(self, doi: str) -> dict | None:
+        if not is_doi(doi):  # no work has it, and its dot segments would move the request elsewhere
+            return None
         answer = self._answer("lookup", {"kind": "work", "doi": doi.lower()}, lambda: self._work(doi))
         return answer["message"] if answer["found"] else None
 
@@ -155,6 +164,8 @@ class CrossrefBackend:
             return cached
         if self.offline:
             raise LookupFailed("offline and not in the cache", status=0)
+        if self.stopped:
+            raise LookupFailed(self.stopped, status=0)
         answer = self._with_retries(self.limiters[kind], call)
         self.cache.put(request, answer)
         return answer
@@ -177,10 +188,23 @@ class CrossrefBackend:
                     _local.limiter = None
 
         retry = retrying(attempts=self.max_attempts, first_pause=self.backoff, max_wait=self.max_wait,
-                         retry_on=lambda e: isinstance(e, LookupFailed) and e.retryable, log=log, service="Crossref")
+                         retry_on=lambda e: isinstance(e, LookupFailed) and e.retryable, log=log, service="Crossref",
+                         give_up_beyond=self.max_wait)
         try:
             return retry(once)
         except LookupFailed as e:
+            if asks_longer(e, self.max_wait):
+                self.stop(e)
+                raise LookupFailed(self.stopped, e.status) from e
             if e.retryable:
                 e.args = (f"{e} (after {self.max_attempts} attempts)",)
             raise
+
+    def stop(self, failure: LookupFailed) -> None:
+        """Ask Crossref nothing more: it wants a longer pause than the ceiling allows."""
+        with self._count:
+            if not self.stopped:
+                self.stopped = (f"stopped asking Crossref: it asked for a pause of {failure.retry_after:g} s "
+                                f"(Retry-After), longer than match.max_retry_after_seconds = {self.max_wait:g} "
+                                f"({failure})")
+                log.warning("%s", self.stopped)

@@ -8,6 +8,10 @@ and `habanero.request_class` (cursor paging) each hold the module attribute `htt
 `get(url, params=..., headers=..., timeout=...)`. `install` replaces that attribute in both with a
 Transport; it raises HookMissing when the attribute is gone, and `sent_through` raises it when a call
 answered without passing through the Transport, rather than quietly losing the limits and token.
+
+The Transport also makes habanero's timeout the deadline of the whole request (httpx2's bounds each
+read only), and turns an error status into a LookupFailed that says the status and the server's
+message before habanero reads the body (it expects a JSON object and fails on anything else).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import TypeVar
 import habanero
 import httpx2
 
+from citetune.http_retry import Deadline, retry_after
 from citetune.library_hooks import HookMissing
+from citetune.matching.crossref import LookupFailed
 
 CHECKED = "2.9.2"
 MODULES = ("habanero.request", "habanero.request_class")  # the modules, not the names they export
@@ -51,9 +57,38 @@ class Transport:
         _state.used = True
         token = os.environ.get(PLUS_TOKEN_ENV)
         headers = {**(headers or {}), **({"Crossref-Plus-API-Token": f"Bearer {token}"} if token else {})}
-        response = self._client.get(url, params=params, headers=headers, timeout=timeout, **kw)
+        response = self._within(timeout, url, params=params, headers=headers, **kw) if timeout else \
+            self._client.get(url, params=params, headers=headers, **kw)
         self._on_response(response)
+        if response.status_code >= 400:
+            raise LookupFailed(f"HTTP {response.status_code} {response.reason_phrase} from {response.url}: "
+                               f"{server_message(response)}", response.status_code,
+                               retry_after(response.headers.get("Retry-After")))
         return response
+
+    def _within(self, seconds: float, url, **kw) -> httpx2.Response:
+        """The whole response read within `seconds`, or DeadlineExceeded."""
+        deadline = Deadline(url, seconds)
+        with self._client.stream("GET", url, timeout=seconds, **kw) as streamed:
+            deadline.url = str(streamed.url)
+            body = b"".join(deadline.chunks(streamed.iter_bytes()))
+        # The body as it was read: decoded, so without the encoding and length of the bytes sent.
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]
+        return httpx2.Response(streamed.status_code, headers=headers, content=body, request=streamed.request,
+                               extensions=streamed.extensions)
+
+
+def server_message(response: httpx2.Response, limit: int = 300) -> str:
+    """What an error response says: Crossref's message(s) from a JSON body of any shape, else the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:limit] or "(empty body)"
+    found = body.get("message", body) if isinstance(body, dict) else body
+    if isinstance(found, list):  # [{"type": ..., "message": ...}, ...]
+        found = "; ".join(str(m.get("message", m)) if isinstance(m, dict) else str(m) for m in found)
+    return str(found)[:limit]
 
 
 def check_hooks() -> None:

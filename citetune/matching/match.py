@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from citetune.columns import CITATION_COLUMNS, MATCH_COLUMNS
-from citetune.ids import arxiv_doi, find_arxiv
+from citetune.ids import arxiv_doi, find_arxiv, is_arxiv_id, is_doi
 from citetune.matching.backend import MatchBackend
 from citetune.matching.crossref import CrossrefBackend, LookupFailed
 from citetune.matching.local import LocalIndex, default_index_path
@@ -111,6 +111,9 @@ class _Attempt:
     def by_printed_doi(self) -> Match | None:
         """A printed DOI: fetched and checked against the reference, not trusted."""
         ref = self.ref
+        if ref.doi and not is_doi(ref.doi):
+            self.notes.append(f"printed DOI {ref.doi!r} is not a well-formed DOI, not looked up")
+            return None
         if ref.doi and (self.backend.holds_arxiv or not find_arxiv(ref.doi)):
             return self.identified(ref.doi, "printed DOI", "printed_doi")
         return None
@@ -119,6 +122,9 @@ class _Attempt:
         """A printed arXiv id: DataCite's DOI, or the published version's when asked and found."""
         ref = self.ref
         if not ref.arxiv:
+            return None
+        if not is_arxiv_id(ref.arxiv):
+            self.notes.append(f"printed arXiv id {ref.arxiv!r} is not an arXiv id, not used")
             return None
         doi = arxiv_doi(ref.arxiv)
         if self.params.prefer_published:
@@ -144,7 +150,7 @@ class _Attempt:
             if weak:
                 self.notes.append(f"{len(weak)} candidate(s) below relevance {params.min_relevance:g}")
             candidates = [c for c in candidates if c not in weak]
-        known = {d.lower() for d in (ref.doi, arxiv_doi(ref.arxiv) if ref.arxiv else "") if d}
+        known = {d.lower() for d in (ref.doi, arxiv_doi(ref.arxiv) if is_arxiv_id(ref.arxiv) else "") if d}
         best = _best(ref, candidates, params, known, self.rejected)
         return _accept(best[1], "search", best[0], self.notes) if best is not None else None
 
@@ -201,7 +207,7 @@ def make_backend(params, cache_path: str | Path = "data/cache/crossref.sqlite", 
     limits = {k: v for k, v in limits.items() if v[0] and v[1]}
     return CrossrefBackend(params.api_url, mailto, params.timeout_seconds, cache_path, offline=offline,
                            max_attempts=params.max_attempts, backoff_seconds=params.backoff_seconds,
-                           limits=limits or None, **crossref_kw)
+                           max_wait_seconds=params.max_retry_after_seconds, limits=limits or None, **crossref_kw)
 
 
 def match_citations(citations: pd.DataFrame, backend: MatchBackend, params, progress: bool = True):

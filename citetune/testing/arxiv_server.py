@@ -5,7 +5,7 @@ header, arxiv:primary_category, arxiv:doi, arxiv:journal_ref, arxiv:comment, lin
 title="pdf"), paged by start/max_results, restricted to id_list when one is given.
 GET /pdf/<id>v<n> serves each paper's PDF, `pdf_seconds` slowly.
 Faults are queued per PDF path or for the API, one consumed per request: a status code (with a
-Retry-After of 0 for 429/503), "html", "empty" (no body; for the API an empty page), "drop"
+Retry-After of `retry_after`, "0" unless set, for 429/503), "html", "empty" (no body; for the API an empty page), "drop"
 (the connection closed without a response), "reset" (half the PDF, then the connection closed
 before Content-Length is reached) or "truncated" (a whole response whose PDF lacks its end).
 """
@@ -76,6 +76,7 @@ class ArxivServer(LoopbackServer):
         self.api_requests: list[dict[str, str]] = []
         self.user_agents: list[str] = []
         self.pdf_seconds = 0.0  # how long each PDF takes to send
+        self.retry_after = "0"  # the Retry-After of a 429 or 503 fault
         self._lock = threading.Lock()
         self.base_url = self._serve(self._handler())
         self.api_url = self.base_url + "/api/query"
@@ -190,7 +191,7 @@ class ArxivServer(LoopbackServer):
                 if fault == "truncated":  # a complete response of an incomplete file
                     return self._send(200, whole[: len(whole) // 2], "application/pdf")
                 status = int(fault)
-                extra = {"Retry-After": "0"} if status in (429, 503) else {}
+                extra = {"Retry-After": server.retry_after} if status in (429, 503) else {}
                 return self._send(status, f"error {fault}".encode(), "text/plain", extra)
 
             def _close(self) -> None:
