@@ -32,7 +32,13 @@ from tqdm import tqdm
 from citetune import __version__
 from citetune.arxiv_client import TRANSIENT, PoliteClient, PoliteSession, pieces
 from citetune.errors import StageError
-from citetune.http_retry import Deadline, DeadlineExceeded, asks_longer, retry_after, retrying
+from citetune.http_retry import (
+    Deadline,
+    DeadlineExceeded,
+    asks_longer,
+    retry_after,
+    retrying,
+)
 from citetune.ids import is_arxiv_id, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
 from citetune.pdf_check import pdf_problem

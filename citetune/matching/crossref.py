@@ -28,7 +28,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from citetune.answer_cache import AnswerCache
-from citetune.http_retry import DeadlineExceeded, RateLimiter, asks_longer, retry_after, retrying
+from citetune.http_retry import (
+    DeadlineExceeded,
+    RateLimiter,
+    asks_longer,
+    retry_after,
+    retrying,
+)
 from citetune.ids import is_doi
 from citetune.library_hooks import HookMissing
 

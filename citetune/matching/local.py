@@ -32,7 +32,11 @@ from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
 from citetune.ids import without_ids
-from citetune.matching.record_files import UnreadableRecordFile, iter_file_records, record_files
+from citetune.matching.record_files import (
+    UnreadableRecordFile,
+    iter_file_records,
+    record_files,
+)
 from citetune.matching.records import RecordFields, record_bib
 from citetune.words import STOP_WORDS, comparable_text
 
