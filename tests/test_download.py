@@ -25,10 +25,10 @@ from citetune.arxiv_source import (
     user_agent,
 )
 from citetune.errors import StageError
+from citetune.http_retry import DeadlineExceeded
 from citetune.io import read_jsonl
 from citetune.params import DownloadParams, default_params
 from citetune.sample import render_sample
-from citetune.http_retry import DeadlineExceeded
 from citetune.testing.arxiv_server import ArxivServer, Paper
 from citetune.testing.scripted_server import ScriptedServer
 from stages.download import main as stage_main
