@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 from citetune.params import load_params
 from citetune.testing.sft_sample import write_sft
 from citetune.tiny_model import build_tiny_base
-from citetune.training import build_trainer, load_split
+from citetune.training import build_trainer, load_split, parameter_counts
 
 
 class StepTimer(TrainerCallback):
@@ -67,7 +67,7 @@ def measure(params, train_ds, base: Path, quantization: str, steps: int, warmup:
         trainer.train()
         settings = {"bf16": trainer.args.bf16, "gradient_checkpointing": trainer.args.gradient_checkpointing,
                     "optim": str(trainer.args.optim.value)}
-        n_params = sum(p.numel() for p in trainer.model.parameters())
+        n_params = parameter_counts(trainer.model)[1]  # 4-bit weights counted unpacked, as PEFT counts them
     sec = sum(timer.times) / len(timer.times)
     return {"quantization": quantization, "packing": packing, "s_per_step": sec, "parameters": n_params,
             "tokens_per_s": sum(timer.tokens) / sum(timer.times), **settings}
