@@ -108,6 +108,26 @@ def load_curation(path: str | Path) -> Curation:
     return cur
 
 
+def _describe(row: dict) -> str:
+    return ", ".join(f"{k} {row[k]}" for k in ("id", "version", "pdf") if row.get(k) not in (None, ""))
+
+
+def check_manifest(rows: list[dict], path: str | Path) -> None:
+    """Refuse a manifest with a row without paper_id or with one paper_id on two rows: each
+    paper_id names one PDF and one output file, so one of the two rows would be lost unseen."""
+    first: dict[str, int] = {}
+    for n, row in enumerate(rows, 1):
+        pid = row.get("paper_id") if isinstance(row, dict) else None
+        if not isinstance(pid, str) or not pid.strip():
+            raise StageError(f"{path}: row {n} has no paper_id; fix it or rerun the download stage")
+        if pid in first:
+            m = first[pid]
+            raise StageError(f"{path}: rows {m} ({_describe(rows[m - 1])}) and {n} ({_describe(row)}) have the "
+                             f"same paper_id {pid!r}; each paper must be listed once: delete one of the two rows "
+                             f"or rerun the download stage")
+        first[pid] = n
+
+
 def apply_curation(rows: list[dict], cur: Curation) -> tuple[list[dict], list[dict], list[str]]:
     """Split manifest rows into (kept, excluded) and name the curation ids that matched no paper."""
     known = {r["paper_id"] for r in rows}

@@ -5,10 +5,14 @@ engine: auto   CERMINE when its jar and java are there, else the built-in engine
         cermine  CERMINE 1.13 run as a batch through java (citetune/engines/cermine.py)
 
 Each PDF's result is cached under the cache dir by the PDF's sha256, the engine, its version and
-the params that change its output, so a rerun after a curation change extracts only new PDFs.
-report.jsonl has one line per paper: paper_id, engine, status ("ok": extracted now, "cached":
-taken from the cache, "failed": see error), seconds, error, n_refs, n_xrefs, warning (e.g. "no
-reference list found" for a paper that was extracted but cites nothing the engine could find).
+the params that change its output, as soon as it is extracted: a rerun after a curation change, or
+after a kill, extracts only the PDFs not done yet.
+The output folder's report.jsonl has one line per paper: paper_id, engine, status ("ok" or
+"failed": see error), error, n_refs, n_xrefs, warning (e.g. "no reference list found" for a paper
+that was extracted but cites nothing the engine could find). It holds nothing that depends on the
+run, so the same PDFs give the same output folder byte for byte. What the run itself did (status
+"ok": extracted now, "cached": taken from the cache, "failed"; and seconds) is in the cache dir's
+last_run.jsonl, which DVC does not hash.
 The built-in engine gives each PDF timeout_seconds; CERMINE gets it per batch (and per PDF retried).
 """
 
@@ -31,8 +35,12 @@ from citetune import jats
 from citetune.engines import builtin, cermine
 from citetune.errors import StageError
 from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
+from citetune.pdf_check import file_problem
 
 log = logging.getLogger(__name__)
+
+RUN_REPORT = "last_run.jsonl"  # in the cache dir: timings and cache hits, kept out of the hashed output
+STABLE_FIELDS = ("paper_id", "engine", "status", "error", "n_refs", "n_xrefs", "warning")
 
 
 @dataclass
@@ -104,9 +112,13 @@ def _child(conn, work, pdf: Path) -> None:
     conn.close()
 
 
-def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builtin_work) -> dict[str, Result]:
+def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builtin_work,
+                 on_result=None) -> dict[str, Result]:
     """Run `work(pdf)` for each job in its own process, a few at a time: a PDF that crashes the PDF
-    library or hangs costs only its own result ("failed" with the reason), never the batch."""
+    library or hangs costs only its own result ("failed" with the reason), never the batch.
+    `on_result(paper_id, result)` is called as each PDF is done."""
+    if len({job.paper_id for job in jobs}) < len(jobs):
+        raise ValueError("each job needs its own paper_id")  # results and processes are keyed by it
     ctx = multiprocessing.get_context("forkserver")
     # The server imports the engine once; each PDF's process is then a cheap fork of it.
     ctx.set_forkserver_preload(["citetune.extract"])
@@ -144,6 +156,8 @@ def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builti
                 recv.close()
                 del running[paper_id]
                 bar.update(1)
+                if on_result:
+                    on_result(paper_id, results[paper_id])
     return results
 
 
@@ -152,7 +166,8 @@ def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builti
 def folder_manifest(pdf_dir: str | Path) -> list[dict]:
     """Manifest rows for every PDF in a folder (extracting a folder outside the pipeline): the file
     name without .pdf is the paper_id, with characters unsafe in file names replaced by '_'."""
-    pdfs = sorted(p for p in Path(pdf_dir).iterdir() if p.suffix.lower() == ".pdf" and p.is_file()) \
+    # Links and other non-regular files are listed too: the stage reports them, never reads through them.
+    pdfs = sorted(p for p in Path(pdf_dir).iterdir() if p.suffix.lower() == ".pdf") \
         if Path(pdf_dir).is_dir() else []
     rows, seen = [], set()
     for pdf in pdfs:
@@ -179,15 +194,23 @@ def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
     report: dict[str, dict] = {}  # in the manifest's order
     jobs: list[Job] = []
     outputs: dict[str, bytes] = {}
+    rows_of: dict[str, int] = {}  # paper_id -> its manifest row
     for n, row in enumerate(manifest, 1):
         paper_id = str(row.get("paper_id") or "").strip()
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", paper_id):  # it becomes a file name
             report[f"<row {n}>"] = {"paper_id": paper_id or f"<row {n}>", "status": "failed",
                                     "error": "manifest row has no usable paper_id"}
             continue
+        if paper_id in rows_of:  # both would write <paper_id>.xml: the first row keeps it
+            report[f"<row {n}>"] = {"paper_id": paper_id, "status": "failed",
+                                    "error": f"manifest rows {rows_of[paper_id]} and {n} have the same paper_id; "
+                                             f"row {n} is left out"}
+            continue
+        rows_of[paper_id] = n
         pdf = Path(row["pdf"]) if row.get("pdf") else pdf_dir / f"{paper_id}.pdf"
-        if not pdf.is_file():
-            report[paper_id] = {"paper_id": paper_id, "status": "failed", "error": f"PDF not found: {pdf}"}
+        problem = file_problem(pdf)
+        if problem:
+            report[paper_id] = {"paper_id": paper_id, "status": "failed", "error": f"{problem}: {pdf}"}
             continue
         job = Job(paper_id, pdf, file_sha256(pdf))
         hit = _cached(cache_dir, f"{job.sha256}-{version}")
@@ -200,20 +223,23 @@ def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
     return report, jobs, outputs
 
 
-def _run(engine: str, jobs: list[Job], params, jar: str, command: list[str] | None, workers: int):
+def _run(engine: str, jobs: list[Job], params, jar: str, command: list[str] | None, workers: int, on_result):
+    """Extract the jobs; `on_result(paper_id, Result)` is called as each one is done."""
     if not jobs:
-        return {}
+        return
     log.info("extracting %d PDF(s) with %s", len(jobs), engine)
     workers = workers or params.workers or max(1, min(4, os.cpu_count() or 1))
     if engine == "builtin":
-        return run_isolated(jobs, params.timeout_seconds, workers)
-    done = cermine.run(jobs, command or cermine.command(jar, params.java_heap), params.timeout_seconds,
-                       params.batch_size, workers)
-    return {k: Result(v["status"], v.get("xml", b""), v.get("error", ""), v["seconds"]) for k, v in done.items()}
+        run_isolated(jobs, params.timeout_seconds, workers, on_result=on_result)
+        return
+    cermine.run(jobs, command or cermine.command(jar, params.java_heap), params.timeout_seconds,
+                params.batch_size, workers,
+                on_result=lambda k, v: on_result(k, Result(v["status"], v.get("xml", b""), v.get("error", ""),
+                                                           v["seconds"])))
 
 
 def _report_row(entry: dict, engine: str) -> dict:
-    """One line of report.jsonl; a failure or a paper without references is also logged."""
+    """One row of the run's report; a failure or a paper without references is also logged."""
     row = {"paper_id": entry["paper_id"], "engine": engine, "status": entry["status"],
            "seconds": entry.get("seconds", 0.0), "error": entry.get("error", ""),
            "n_refs": entry.get("n_refs", 0), "n_xrefs": entry.get("n_xrefs", 0), "warning": ""}
@@ -224,12 +250,18 @@ def _report_row(entry: dict, engine: str) -> dict:
     return row
 
 
+def _stable_row(row: dict) -> dict:
+    """The report.jsonl line of a run's row: what the PDF and the engine decide, not the run."""
+    return {k: "ok" if k == "status" and row[k] == "cached" else row[k] for k in STABLE_FIELDS}
+
+
 def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Path, cache_dir: str | Path,
                    params, command: list[str] | None = None, workers: int = 0) -> list[dict]:
     """Extract every manifest paper to out_dir/<paper_id>.xml and write out_dir/report.jsonl.
 
     `params` is the extract section (engine, cermine_jar, java_heap, timeout_seconds); `command`
-    replaces the java command line of CERMINE (tests use a stand-in program). Returns the report rows.
+    replaces the java command line of CERMINE (tests use a stand-in program). Returns the run's rows
+    (status ok|cached|failed, with seconds), also written to cache_dir/last_run.jsonl.
     Raises StageError when the manifest is empty or no paper at all could be extracted.
     """
     pdf_dir, out_dir, cache_dir = Path(pdf_dir), Path(out_dir), Path(cache_dir)
@@ -241,20 +273,27 @@ def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Pat
     if not report:
         raise StageError("the manifest lists no papers: check data/curated/manifest.jsonl (curate stage)")
 
-    results = _run(engine, jobs, params, jar, command, workers)
-    for job in jobs:
-        res = results.get(job.paper_id) or Result("failed", error="the engine returned no result")
-        entry = {"paper_id": job.paper_id, "status": res.status, "seconds": round(res.seconds, 3), "error": res.error}
+    by_id = {job.paper_id: job for job in jobs}
+
+    def keep(paper_id: str, res: Result) -> None:
+        """Cache a PDF's result the moment it is done, so that a kill loses only the PDFs in flight."""
+        entry = {"paper_id": paper_id, "status": res.status, "seconds": round(res.seconds, 3), "error": res.error}
         if res.status == "ok":
             counts = jats.counts(jats.parse_jats(res.xml))
-            key = f"{job.sha256}-{version}"
+            key = f"{by_id[paper_id].sha256}-{version}"
             write_bytes(cache_dir / f"{key}.xml", res.xml)
-            write_json(cache_dir / f"{key}.json", counts)
-            outputs[job.paper_id] = res.xml
+            write_json(cache_dir / f"{key}.json", counts)  # written last: it marks the entry whole
+            outputs[paper_id] = res.xml
             entry.update(counts)
-        report[job.paper_id] = entry
+        report[paper_id] = entry
+
+    _run(engine, jobs, params, jar, command, workers, keep)
+    for job in jobs:
+        if "status" not in report[job.paper_id]:
+            keep(job.paper_id, Result("failed", error="the engine returned no result"))
 
     rows = [_report_row(entry, engine) for entry in report.values()]
+    write_jsonl(cache_dir / RUN_REPORT, rows)
     if not outputs:
         raise StageError(f"no paper could be extracted ({len(rows)} tried; the reason for each is above). "
                          f"Check the PDFs in {pdf_dir}, or try another extract.engine")
@@ -262,5 +301,5 @@ def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Pat
     with atomic_dir(out_dir) as tmp:
         for paper_id, xml in outputs.items():
             (tmp / f"{paper_id}.xml").write_bytes(xml)
-        write_jsonl(tmp / "report.jsonl", rows)
+        write_jsonl(tmp / "report.jsonl", [_stable_row(row) for row in rows])
     return rows

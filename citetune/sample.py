@@ -292,6 +292,7 @@ def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list
     if not papers:
         raise StageError(f"no sample papers in {sample_dir}/papers/*.yaml; pass --sample-dir DIR")
     rows, failures = [], []
+    ids: dict[str, str] = {}  # paper_id -> the id of the paper that has it
     for paper in tqdm(papers, desc="sample PDFs", unit="paper"):
         try:
             pdf = render_pdf(paper, corpus)
@@ -301,6 +302,12 @@ def render_sample(sample_dir: Path, pdf_dir: Path, limit: int = 0) -> tuple[list
             log.warning("%s: cannot render: %s", paper.get("id"), e)
             failures.append({"id": paper.get("id"), "paper_id": None, "url": None, "reason": f"cannot render: {e}"})
             continue
+        if row["paper_id"] in ids:  # one PDF file per paper_id: the second would replace the first
+            why = f"same paper_id {row['paper_id']!r} as sample paper {ids[row['paper_id']]!r}; left out"
+            log.warning("%s: %s", row["id"], why)
+            failures.append({"id": row["id"], "paper_id": row["paper_id"], "url": None, "reason": why})
+            continue
+        ids[row["paper_id"]] = row["id"]
         write_bytes(pdf_dir / f"{row['paper_id']}.pdf", pdf)
         row.update(sha256=hashlib.sha256(pdf).hexdigest(), bytes=len(pdf))
         rows.append(row)

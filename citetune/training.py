@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import tempfile
 import time
 from contextlib import nullcontext
@@ -167,14 +168,24 @@ class DVCLiveLosses(TrainerCallback):
     def __init__(self, live_dir: str | Path, resume_step: int | None = None):
         from dvclive import Live
 
-        if resume_step is not None:  # the curves go on from the checkpoint: points the killed run logged after it go
+        # DVCLive empties its folder when it starts: it writes beside live_dir, which close() replaces whole,
+        # so that a killed run leaves live_dir (git-tracked) as the last finished run wrote it.
+        self.live_dir = Path(live_dir)
+        self.work_dir = self.live_dir.with_name(f".{self.live_dir.name}.partial")
+        if resume_step is None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        else:  # the curves go on from the checkpoint: points the killed run logged after it go
             import pandas as pd
 
-            for tsv in Path(live_dir, "plots", "metrics").rglob("*.tsv"):
+            if not self.work_dir.exists() and self.live_dir.is_dir():
+                shutil.copytree(self.live_dir, self.work_dir)
+            for tsv in Path(self.work_dir, "plots", "metrics").rglob("*.tsv"):
                 rows = pd.read_csv(tsv, sep="\t")
                 rows[rows["step"] <= resume_step].to_csv(tsv, sep="\t", index=False)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        (self.work_dir / ".gitignore").write_text("*\n")  # never committed, not even by `dvc exp run`
         # save_dvc_exp/dvcyaml off: dvc.yaml declares the plots itself and the run is already a DVC stage.
-        self.live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=resume_step is not None)
+        self.live = Live(dir=str(self.work_dir), save_dvc_exp=False, dvcyaml=None, resume=resume_step is not None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero:
@@ -189,6 +200,9 @@ class DVCLiveLosses(TrainerCallback):
 
     def close(self) -> None:
         self.live.end()
+        with atomic_dir(self.live_dir) as tmp:
+            shutil.copytree(self.work_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".gitignore"))
+        shutil.rmtree(self.work_dir)
 
 
 class ReplayableOrder:

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from citetune.cli import StageError, require_input, run_stage, stage_parser
-from citetune.curation import apply_curation, load_curation
+from citetune.curation import apply_curation, check_manifest, load_curation
 from citetune.io import read_jsonl, write_jsonl
 
 log = logging.getLogger("curate")
@@ -21,6 +21,7 @@ def main(args, params) -> None:
         rows = read_jsonl(manifest)
     except ValueError as e:
         raise StageError(f"{e}; rerun the download stage") from None
+    check_manifest(rows, manifest)
     kept, excluded, _ = apply_curation(rows, load_curation(params.file))
     write_jsonl(out / "manifest.jsonl", kept)
     write_jsonl(out / "excluded.jsonl", excluded)

@@ -1,8 +1,10 @@
 """extract: PDFs of the curated papers -> JATS (CERMINE's dialect), one file per paper, plus a report.
 
-Writes <out-dir>/<paper_id>.xml and <out-dir>/report.jsonl (paper_id, engine, status ok|cached|failed,
-seconds, error, n_refs, n_xrefs, warning). A PDF that cannot be extracted is reported and skipped; the stage
-fails only when no paper at all could be extracted. Results are cached per PDF under --cache-dir.
+Writes <out-dir>/<paper_id>.xml and <out-dir>/report.jsonl (paper_id, engine, status ok|failed, error,
+n_refs, n_xrefs, warning), the same bytes on every run over the same PDFs. A PDF that cannot be extracted
+is reported and skipped; the stage fails only when no paper at all could be extracted. Results are cached
+per PDF under --cache-dir as each is done; <cache-dir>/last_run.jsonl says what this run extracted, took
+from the cache or could not extract, and how long each took.
 
 Without --manifest, `python -m stages.extract --pdf-dir FOLDER --out-dir OUT --cache-dir CACHE` extracts
 every PDF in FOLDER (paper_id = file name without .pdf).
@@ -37,8 +39,9 @@ def main(args, params) -> None:
             raise StageError(f"{e}; rerun the curate stage") from None
     report = extract_papers(rows, args.pdf_dir, args.out_dir, args.cache_dir, params)
     status = Counter(r["status"] for r in report)
-    log.info("%s: %s (see %s)", report[0]["engine"] if report else "-",
-             ", ".join(f"{n} {s}" for s, n in sorted(status.items())), Path(args.out_dir) / "report.jsonl")
+    log.info("%s: %s (see %s and %s)", report[0]["engine"] if report else "-",
+             ", ".join(f"{n} {s}" for s, n in sorted(status.items())), Path(args.out_dir) / "report.jsonl",
+             Path(args.cache_dir) / "last_run.jsonl")
 
 
 if __name__ == "__main__":

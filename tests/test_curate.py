@@ -130,3 +130,18 @@ def test_stage_script(tmp_path):
 
     proc = run_stage(tmp_path, "keep_only: [9999.99999]\n")
     assert proc.returncode == 1 and "leaves no paper" in proc.stderr
+
+
+def test_a_paper_id_on_two_rows_is_refused_naming_both(tmp_path):
+    rows = manifest()
+    twice = [*rows, {**rows[0], "id": "2106.09685v1", "version": 1, "title": "LoRA, an older copy"}]
+    write_jsonl(tmp_path / "raw" / "manifest.jsonl", twice)
+    proc = run_stage(tmp_path, None)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    assert "rows 1 (id 2106.09685, version 2) and 5 (id 2106.09685v1, version 1) have the same paper_id " \
+           "'2106.09685'" in proc.stderr
+    assert not (tmp_path / "curated").exists()
+
+    write_jsonl(tmp_path / "raw" / "manifest.jsonl", [*rows, {"id": "2401.00001", "title": "no paper_id"}])
+    proc = run_stage(tmp_path, None)
+    assert proc.returncode == 1 and "row 5 has no paper_id" in proc.stderr and "Traceback" not in proc.stderr

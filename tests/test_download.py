@@ -388,6 +388,18 @@ def test_sample_paper_with_unknown_citation_key_is_recorded(tmp_path, sample_dir
     assert fails[0]["id"] == "zz-extra" and "no-such-work" in fails[0]["reason"]
 
 
+def test_two_sample_papers_with_one_paper_id_are_not_written_over_each_other(tmp_path, sample_dir):
+    twice = tmp_path / "sample"
+    shutil.copytree(sample_dir, twice)
+    spec = yaml.safe_load((twice / "papers" / "zz-extra.yaml").read_text())
+    for name in ("zz_extra", "zz extra"):  # both become the file name zz_extra.pdf
+        (twice / "papers" / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "id": name}))
+    rows, fails = render_sample(twice, tmp_path / "pdf")
+    assert [r["id"] for r in rows if r["paper_id"] == "zz_extra"] == ["zz extra"]
+    assert fails == [{"id": "zz_extra", "paper_id": "zz_extra", "url": None,
+                      "reason": "same paper_id 'zz_extra' as sample paper 'zz extra'; left out"}]
+
+
 def test_stage_script_runs_on_the_sample(tmp_path, sample_dir):
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"download": default_params("download", sample_limit=1).model_dump(mode="json")}))

@@ -23,10 +23,11 @@ from citetune.engines import builtin, zones
 from citetune.engines.builtin import join_lines
 from citetune.engines.layout import SUP_CLOSE, SUP_OPEN, Line
 from citetune.errors import StageError
-from citetune.extract import Job, choose_engine, extract_papers, run_isolated
+from citetune.extract import Job, choose_engine, extract_papers, folder_manifest, run_isolated
 from citetune.io import read_jsonl
 from citetune.params import default_params
 from citetune.parse import citation_rows, read_references
+from citetune.pdf_check import pdf_problem
 from citetune.sample import (
     CITE_GROUP,
     SampleCorpus,
@@ -177,7 +178,8 @@ def test_unchanged_pdfs_come_from_the_cache_and_new_ones_are_extracted(corpus, p
     assert [r["status"] for r in again] == ["cached", "cached", "ok"]
     assert [r["n_refs"] for r in again[:2]] == [r["n_refs"] for r in first]
     assert sorted(p.name for p in (tmp_path / "xml").iterdir()) == sorted([f"{i}.xml" for i in ids] + ["report.jsonl"])
-    assert read_jsonl(tmp_path / "xml/report.jsonl") == again
+    assert read_jsonl(tmp_path / "cache/last_run.jsonl") == again
+    assert [r["status"] for r in read_jsonl(tmp_path / "xml/report.jsonl")] == ["ok", "ok", "ok"]
     # A changed PDF under the same id is extracted again.
     changed = tmp_path / "pdf"
     changed.mkdir()
@@ -189,6 +191,107 @@ def test_unchanged_pdfs_come_from_the_cache_and_new_ones_are_extracted(corpus, p
     (changed / f"{ids[1]}.pdf").write_bytes((pdf_dir / f"{ids[1]}.pdf").read_bytes() + b"\n% edited\n")
     assert [r["status"] for r in extract_papers(manifest(ids), changed, tmp_path / "xml", tmp_path / "cache",
                                                 params)] == ["cached", "ok", "cached"]
+
+
+KILLED_RUN = """
+import functools, os, signal, sys
+from citetune import extract
+from citetune.params import default_params
+
+
+def work(pdf):
+    if pdf.stem == os.environ["KILL_AT"]:
+        os.killpg(0, signal.SIGKILL)  # kill -9 of the stage, its fork server and its workers
+    return extract._builtin_work(pdf)
+
+
+def main(ids, pdf_dir, out_dir, cache_dir):
+    extract.run_isolated = functools.partial(extract.run_isolated, work=work)
+    extract.extract_papers([{"paper_id": i} for i in ids], pdf_dir, out_dir, cache_dir,
+                           default_params("extract", engine="builtin", workers=1))
+"""
+
+
+def test_a_run_killed_midway_leaves_each_pdf_it_finished_in_the_cache(corpus, pdf_dir, tmp_path):
+    ids = [p["id"] for p in corpus.papers[:6]]
+    (tmp_path / "killed_run.py").write_text(KILLED_RUN)
+    env = dict(os.environ, KILL_AT=ids[3], PYTHONPATH=os.pathsep.join([str(tmp_path), CHECKOUT_FIRST["PYTHONPATH"]]))
+    code = f"import killed_run; killed_run.main({ids!r}, {str(pdf_dir)!r}, {str(tmp_path / 'xml')!r}, " \
+           f"{str(tmp_path / 'cache')!r})"
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, start_new_session=True,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    assert not (tmp_path / "xml").exists()
+    rows = extract_papers(manifest(ids), pdf_dir, tmp_path / "xml", tmp_path / "cache",
+                          default_params("extract", engine="builtin", workers=1))
+    assert [r["status"] for r in rows] == ["cached"] * 3 + ["ok"] * 3  # only the three not done are extracted
+
+
+def test_the_output_folder_is_the_same_byte_for_byte_on_every_run(extracted, corpus, pdf_dir, tmp_path):
+    first, _ = extracted
+    params = default_params("extract", engine="builtin", timeout_seconds=120)
+    ids = [p["id"] for p in corpus.papers]
+    from_cache = extract_papers(manifest(ids), pdf_dir, tmp_path / "again", first.parent / "cache", params)
+    assert {r["status"] for r in from_cache} == {"cached"}
+    extract_papers(manifest(ids), pdf_dir, tmp_path / "fresh", tmp_path / "cache", params)
+
+    def files(d):
+        return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+    assert files(tmp_path / "again") == files(first) == files(tmp_path / "fresh")
+    assert "seconds" not in (first / "report.jsonl").read_text()
+    assert all("seconds" in r for r in read_jsonl(tmp_path / "cache/last_run.jsonl"))  # the run's own report
+
+
+def test_a_pdf_padded_with_nuls_or_whitespace_after_its_trailer_is_whole(extracted, corpus, pdf_dir, tmp_path):
+    paper = corpus.papers[0]["id"]
+    whole = (pdf_dir / f"{paper}.pdf").read_bytes()
+    (tmp_path / "nuls.pdf").write_bytes(whole + b"\0" * 10_000)  # past any fixed window, as block copies pad
+    (tmp_path / "spaces.pdf").write_bytes(whole + b"\r\n \t\0\n" * 1000)
+    (tmp_path / "cut.pdf").write_bytes(whole[: len(whole) // 2] + b"\0" * 10_000)
+    (tmp_path / "nothing.pdf").write_bytes(b"\0" * 10_000)
+    assert pdf_problem(tmp_path / "nuls.pdf") is None and pdf_problem(tmp_path / "spaces.pdf") is None
+    assert pdf_problem(tmp_path / "cut.pdf") == "truncated PDF (no %%EOF trailer)"
+    assert pdf_problem(tmp_path / "nothing.pdf").startswith("not a PDF")
+    rows = extract_papers(manifest(["nuls", "spaces"]), tmp_path, tmp_path / "xml", tmp_path / "cache",
+                          default_params("extract", engine="builtin"))
+    assert [(r["status"], r["n_refs"]) for r in rows] == [("ok", extracted[1][paper]["n_refs"])] * 2
+
+
+def test_links_and_other_non_regular_files_are_reported_and_never_read(corpus, pdf_dir, tmp_path):
+    paper = corpus.papers[0]["id"]
+    folder = tmp_path / "pdf"
+    folder.mkdir()
+    (folder / f"{paper}.pdf").write_bytes((pdf_dir / f"{paper}.pdf").read_bytes())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-TOKEN-0123456789 " * 4)
+    (folder / "secret.pdf").symlink_to(secret)
+    (folder / "alias.pdf").symlink_to(pdf_dir / f"{paper}.pdf")  # a link to a good PDF is not followed either
+    (folder / "folder.pdf").mkdir()
+    os.mkfifo(folder / "fifo.pdf")  # reading it would block forever
+    rows = folder_manifest(folder)
+    assert sorted(r["paper_id"] for r in rows) == sorted(["alias", "fifo", "folder", paper, "secret"])
+    report = extract_papers(rows, folder, tmp_path / "xml", tmp_path / "cache", default_params("extract"))
+    by_id = {r["paper_id"]: r for r in report}
+    assert by_id[paper]["status"] == "ok"
+    for name in ("secret", "alias"):
+        assert by_id[name]["status"] == "failed" and "symbolic link" in by_id[name]["error"]
+    for name in ("fifo", "folder"):
+        assert by_id[name]["status"] == "failed" and "not a regular file" in by_id[name]["error"]
+    for written in (tmp_path / "xml/report.jsonl", tmp_path / "cache/last_run.jsonl"):
+        assert "SECRET" not in written.read_text()
+    assert "symbolic link" in pdf_problem(folder / "secret.pdf")  # the download stage's check too
+
+
+def test_a_paper_id_listed_twice_is_reported_with_both_rows(corpus, pdf_dir, tmp_path):
+    a, b = (p["id"] for p in corpus.papers[:2])
+    rows = extract_papers([{"paper_id": a}, {"paper_id": b}, {"paper_id": a, "pdf": str(pdf_dir / f"{b}.pdf")}],
+                          pdf_dir, tmp_path / "xml", tmp_path / "cache", default_params("extract"))
+    assert [(r["paper_id"], r["status"]) for r in rows] == [(a, "ok"), (b, "ok"), (a, "failed")]
+    assert rows[2]["error"] == "manifest rows 1 and 3 have the same paper_id; row 3 is left out"
+    assert (tmp_path / "xml" / f"{a}.xml").read_bytes() != (tmp_path / "xml" / f"{b}.xml").read_bytes()
+    with pytest.raises(ValueError, match="its own paper_id"):
+        run_isolated([Job(a, pdf_dir / f"{a}.pdf"), Job(a, pdf_dir / f"{b}.pdf")], timeout=30)
 
 
 def test_line_breaks_are_joined_as_the_words_and_links_were_printed():

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from lxml import etree
@@ -155,14 +155,19 @@ def _run_one_batch(jobs: list, cmd: list[str], timeout: float) -> dict[str, dict
     return results
 
 
-def run(jobs: list, cmd: list[str], timeout: float, batch_size: int = 50, workers: int = 1) -> dict[str, dict]:
+def run(jobs: list, cmd: list[str], timeout: float, batch_size: int = 50, workers: int = 1,
+        on_result=None) -> dict[str, dict]:
     """Extract jobs (paper_id, pdf) in batches of `batch_size`, `workers` JVMs at a time;
-    paper_id -> {status, xml, error, seconds}. Each batch gets `timeout` seconds."""
+    paper_id -> {status, xml, error, seconds}. Each batch gets `timeout` seconds.
+    `on_result(paper_id, result)` is called for each PDF as soon as its batch is done."""
     batches = [jobs[i:i + max(1, batch_size)] for i in range(0, len(jobs), max(1, batch_size))]
     results: dict[str, dict] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # each thread waits on its own JVM
-        for done in pool.map(lambda batch: _run_one_batch(batch, cmd, timeout), batches):
+        for future in as_completed([pool.submit(_run_one_batch, batch, cmd, timeout) for batch in batches]):
+            done = future.result()
             results.update(done)
+            for paper_id, result in done.items() if on_result else ():
+                on_result(paper_id, result)
     return results
 
 
