@@ -23,7 +23,13 @@ from citetune.engines import builtin, zones
 from citetune.engines.builtin import join_lines
 from citetune.engines.layout import SUP_CLOSE, SUP_OPEN, Line
 from citetune.errors import StageError
-from citetune.extract import Job, choose_engine, extract_papers, folder_manifest, run_isolated
+from citetune.extract import (
+    Job,
+    choose_engine,
+    extract_papers,
+    folder_manifest,
+    run_isolated,
+)
 from citetune.io import read_jsonl
 from citetune.params import default_params
 from citetune.parse import citation_rows, read_references

@@ -3,14 +3,20 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from citetune.base_source import BASE_RECORD
+from citetune.checkpoints import last_complete, step_of
 from citetune.io import read_csv, read_jsonl
+from citetune.testing.standins import FAMILIES, build_standin
+from citetune.tiny_model import record_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -98,3 +104,49 @@ def test_curation_edit_as_an_experiment_reruns_from_curate_but_not_download(repo
     shown = sh(["dvc", "exp", "show", "--no-pager", "--md"], root, env)
     assert "train.epochs" in shown and "doi_exact_match" in shown
     assert "eval.json" in sh(["dvc", "metrics", "show"], root, env)
+
+
+def test_dvc_repro_after_a_killed_train_resumes_from_its_last_checkpoint(repo):
+    root, env = repo
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"].update(epochs=3, save_steps=3)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tracked = {p: (root / p).read_bytes() for p in ("dvclive/train/metrics.json", "metrics/train.json")}
+    killed = subprocess.Popen(["dvc", "repro", "train"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while (last := last_complete(root / "models/checkpoints")) is None or step_of(last) < 6:
+        assert killed.poll() is None and time.monotonic() < deadline, "train ended before its checkpoint at 6"
+        time.sleep(0.1)
+    os.killpg(killed.pid, signal.SIGKILL)  # dvc, the stage and its workers, as a power cut would
+    killed.wait()
+    stopped_at = step_of(last_complete(root / "models/checkpoints"))
+    # What git tracks is as the last finished run left it until a new run finishes.
+    assert {p: (root / p).read_bytes() for p in tracked} == tracked
+
+    out = sh(["dvc", "repro"], root, env)
+    assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out
+    resumed = json.loads((root / "metrics/train.json").read_text())
+    assert resumed["resumed_from_step"] >= stopped_at >= 6 and f"resumed at step {resumed['resumed_from_step']}" in out
+    assert resumed["epochs"] == 3 and not (root / "models/checkpoints").exists()
+    assert sh(["dvc", "status"], root, env).split() == ["base_source:", "always", "changed"]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_stand_in_of_each_family_runs_base_train_evaluate_under_dvc(repo, family, tmp_path):
+    """A local checkpoint of each family as base.model, as a user would set it: DVC refetches the base,
+    trains and evaluates; the adapter names that checkpoint, and the answers are scored."""
+    root, env = repo
+    checkpoint = build_standin(family, tmp_path / family, record_texts(root / "data/sample"))
+    out = sh(["dvc", "exp", "run", "-S", f"base.model={checkpoint}", "-S", "train.epochs=1",
+              "-S", "evaluate.splits=[test]"], root, env)
+    for stage in ("base", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    assert "Running stage 'qa'" not in out  # the data stages do not depend on the model
+    assert json.loads((root / f"models/base/{BASE_RECORD}").read_text())["path"] == str(checkpoint)
+    config = json.loads((root / "models/adapter/adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(checkpoint)
+    metrics = json.loads((root / "metrics/eval.json").read_text())
+    tuned = metrics["tuned/closed_book/grounded"]["test"]
+    assert tuned["n"] > 0 and tuned["fabricated_rate"] == 0
+    assert {"lookup", "bm25", "base"} <= set(metrics)
