@@ -40,14 +40,16 @@ def main(args, params):
         raise StageError(f"{args.citations}: {e}; rerun the merge stage") from e
     write_csv(args.references, references)
     write_csv(args.out, matched)
-    write_json(args.metrics, metrics)
-    write_json(args.scores, score_distribution(references))
+    stopped = getattr(backend, "stopped", "")  # only Crossref's API can tell the stage to stop
+    if not stopped:  # the git-tracked figures stay those of the last finished run
+        write_json(args.metrics, metrics)
+        write_json(args.scores, score_distribution(references))
     if activity := backend.activity():
         log.info("%s", ", ".join(f"{n} {what}" for what, n in activity.items()))
     by = metrics["by_status"]
     print(f"match: {by['matched']}/{metrics['references']} references matched {metrics['by_method']}; "
           f"{by['rejected']} rejected, {by['not_found']} not found, {by['error']} errors")
-    if stopped := getattr(backend, "stopped", ""):  # only Crossref's API can tell the stage to stop
+    if stopped:
         raise StageError(f"{stopped}; {by['error']} references are recorded as error in {args.references}. "
                          f"Every answer received is cached in {args.cache}: run the stage again later "
                          "(dvc repro match) and it asks only for what is missing")

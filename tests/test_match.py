@@ -495,6 +495,8 @@ def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_fr
         assert set(status.values()) <= {"matched", "error"}
         errors = refs[refs["match_status"] == "error"]
         assert errors["match_note"].str.contains("stopped asking Crossref: it asked for a pause of 86400 s").all()
+        # The (git-tracked) figures are not those of a stopped run.
+        assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scores.json").exists()
 
         srv.faults.clear()
         asked = srv.requests()
@@ -502,6 +504,7 @@ def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_fr
         assert proc.returncode == 0, proc.stderr
         assert srv.requests() - asked == len(errors)  # only what the stopped run had no answer for
     assert (read_csv(tmp_path / "out/references.csv")["match_status"] == "matched").all()
+    assert json.loads((tmp_path / "metrics.json").read_text())["by_status"]["matched"] == len(df)
 
 
 @pytest.mark.parametrize("body", [b'"Too many requests: slow down"', b'["Too many requests: slow down"]',
