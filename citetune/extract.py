@@ -35,7 +35,7 @@ from citetune import jats
 from citetune.engines import builtin, cermine
 from citetune.errors import StageError
 from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
-from citetune.pdf_check import file_problem
+from citetune.pdf_check import file_problem, followed_link
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,25 @@ def _cached(cache_dir: Path, key: str) -> tuple[bytes, dict] | None:
     return None
 
 
+def _pdf_of(row: dict, pdf_dir: Path) -> Path:
+    return Path(row["pdf"]) if row.get("pdf") else pdf_dir / f"{str(row.get('paper_id') or '').strip()}.pdf"
+
+
+def dvc_cache_dirs() -> list[Path]:
+    """The DVC cache of the project the stage runs in ([] outside one): links into it are followed."""
+    try:
+        from dvc.repo import Repo
+
+        with Repo() as repo:
+            return [Path(repo.cache.local.path)]
+    except Exception:  # not a DVC project, or no local cache: no link is followed
+        return []
+
+
 def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
     """Sort the manifest into cached results, PDFs to extract and rows that cannot be tried at all."""
+    # DVC is asked for its cache only when a link is there to follow (cache.type: symlink).
+    trusted = dvc_cache_dirs() if any(_pdf_of(row, pdf_dir).is_symlink() for row in manifest) else []
     report: dict[str, dict] = {}  # in the manifest's order
     jobs: list[Job] = []
     outputs: dict[str, bytes] = {}
@@ -207,7 +224,7 @@ def _plan(manifest: list[dict], pdf_dir: Path, cache_dir: Path, version: str):
                                              f"row {n} is left out"}
             continue
         rows_of[paper_id] = n
-        pdf = Path(row["pdf"]) if row.get("pdf") else pdf_dir / f"{paper_id}.pdf"
+        pdf = followed_link(_pdf_of(row, pdf_dir), trusted)
         problem = file_problem(pdf)
         if problem:
             report[paper_id] = {"paper_id": paper_id, "status": "failed", "error": f"{problem}: {pdf}"}

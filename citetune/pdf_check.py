@@ -30,6 +30,18 @@ def file_problem(path: str | Path) -> str | None:
     return None
 
 
+def followed_link(path: str | Path, trusted: list[Path]) -> Path:
+    """The file a symbolic link leads to when that is a regular file inside one of the `trusted` folders
+    (DVC's cache, whose `cache.type: symlink` puts links in the workspace); else `path` itself, which
+    file_problem then reports."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    target = path.resolve()
+    inside = any(target.is_relative_to(root.resolve()) for root in trusted)
+    return target if inside and file_problem(target) is None else path
+
+
 def _tail(f, size: int) -> bytes:
     """The last TRAILER_WINDOW bytes before any trailing padding."""
     end = size

@@ -703,3 +703,26 @@ def test_long_paragraphs_join_line_by_line_and_control_characters_never_reach_th
     xml = jats.to_bytes(builtin.extract(pdf))
     rows, _ = citation_rows(jats.parse_jats(xml), "ctrl")
     assert [r["ref_id"] for r in rows] == ["ref1"] and not re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", xml)
+
+
+def test_links_into_dvc_cache_are_followed_as_cache_type_symlink_makes_them(corpus, pdf_dir, tmp_path, monkeypatch):
+    """`dvc config cache.type symlink` turns the workspace's PDFs into links into .dvc/cache: those are read,
+    a link leading anywhere else still is not."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DVC_NO_ANALYTICS="1")
+    folder = tmp_path / "pdf"
+    folder.mkdir()
+    papers = [p["id"] for p in corpus.papers[:2]]
+    for paper in papers:
+        (folder / f"{paper}.pdf").write_bytes((pdf_dir / f"{paper}.pdf").read_bytes())
+    for cmd in (["dvc", "init", "--no-scm", "-q"], ["dvc", "config", "cache.type", "symlink"],
+                ["dvc", "add", "-q", "pdf"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert all((folder / f"{paper}.pdf").is_symlink() for paper in papers)
+    (folder / "elsewhere.pdf").symlink_to(pdf_dir / f"{papers[0]}.pdf")
+    monkeypatch.chdir(tmp_path)
+    rows = [{"paper_id": paper} for paper in papers] + [{"paper_id": "elsewhere"}]
+    report = extract_papers(rows, folder, tmp_path / "xml", tmp_path / "cache", default_params("extract"))
+    assert [(r["paper_id"], r["status"]) for r in report] == [(papers[0], "ok"), (papers[1], "ok"),
+                                                              ("elsewhere", "failed")]
+    assert "symbolic link" in report[2]["error"]
