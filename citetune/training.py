@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 from transformers import TrainerCallback
 
-from citetune.answers import ADAPTER_FORMAT, answer_format_of
+from citetune.answers import ADAPTER_FORMAT, answer_format_of, parse_answer
 from citetune.chat import fit_messages, takes_system
 from citetune.checkpoints import finish, resume_point, run_fingerprint, step_of
 from citetune.errors import StageError
@@ -315,22 +315,35 @@ def warn_if_overlong(tokenizer, train_ds, max_length: int, length=chat_length) -
     return cut
 
 
-def check_answers_writable(tokenizer, train_ds) -> int:
+def _structure(answer: str, answer_format: str) -> tuple[int, int, bool, bool]:
+    """(lines of a text answer, works cited, abstained, malformed): what an answer says, whatever its
+    titles' characters."""
+    parsed = parse_answer(answer, answer_format=answer_format)
+    lines = sum(bool(line.strip()) for line in answer.splitlines()) if answer_format == "text" else 0
+    return lines, len(parsed.cited), parsed.abstained, parsed.malformed
+
+
+def check_answers_writable(tokenizer, train_ds, answer_format: str = "text") -> int:
     """Count, and warn about, the answers the base's tokenizer cannot write as they are (a character its
-    vocabulary lacks); refuse a tokenizer that loses their line breaks, as T5's does: an answer cites one
-    work per line, so a model that cannot write one could never give a parseable multi-work answer."""
-    lost, flattened = [], 0
+    vocabulary lacks); refuse a tokenizer that changes what an answer says when read back (T5's, which
+    has no line break and no braces): one work per line, or JSON, is the answer's structure, and a model
+    that cannot write it could never give an answer that parses as taught."""
+    lost, broken = [], []
     for row in train_ds:
         answer = row["completion"][0]["content"]
         written = tokenizer.decode(tokenizer.encode(answer, add_special_tokens=False), skip_special_tokens=True,
                                    clean_up_tokenization_spaces=False)
         if written.strip() != answer.strip():
             lost.append(answer)
-            flattened += written.count("\n") < answer.count("\n")
-    if flattened:
-        raise StageError(f"the base's tokenizer cannot write a line break: {flattened} of {len(train_ds)} answers "
-                         "would lose theirs, and an answer cites one work per line. Choose a base.model whose "
-                         "vocabulary has '\\n' (T5's has none; LED, BART and the causal families do)")
+            if _structure(written, answer_format) != _structure(answer, answer_format):
+                broken.append((answer, written))
+    if broken:
+        answer, written = broken[0]
+        raise StageError(f"the base's tokenizer cannot write {len(broken)} of {len(train_ds)} answers so that they "
+                         f"read back the same (for one, {answer[:120]!r} is written {written[:120]!r}): the "
+                         "answer's structure (one work per line, or JSON) needs characters its vocabulary lacks, "
+                         "as T5's lacks line breaks and braces. Choose a base.model whose vocabulary writes them "
+                         "(LED, BART and the causal families do)")
     if lost:
         log.warning("the base's tokenizer cannot write %d of %d answers exactly (for one: %r): the model learns "
                     "what it can write", len(lost), len(train_ds), lost[0][:80])
@@ -417,7 +430,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     except ValueError as e:
         raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
-    unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds)
+    unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds, answer_format)
     start = time.monotonic()
     checkpoints = checkpoint_dir is not None and params.save_steps > 0
     resume = None

@@ -103,7 +103,8 @@ def test_grounded_decoding_holds_on_the_decoders_tokens(name, corpus_texts, few_
     assert all(not a.finished and a.text for a in free)  # the budget, not an end token, stopped them
 
 
-def test_a_tokenizer_that_cannot_write_line_breaks_is_refused_before_training(corpus_texts, tmp_path):
+def test_a_tokenizer_that_cannot_write_the_answers_structure_is_refused_before_training(corpus_texts, tmp_path):
+    """Single-work answers read back the same without their line break; multi-work ones do not."""
     from citetune.training import train_adapter
 
     base = _base("t5", tmp_path, corpus_texts, line_breaks=False)  # as T5's own vocabulary
@@ -111,10 +112,17 @@ def test_a_tokenizer_that_cannot_write_line_breaks_is_refused_before_training(co
     multi = [r for r in rows if len(r["dois"]) > 1]
     write_sft(tmp_path / "sft", multi + [r for r in rows if len(r["dois"]) == 1][:3])
     params = default_params("train", task="seq2seq", quantization="none", max_length=448)
-    with pytest.raises(StageError, match=f"cannot write a line break: {len(multi)} of {len(multi) + 3} answers"):
+    with pytest.raises(StageError, match=f"cannot write {len(multi)} of {len(multi) + 3} answers so that they read "
+                                         "back the same"):
         train_adapter(params, tmp_path / "sft/train.jsonl", tmp_path / "sft/validation.jsonl", base,
                       tmp_path / "adapter", live_dir=None, device="cpu")
     assert not (tmp_path / "adapter").exists()
+    # JSON answers need braces and quotes, which this vocabulary (trained on prose) cannot write either.
+    rows = [r for r in sft_records(modes=["closed_book"], answer_format="json") if r["split"] == "train"][:4]
+    write_sft(tmp_path / "json", rows)
+    with pytest.raises(StageError, match="cannot write 4 of 4 answers so that they read back the same"):
+        train_adapter(params, tmp_path / "json/train.jsonl", tmp_path / "json/validation.jsonl", base,
+                      tmp_path / "adapter", live_dir=None, device="cpu")
 
 
 @pytest.mark.slow
