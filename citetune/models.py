@@ -130,15 +130,20 @@ def load_tuned(base_model, adapter_dir: str | Path, quantization: str = "none", 
     return load_base(adapter_dir, quantization, device)
 
 
+def require_base(path: str | Path) -> Path:
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise StageError(f"no base model in {path}: run the base stage first (dvc repro base)")
+    return path
+
+
 def load_base(path: str | Path, quantization: str = "none", device: str | None = None):
     """Load the base model from `path` (models/base), a causal LM or an encoder-decoder, quantized to 4-bit
     NF4 if asked."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     device = device or pick_device()
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise StageError(f"no base model in {path}: run the base stage first (dvc repro base)")
+    path = require_base(path)
     kwargs = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32}
     qconfig = quantization_config(quantization, device)
     if device == "cuda":  # under accelerate launch, each process on its own GPU

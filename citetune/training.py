@@ -33,6 +33,7 @@ from citetune.models import (
     load_base,
     load_tokenizer,
     pick_device,
+    require_base,
 )
 from citetune.params import TrainParams
 
@@ -430,7 +431,7 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     except ValueError as e:
         raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
-    unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds, answer_format)
+    unwritable = check_answers_writable(load_tokenizer(require_base(base_dir)), train_ds, answer_format)
     start = time.monotonic()
     checkpoints = checkpoint_dir is not None and params.save_steps > 0
     resume = None
