@@ -854,3 +854,29 @@ def test_the_index_format_follows_the_code_that_makes_its_words(tmp_path):
     sources[1].write_text("x = 2\n")
     assert local_module.code_format(sources) != before
     assert local_module.INDEX_FORMAT == local_module.code_format(local_module.TOKEN_SOURCES)
+
+
+def test_index_files_this_version_never_reads_are_removed_and_others_kept(tmp_path, caplog):
+    folder = tmp_path / "index"
+    _write_lines(tmp_path / "crossref.jsonl", RECORDS[:10])
+    _write_lines(tmp_path / "other.jsonl", RECORDS[10:20])
+    other = local_module.default_index_path(tmp_path / "other.jsonl", folder)
+    LocalIndex.build(other, tmp_path / "other.jsonl", progress=False)  # match.records may switch back to it
+    old_named, old_format = folder / "crossref.jsonl.sqlite", folder / "gone.jsonl-0123456789ab.sqlite"
+    for path in (old_named, old_format):
+        LocalIndex.build(path, tmp_path / "crossref.jsonl", progress=False)._db().close()
+        db = sqlite3.connect(path)
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+        db.commit()
+        db.close()
+    (folder / "notes.sqlite").write_text("not a database")
+    sqlite3.connect(folder / "mine.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    (folder / "notes.txt").write_text("kept")
+    caplog.set_level("INFO", logger="citetune.matching.local")
+    index = make_backend(default_params("match", records=str(tmp_path / "crossref.jsonl")), index_dir=folder)
+    assert len(index) == 10
+    kept = sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert kept == sorted([other.name, index.db_path.name, "notes.sqlite", "mine.sqlite", "notes.txt"])
+    assert f"{old_named} removed: an index of an older naming" in caplog.text
+    assert f"{old_format} removed: an index of an older format" in caplog.text
+    assert len(LocalIndex(other)) == 10

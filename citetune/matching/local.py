@@ -401,6 +401,41 @@ class LocalIndex:
         return [records[key] for _, _, key in ranked]
 
 
+# An index file's name: the record file or folder's name, then a key of its resolved path.
+INDEX_NAME = re.compile(r".-[0-9a-f]{12}\.sqlite$")
+
+
+def _format_of(path: Path) -> str | None:
+    """The format an index file was written in; None when the file is no index."""
+    try:
+        db = sqlite3.connect(path)  # not read-only: that would leave the WAL's files behind
+        try:
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return found[0] if found else None
+
+
+def remove_stale_indexes(cache_dir: str | Path) -> list[Path]:
+    """Remove the index files in cache_dir that this code can never use (named before names held a
+    path key, or written in another format, which opening would rebuild anyway), so that the folder,
+    hashed whole as a pipeline output, does not keep them forever. Indexes of other record files in the
+    current format stay: match.records may be switched back to them. Returns what was removed."""
+    removed = []
+    for path in sorted(Path(cache_dir).glob("*.sqlite")):
+        found = _format_of(path)
+        if found is None or (found == INDEX_FORMAT and INDEX_NAME.search(path.name)):
+            continue
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            part.unlink(missing_ok=True)
+        log.info("%s removed: an index of an older %s, which this version never reads", path,
+                 "format" if INDEX_NAME.search(path.name) else "naming")
+        removed.append(path)
+    return removed
+
+
 def default_index_path(records: str | Path, cache_dir: str | Path = "data/cache/index") -> Path:
     """Where the index of a record file or folder lives: one SQLite file per source, named after it and
     keyed by its resolved path (two files of the same name in different folders have an index each)."""
