@@ -32,14 +32,14 @@ import orjson
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
+import citetune.matching.records
+import citetune.words
 from citetune.ids import without_ids
 from citetune.matching.record_files import (
     UnreadableRecordFile,
     iter_file_records,
     record_files,
 )
-from citetune import words
-from citetune.matching import records as record_fields
 from citetune.matching.records import RecordFields, record_bib
 from citetune.words import STOP_WORDS, comparable_text
 
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 # FTS5 table forgets a row only when told exactly the words it was indexed with, and they are
 # recomputed by this code: an index written by other code (or other Unicode tables) is rebuilt
 # rather than mixed with new rows.
-TOKEN_SOURCES = (Path(words.__file__), Path(record_fields.__file__), Path(__file__))
+TOKEN_SOURCES = (Path(citetune.words.__file__), Path(citetune.matching.records.__file__), Path(__file__))
 
 
 def code_format(sources: Iterable[Path]) -> str:
@@ -293,7 +293,9 @@ class LocalIndex:
 
         def flush() -> None:
             dois = [r[0] for r in rows]
-            old, replaced, kept = {}, set(), {}  # replaced: by id; kept: DOI -> the later file holding it
+            # old: DOI -> the row this version replaces; replaced: the files of those rows;
+            # kept: DOI -> the later file whose version stays
+            old, replaced, kept = {}, set(), {}
             for chunk in range(0, len(dois), 900):
                 part = dois[chunk:chunk + 900]
                 for doi, i, was in db.execute(f"SELECT doi, id, source FROM works WHERE doi IN "
@@ -306,11 +308,12 @@ class LocalIndex:
             if source is not None:
                 shadows = [(source, u) for u in replaced - {source, None}] + [(k, source) for k in set(kept.values())]
                 db.executemany("INSERT OR IGNORE INTO shadows VALUES (?, ?)", shadows)
-            new = [r for r in rows if r[0] not in kept] if kept else rows
+            new = [r for r in rows if r[0] not in kept]
             words = Counter() if counted else Counter(t for r in new for t in set(r[1].split()))
-            for r in rows if counted and kept else ():
-                if r[0] in kept:
-                    words.subtract(set(r[1].split()))  # counted in df, but not indexed
+            if counted:
+                for r in rows:
+                    if r[0] in kept:
+                        words.subtract(set(r[1].split()))  # counted in df, but another file's version is indexed
             if old:
                 ids = list(old.values())
                 gone = [(i, bib_of(r)) for i, r in db.execute(
