@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import logging
 import os
 import re
@@ -32,8 +33,6 @@ import orjson
 from rapidfuzz import fuzz, process
 from tqdm import tqdm
 
-import citetune.matching.records
-import citetune.words
 from citetune.ids import without_ids
 from citetune.matching.record_files import (
     UnreadableRecordFile,
@@ -68,7 +67,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 # FTS5 table forgets a row only when told exactly the words it was indexed with, and they are
 # recomputed by this code: an index written by other code (or other Unicode tables) is rebuilt
 # rather than mixed with new rows.
-TOKEN_SOURCES = (Path(citetune.words.__file__), Path(citetune.matching.records.__file__), Path(__file__))
+TOKEN_SOURCES = (Path(inspect.getfile(comparable_text)), Path(inspect.getfile(record_bib)), Path(__file__))
 
 
 def code_format(sources: Iterable[Path]) -> str:
