@@ -628,8 +628,10 @@ def test_an_index_of_another_format_is_rebuilt_and_any_record_file_name_is_read(
     db.execute("UPDATE meta SET value = 'older' WHERE key = 'format'")
     db.commit()
     db.close()
+    size = sum(p.stat().st_size for p in tmp_path.glob("i.sqlite*"))
     reopened = LocalIndex(tmp_path / "i.sqlite")
     assert len(reopened) == 0  # not mixed with what an older version wrote
+    assert sum(p.stat().st_size for p in tmp_path.glob("i.sqlite*")) < size / 2  # nor kept at its size
     assert len(LocalIndex.build(tmp_path / "i.sqlite", tmp_path / "records.ndjson", progress=False)) == len(RECORDS)
 
 

@@ -172,6 +172,10 @@ class LocalIndex:
         if found is None or found[0] != INDEX_FORMAT:
             if found is not None:
                 log.info("%s was built by another version; rebuilding it", self.db_path)
+                db.close()  # a new file: dropping the tables would keep the old one's size
+                self._local.db = None
+                _remove_index_file(self.db_path)
+                db = self._db()
             db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in ("works", "works_fts", "terms", "sources",
                                                                               "shadows")) + SCHEMA)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (INDEX_FORMAT,))
@@ -420,6 +424,11 @@ def _format_of(path: Path) -> str | None:
     return found[0] if found else None
 
 
+def _remove_index_file(path: Path) -> None:
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        part.unlink(missing_ok=True)
+
+
 def remove_stale_indexes(cache_dir: str | Path) -> list[Path]:
     """Remove the index files in cache_dir that this code can never use (named before names held a
     path key, or written in another format, which opening would rebuild anyway), so that the folder,
@@ -430,8 +439,7 @@ def remove_stale_indexes(cache_dir: str | Path) -> list[Path]:
         found = _format_of(path)
         if found is None or (found == INDEX_FORMAT and INDEX_NAME.search(path.name)):
             continue
-        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            part.unlink(missing_ok=True)
+        _remove_index_file(path)
         log.info("%s removed: an index of an older %s, which this version never reads", path,
                  "format" if INDEX_NAME.search(path.name) else "naming")
         removed.append(path)
