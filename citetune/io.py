@@ -73,16 +73,19 @@ def write_csv(path: str | Path, df: pd.DataFrame) -> None:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """A table every stage writes with a header row; a file without one (0 bytes) or that is not CSV
-    text raises StageError naming it."""
+    """A table every stage writes with a header row; a file without one (0 bytes, or blank lines
+    alone) or that is not CSV text raises StageError naming it."""
     import pandas as pd
 
     path = Path(path)
+    empty = "{} is empty ({}), not a table with a header row: rerun the stage that writes it"
     if path.stat().st_size == 0:
-        raise StageError(f"{path} is empty (0 bytes), not a table with a header row: rerun the stage that writes it")
+        raise StageError(empty.format(path, "0 bytes"))
     try:
         # Everything as text: ids like "0704.0001" or years must not turn into floats.
         return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise StageError(empty.format(path, "blank lines alone")) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise StageError(f"{path} is not a readable CSV table ({e})") from None
 

@@ -269,7 +269,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` brings in keys that the mapping's own keys may override
             key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # SafeLoader refuses an unhashable key with where it is
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' is given twice (first on line {seen[key] + 1})", key_node.start_mark)
@@ -294,7 +300,7 @@ def _read(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ParamsError(f"{path} is not a mapping of sections like the project's params.yaml "
                           f"(it holds a {type(data).__name__})")
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = sorted(str(k) for k in data if k not in SECTIONS)  # a key may be a number, a date, null
     if unknown:
         hints = [
             f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, SECTIONS, n=1)) else "")

@@ -631,8 +631,10 @@ def test_an_index_of_another_format_is_rebuilt_and_any_record_file_name_is_read(
     db.execute("UPDATE meta SET value = 'older' WHERE key = 'format'")
     db.commit()
     db.close()
+    size = sum(p.stat().st_size for p in tmp_path.glob("i.sqlite*"))
     reopened = LocalIndex(tmp_path / "i.sqlite")
     assert len(reopened) == 0  # not mixed with what an older version wrote
+    assert sum(p.stat().st_size for p in tmp_path.glob("i.sqlite*")) < size / 2  # nor kept at its size
     assert len(LocalIndex.build(tmp_path / "i.sqlite", tmp_path / "records.ndjson", progress=False)) == len(RECORDS)
 
 
@@ -785,3 +787,101 @@ def test_the_stage_says_its_citations_table_is_an_empty_file(tmp_path):
     proc = _run_stage(tmp_path, {"backend": "local", "records": str(SAMPLE)})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{tmp_path / 'in.csv'} is empty (0 bytes), not a table with a header row" in proc.stderr
+
+
+def _contents(index: LocalIndex) -> tuple:
+    """What an index holds, whatever order it was built in: its records, its word counts, and for each
+    word the DOIs the full-text index finds by it (a row it failed to forget shows as a DOI-less id)."""
+    db = index._db()
+    records = sorted(db.execute("SELECT doi, record FROM works"))
+    terms = db.execute("SELECT term, df FROM terms WHERE df > 0 ORDER BY term").fetchall()
+    doi_of = dict(db.execute("SELECT id, doi FROM works"))
+    found = {t: sorted(str(doi_of.get(i, i)) for (i,) in db.execute("SELECT rowid FROM works_fts WHERE works_fts "
+                                                                     "MATCH ?", (f'"{t}"',)))
+             for t, _ in terms}
+    return records, terms, found
+
+
+def test_a_work_in_two_files_is_the_later_files_version_however_the_index_grew(tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    twice = {"DOI": "10.5555/twice", "type": "journal-article", "issued": {"date-parts": [[2020]]},
+             "author": [{"family": "Doe", "given": "Jane", "sequence": "first"}]}
+    in_a, in_b = dict(twice, title=["Version kept in alpha"]), dict(twice, title=["Version kept in beta"])
+    a, b = [*RECORDS[:30], in_a], [*RECORDS[30:60], in_b]
+
+    def build_both() -> LocalIndex:
+        for name, records in (("a.jsonl", a), ("b.jsonl", b)):  # only a file that changed is rewritten
+            text = "".join(json.dumps(r) + "\n" for r in records)
+            if not (dump / name).exists() or (dump / name).read_text() != text:
+                _write_lines(dump / name, records)
+        index = LocalIndex.build(tmp_path / "i.sqlite", dump, progress=False)
+        for p in tmp_path.glob("fresh.sqlite*"):
+            p.unlink()
+        assert _contents(index) == _contents(LocalIndex.build(tmp_path / "fresh.sqlite", dump, progress=False))
+        return index
+
+    assert build_both().lookup(twice["DOI"])["title"] == in_b["title"]  # b.jsonl comes after a.jsonl
+    a.append(RECORDS[60])  # an unrelated record: a is read again, b's version stays
+    assert build_both().lookup(twice["DOI"])["title"] == in_b["title"]
+    b.append(RECORDS[61])
+    assert build_both().lookup(twice["DOI"])["title"] == in_b["title"]
+    b.remove(in_b)  # only a holds it now
+    index = build_both()
+    assert index.lookup(twice["DOI"])["title"] == in_a["title"]
+    assert index.search("Version kept in alpha Doe 2020", 1)[0]["DOI"] == twice["DOI"]
+    b.append(in_b)
+    assert build_both().lookup(twice["DOI"])["title"] == in_b["title"]
+    a.remove(in_a)
+    assert build_both().lookup(twice["DOI"])["title"] == in_b["title"]
+
+
+def test_ids_of_forgotten_works_are_never_given_again(tmp_path):
+    """A full-text entry some other version failed to forget can never point at a later work."""
+    path = tmp_path / "records.jsonl"
+    _write_lines(path, RECORDS[:20])
+    index = LocalIndex.build(tmp_path / "i.sqlite", path, progress=False)
+    used = index._db().execute("SELECT MAX(id) FROM works").fetchone()[0]
+    _write_lines(path, RECORDS[:5])
+    index = LocalIndex.build(tmp_path / "i.sqlite", path, progress=False)
+    assert index._db().execute("SELECT MIN(id) FROM works").fetchone()[0] > used
+
+
+def test_the_index_format_follows_the_code_that_makes_its_words(tmp_path):
+    """The words a row is forgotten with are recomputed: any change to the code that makes them
+    (or to the Unicode tables it folds with) makes another format, so the index is rebuilt."""
+    assert {p.name for p in local_module.TOKEN_SOURCES} == {"words.py", "records.py", "local.py"}
+    sources = [tmp_path / "one.py", tmp_path / "two.py"]
+    for p in sources:
+        p.write_text("x = 1\n")
+    before = local_module.code_format(sources)
+    assert local_module.code_format(sources) == before
+    sources[1].write_text("x = 2\n")
+    assert local_module.code_format(sources) != before
+    assert local_module.INDEX_FORMAT == local_module.code_format(local_module.TOKEN_SOURCES)
+
+
+def test_index_files_this_version_never_reads_are_removed_and_others_kept(tmp_path, caplog):
+    folder = tmp_path / "index"
+    _write_lines(tmp_path / "crossref.jsonl", RECORDS[:10])
+    _write_lines(tmp_path / "other.jsonl", RECORDS[10:20])
+    other = local_module.default_index_path(tmp_path / "other.jsonl", folder)
+    LocalIndex.build(other, tmp_path / "other.jsonl", progress=False)  # match.records may switch back to it
+    old_named, old_format = folder / "crossref.jsonl.sqlite", folder / "gone.jsonl-0123456789ab.sqlite"
+    for path in (old_named, old_format):
+        LocalIndex.build(path, tmp_path / "crossref.jsonl", progress=False)._db().close()
+        db = sqlite3.connect(path)
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'format'")
+        db.commit()
+        db.close()
+    (folder / "notes.sqlite").write_text("not a database")
+    sqlite3.connect(folder / "mine.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    (folder / "notes.txt").write_text("kept")
+    caplog.set_level("INFO", logger="citetune.matching.local")
+    index = make_backend(default_params("match", records=str(tmp_path / "crossref.jsonl")), index_dir=folder)
+    assert len(index) == 10
+    kept = sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    assert kept == sorted([other.name, index.db_path.name, "notes.sqlite", "mine.sqlite", "notes.txt"])
+    assert f"{old_named} removed: an index of an older naming" in caplog.text
+    assert f"{old_format} removed: an index of an older format" in caplog.text
+    assert len(LocalIndex(other)) == 10

@@ -1,6 +1,7 @@
 """merge and qa stages on small hand-made inputs, run as the stage scripts users run."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import yaml
 
 from citetune.answers import ABSTAIN
 from citetune.columns import CITATION_COLUMNS
+from citetune.errors import StageError
 from citetune.io import read_csv, read_jsonl
 from citetune.params import default_params
 from citetune.qa import CANDIDATES_HEADER
@@ -236,3 +238,18 @@ def test_qa_says_which_input_is_an_empty_file(matched, emptied):
     r = run_qa(matched)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"{matched / emptied} is empty (0 bytes), not a table with a header row" in r.stderr
+
+
+@pytest.mark.parametrize("content", [b"\n\n", b"  \n \r\n\t\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n \n"])
+def test_a_csv_of_blank_lines_or_a_lone_bom_is_an_empty_table_by_name(tmp_path, content):
+    (tmp_path / "t.csv").write_bytes(content)
+    with pytest.raises(StageError, match=re.escape(f"{tmp_path / 't.csv'} is empty (blank lines alone), not a table "
+                                                   "with a header row: rerun the stage that writes it")):
+        read_csv(tmp_path / "t.csv")
+
+
+def test_qa_says_its_input_of_blank_lines_is_empty(matched):
+    (matched / "references.csv").write_bytes(b"\xef\xbb\xbf\n\n")
+    r = run_qa(matched)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{matched / 'references.csv'} is empty (blank lines alone), not a table with a header row" in r.stderr

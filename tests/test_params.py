@@ -1,5 +1,6 @@
 """params.yaml is the one home of default values: the typed params check them and never make one up."""
 
+import json
 import subprocess
 import sys
 
@@ -121,11 +122,25 @@ def test_a_bound_value_that_means_something_is_accepted(tmp_path, section, key, 
     (b"train: 3\n", "the 'train' section is 3, not a mapping"),
     (b"train:\n  epochs: 1\n  seed: 2\n  epochs: 5\n", r"(?s)key 'epochs' is given twice \(first on line 2\).*line 4"),
     (b"", "is empty: it must set the sections download, curate"),
+    (b"? [a, b]\n: 1\n", r"(?s)is not valid YAML: .*found unhashable key"),
+    (b"1: x\ntrian: 3\n", r"unknown section\(s\) '1', 'trian' \(did you mean 'train'\?\)"),
 ])
 def test_a_file_that_is_not_a_params_mapping_is_refused(tmp_path, content, expected):
     path = tmp_path / "params.yaml"
     path.write_bytes(content)
     with pytest.raises(ParamsError, match=expected):
+        load_params("train", path)
+
+
+def test_merge_keys_are_yaml_and_a_key_given_twice_beside_them_is_still_refused(tmp_path):
+    values = default_params("train").model_dump(mode="json")
+    path = tmp_path / "params.yaml"
+    text = f"train:\n  <<: &defaults {json.dumps(values)}\n  epochs: 7\n"  # the defaults, one key overridden
+    path.write_text(text)
+    assert load_params("train", path) == default_params("train", epochs=7)
+    assert load_params("train", path).model_dump(mode="json") == yaml.safe_load(text)["train"]
+    path.write_text(text + "  epochs: 8\n")
+    with pytest.raises(ParamsError, match=r"key 'epochs' is given twice \(first on line 3\)"):
         load_params("train", path)
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import logging
 import os
 import re
 import sqlite3
 import threading
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -47,10 +49,11 @@ KEEP_FIELDS = ("DOI", "title", "subtitle", "author", "issued", "published", "pub
                "published-online", "created", "container-title", "short-container-title", "volume", "issue",
                "page", "article-number", "type", "relation")
 # works.source is the sources row of the file a work was read from (NULL: given in memory); shadows
-# holds (file, other file) when a DOI read from the first replaced the second's version of that work.
+# holds (file, other file) when the first file's version of a work is the one kept, not the second's.
+# Ids are never given twice (AUTOINCREMENT): a full-text entry that was not forgotten points at no work.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY, doi TEXT NOT NULL UNIQUE, record BLOB NOT NULL,
-                                  source INTEGER);
+CREATE TABLE IF NOT EXISTS works (id INTEGER PRIMARY KEY AUTOINCREMENT, doi TEXT NOT NULL UNIQUE,
+                                  record BLOB NOT NULL, source INTEGER);
 CREATE INDEX IF NOT EXISTS works_source ON works(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS works_fts USING fts5(bib, content='', tokenize='ascii', detail='none',
                                                          columnsize=0);
@@ -60,9 +63,22 @@ CREATE TABLE IF NOT EXISTS sources (id INTEGER PRIMARY KEY, path TEXT NOT NULL U
 CREATE TABLE IF NOT EXISTS shadows (source INTEGER, under INTEGER, PRIMARY KEY (source, under)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
-# What the index holds and how (the bibliographic string, the tokens): an index of another format is
-# rebuilt rather than mixed with new rows.
-INDEX_FORMAT = "4"  # 3: records keep their relations (preprint <-> published version); 4: and their file
+# The code that decides what the index holds and the words each work is indexed under. A contentless
+# FTS5 table forgets a row only when told exactly the words it was indexed with, and they are
+# recomputed by this code: an index written by other code (or other Unicode tables) is rebuilt
+# rather than mixed with new rows.
+TOKEN_SOURCES = (Path(inspect.getfile(comparable_text)), Path(inspect.getfile(record_bib)), Path(__file__))
+
+
+def code_format(sources: Iterable[Path]) -> str:
+    """The index format of this code: a hash of its source files and the Unicode version it folds with."""
+    h = hashlib.sha256()
+    for path in sources:
+        h.update(path.read_bytes())
+    return f"{h.hexdigest()[:16]}-unicode{unicodedata.unidata_version}"
+
+
+INDEX_FORMAT = code_format(TOKEN_SOURCES)
 
 
 def bib_of(record: bytes) -> str:
@@ -156,6 +172,10 @@ class LocalIndex:
         if found is None or found[0] != INDEX_FORMAT:
             if found is not None:
                 log.info("%s was built by another version; rebuilding it", self.db_path)
+                db.close()  # a new file: dropping the tables would keep the old one's size
+                self._local.db = None
+                _remove_index_file(self.db_path)
+                db = self._db()
             db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in ("works", "works_fts", "terms", "sources",
                                                                               "shadows")) + SCHEMA)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (INDEX_FORMAT,))
@@ -190,8 +210,9 @@ class LocalIndex:
     def sync(self, files: Iterable[Path], progress: bool = True) -> int:
         """Make the index hold exactly the records of `files`: the records of files no longer there or
         changed since they were read are forgotten, new and changed files are read (files keyed by their
-        resolved path); returns the number of records read. A file that cannot be read is left out, with
-        its reason in self.unreadable."""
+        resolved path); returns the number of records read. A work in several files is the version of
+        the last of them in `files`, however the index grew: the index equals one built afresh. A file
+        that cannot be read is left out, with its reason in self.unreadable."""
         db = self._db()
         known = {path: (i, size, mtime) for i, path, size, mtime in
                  db.execute("SELECT id, path, size, mtime_ns FROM sources")}
@@ -202,6 +223,9 @@ class LocalIndex:
         before = len(self)
         forgotten = self._forget(removed + changed)
         db.commit()  # the forgotten files are no longer in sources: after a kill they are read as new ones
+        # Each file's place in `files`, by its sources row: of two versions of a work, the later file's stays.
+        order = {path: k for k, path in enumerate(current)}
+        rank = {i: order[path] for i, path in db.execute("SELECT id, path FROM sources")}
         indexed = {path for (path,) in db.execute("SELECT path FROM sources")}
         todo = [(p, f, st) for p, (f, st) in current.items() if p not in indexed]
         total, self.unreadable = 0, {}
@@ -219,7 +243,8 @@ class LocalIndex:
                 # A file counts as read in the same transaction as its records: a kill loses nothing.
                 source = db.execute("INSERT INTO sources (path, size, mtime_ns) VALUES (?, ?, ?)",
                                     (key, st.st_size, st.st_mtime_ns)).lastrowid
-                n = self._add_rows(rows, df=df, source=source)
+                rank[source] = order[key]
+                n = self._add_rows(rows, df=df, source=source, rank=rank)
                 db.execute("UPDATE sources SET records = ? WHERE id = ?", (n, source))
                 total, pending = total + n, pending + n
                 if pending >= 50_000:  # fewer, larger commits: FTS5 writes fewer segments to merge later
@@ -261,42 +286,54 @@ class LocalIndex:
         return self._add_rows(map(index_row, records), batch)
 
     def _add_rows(self, index_rows: Iterable[tuple[str, str, bytes]], batch: int = 5000,
-                  df: Counter | None = None, source: int | None = None) -> int:
-        """Insert rows read from `source` (a DOI already there is replaced); `df`, when given, is their
-        word counts."""
+                  df: Counter | None = None, source: int | None = None, rank: dict[int, int] | None = None) -> int:
+        """Insert rows read from `source`; `df`, when given, is their word counts. A work already there
+        is replaced, unless `rank` (files' sources rows -> their order) puts its file after `source`:
+        then that version stays. Returns the number of rows read."""
         db, n, rows = self._db(), 0, []
         counted = df is not None
+        rank = rank or {}
 
         def flush() -> None:
-            # A DOI seen before (a newer snapshot of a work) replaces the old row and its index entry.
             dois = [r[0] for r in rows]
-            old, replaced = {}, set()
+            # old: DOI -> the row this version replaces; replaced: the files of those rows;
+            # kept: DOI -> the later file whose version stays
+            old, replaced, kept = {}, set(), {}
             for chunk in range(0, len(dois), 900):
                 part = dois[chunk:chunk + 900]
                 for doi, i, was in db.execute(f"SELECT doi, id, source FROM works WHERE doi IN "
                                               f"({','.join('?' * len(part))})", part):
-                    old[doi] = i
-                    replaced.add(was)
-            replaced -= {source, None}
-            if replaced and source is not None:
-                db.executemany("INSERT OR IGNORE INTO shadows VALUES (?, ?)", [(source, u) for u in replaced])
-            words = Counter() if counted else Counter(t for r in rows for t in set(r[1].split()))
+                    if source is not None and was not in (None, source) and rank.get(was, -1) > rank[source]:
+                        kept[doi] = was
+                    else:
+                        old[doi] = i
+                        replaced.add(was)
+            if source is not None:
+                shadows = [(source, u) for u in replaced - {source, None}] + [(k, source) for k in set(kept.values())]
+                db.executemany("INSERT OR IGNORE INTO shadows VALUES (?, ?)", shadows)
+            new = [r for r in rows if r[0] not in kept]
+            words = Counter() if counted else Counter(t for r in new for t in set(r[1].split()))
+            if counted:
+                for r in rows:
+                    if r[0] in kept:
+                        words.subtract(set(r[1].split()))  # counted in df, but another file's version is indexed
             if old:
-                ids = [(i,) for i in old.values()]
+                ids = list(old.values())
                 gone = [(i, bib_of(r)) for i, r in db.execute(
-                    f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", [i for (i,) in ids])]
+                    f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", ids)]
                 for _, bib in gone:
                     words.subtract(set(bib.split()))  # the replaced versions' words no longer count
                 # A contentless FTS5 table forgets a row when told the words it was indexed with.
                 db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
-                db.executemany("DELETE FROM works WHERE id = ?", ids)
+                db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i in ids])
             _add_terms(db, words)
-            cur = db.execute("SELECT COALESCE(MAX(id), 0) FROM works")
-            start = cur.fetchone()[0] + 1
+            # After the last id ever given, even to a work since forgotten (sqlite_sequence only grows).
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'works'").fetchone()
+            start = (last[0] if last else 0) + 1
             db.executemany("INSERT INTO works (id, doi, record, source) VALUES (?, ?, ?, ?)",
-                           [(start + k, r[0], r[2], source) for k, r in enumerate(rows)])
+                           [(start + k, r[0], r[2], source) for k, r in enumerate(new)])
             db.executemany("INSERT INTO works_fts (rowid, bib) VALUES (?, ?)",
-                           [(start + k, r[1]) for k, r in enumerate(rows)])
+                           [(start + k, r[1]) for k, r in enumerate(new)])
             rows.clear()
 
         seen: dict[str, int] = {}
@@ -368,6 +405,45 @@ class LocalIndex:
         bibs = {i: comparable_text(record_bib(r)) for i, r in records.items()}
         ranked = process.extract(query, bibs, scorer=fuzz.token_set_ratio, limit=rows)
         return [records[key] for _, _, key in ranked]
+
+
+# An index file's name: the record file or folder's name, then a key of its resolved path.
+INDEX_NAME = re.compile(r".-[0-9a-f]{12}\.sqlite$")
+
+
+def _format_of(path: Path) -> str | None:
+    """The format an index file was written in; None when the file is no index."""
+    try:
+        db = sqlite3.connect(path)  # not read-only: that would leave the WAL's files behind
+        try:
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return found[0] if found else None
+
+
+def _remove_index_file(path: Path) -> None:
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        part.unlink(missing_ok=True)
+
+
+def remove_stale_indexes(cache_dir: str | Path) -> list[Path]:
+    """Remove the index files in cache_dir that this code can never use (named before names held a
+    path key, or written in another format, which opening would rebuild anyway), so that the folder,
+    hashed whole as a pipeline output, does not keep them forever. Indexes of other record files in the
+    current format stay: match.records may be switched back to them. Returns what was removed."""
+    removed = []
+    for path in sorted(Path(cache_dir).glob("*.sqlite")):
+        found = _format_of(path)
+        if found is None or (found == INDEX_FORMAT and INDEX_NAME.search(path.name)):
+            continue
+        _remove_index_file(path)
+        log.info("%s removed: an index of an older %s, which this version never reads", path,
+                 "format" if INDEX_NAME.search(path.name) else "naming")
+        removed.append(path)
+    return removed
 
 
 def default_index_path(records: str | Path, cache_dir: str | Path = "data/cache/index") -> Path:

@@ -28,7 +28,7 @@ from citetune.columns import CITATION_COLUMNS, MATCH_COLUMNS
 from citetune.ids import arxiv_doi, find_arxiv, is_arxiv_id, is_doi
 from citetune.matching.backend import MatchBackend
 from citetune.matching.crossref import CrossrefBackend, LookupFailed
-from citetune.matching.local import LocalIndex, default_index_path
+from citetune.matching.local import LocalIndex, default_index_path, remove_stale_indexes
 from citetune.matching.records import record_authors, record_title, record_year
 from citetune.matching.validation import PrintedReference, Verdict, ref_key, validate
 
@@ -196,6 +196,7 @@ def make_backend(params, cache_path: str | Path = "data/cache/crossref.sqlite", 
     """The backend params ask for: a LocalIndex over params.records (built or brought up to date)
     or a CrossrefBackend."""
     if params.backend == "local":
+        remove_stale_indexes(index_dir)
         index = LocalIndex.build(default_index_path(params.records, index_dir), params.records)
         if not len(index):
             why = "".join(f"\n  {reason}" for reason in index.unreadable.values())
