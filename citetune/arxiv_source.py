@@ -38,6 +38,7 @@ from citetune.http_retry import (
     asks_longer,
     retry_after,
     retrying,
+    within,
 )
 from citetune.ids import is_arxiv_id, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
@@ -234,7 +235,9 @@ def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int =
 
 def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float) -> tuple[str, int]:
     deadline = Deadline(url, timeout)
-    with session.get(url, stream=True, timeout=(min(10, timeout), timeout)) as resp:
+    headers_in = within(deadline, lambda: session.get(url, stream=True, timeout=(min(10, timeout), timeout)),
+                        late=lambda resp: resp.close())
+    with headers_in as resp:
         if resp.status_code >= 500 or resp.status_code == 429:
             raise Retryable(f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:

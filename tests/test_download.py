@@ -229,6 +229,19 @@ def test_a_pdf_or_an_api_page_trickled_a_byte_at_a_time_ends_at_the_request_dead
         assert len(srv.paths) == 2  # worth one more try, as a timeout is
 
 
+@pytest.mark.timeout(20)  # headers trickled without end: the per-read timeout alone never ends them
+def test_an_api_page_or_a_pdf_whose_headers_never_end_is_cut_off_at_the_request_deadline(tmp_path):
+    with ScriptedServer(header_trickle_seconds=0.1) as srv:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"no whole answer from {srv.base_url}/api within 1 s"):
+            PoliteSession("citetune/test", timeout=1).get(f"{srv.base_url}/api")
+        assert time.monotonic() - started < 2
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"no whole answer from {srv.base_url}/pdf within 1 s"):
+            fetch_pdf(PoliteSession("citetune/test"), f"{srv.base_url}/pdf", tmp_path / "a.pdf", retries=0, timeout=1)
+        assert time.monotonic() - started < 2 and not list(tmp_path.iterdir())
+
+
 def test_a_retry_after_beyond_the_ceiling_stops_the_downloads_and_keeps_what_came(tmp_path):
     with ArxivServer(papers()) as srv:
         srv.retry_after = "86400"

@@ -473,6 +473,17 @@ def test_an_answer_trickled_a_byte_at_a_time_ends_at_the_request_deadline(tmp_pa
     assert e.value.retryable  # a later try may well succeed
 
 
+@pytest.mark.timeout(20)  # headers trickled without end: the per-read timeout alone never ends them
+def test_headers_that_never_end_are_cut_off_at_the_request_deadline(tmp_path):
+    with ScriptedServer(header_trickle_seconds=0.1) as srv:
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 1, tmp_path / "c.sqlite", max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(LookupFailed, match=rf"no whole answer from {srv.base_url}/works/10.1000/x within 1 s") as e:
+            be.lookup("10.1000/x")
+        assert time.monotonic() - started < 2
+    assert e.value.retryable
+
+
 def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_from_the_cache(tmp_path):
     df = _search_rows(6)
     df.to_csv(tmp_path / "in.csv", index=False)
