@@ -180,6 +180,8 @@ class CrossrefBackend:
         from citetune.matching.habanero_transport import sent_through
 
         def once() -> dict:
+            if self.stopped:  # said while this request waited to retry: it is not sent again
+                raise LookupFailed(self.stopped, status=0)
             with limiter:
                 with self._count:
                     self.requests += 1
