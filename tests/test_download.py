@@ -259,6 +259,25 @@ def test_a_retry_after_beyond_the_ceiling_stops_the_downloads_and_keeps_what_cam
     assert srv.pdf_hits() == 2 + 4 and len(report.rows) == 5 and report.reused == 1
 
 
+def test_a_retry_after_beyond_the_ceiling_on_a_search_page_stops_the_stage_before_any_pdf(tmp_path):
+    with ArxivServer(papers()) as srv:
+        srv.retry_after = "86400"
+        srv.api_faults = [None, 429]  # the second page refused
+        with pytest.raises(StageError, match=r"arXiv asked for a pause of 86400 s \(Retry-After\) on a search page, "
+                                             r"longer than download.max_retry_after_seconds = 600 .*/api/query\?.*start=2.*"
+                                             r"run the stage again later"):
+            download(params(srv, page_size=2), tmp_path)
+        assert srv.hits["api"] == 2 and srv.pdf_hits() == 0  # not retried, and nothing asked after it
+        failures = read_jsonl(tmp_path / "failures.jsonl")
+        assert failures[0]["url"].startswith(srv.api_url) and "start=2" in failures[0]["url"]
+        assert "search page failed after 2 results: arXiv asked for a pause of 86400 s" in failures[0]["reason"]
+        assert [f["id"] for f in failures[1:]] == ["2106.09685", "2305.14314"]
+        assert all(f["reason"].startswith("not asked: arXiv asked") for f in failures[1:])
+        srv.api_faults = []
+        report = download(params(srv, page_size=2), tmp_path)  # later: the whole search, every PDF
+    assert len(report.rows) == 5 and not report.failures
+
+
 def test_empty_result_set_names_the_query(tmp_path):
     with ArxivServer([]) as srv, pytest.raises(StageError, match=r"no results for query '\(ti:nothing-here\)'"):
         download(params(srv, query="ti:nothing-here"), tmp_path)
