@@ -22,7 +22,13 @@ import arxiv
 import requests
 import urllib3
 
-from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying, within
+from citetune.http_retry import (
+    Deadline,
+    DeadlineExceeded,
+    retry_after,
+    retrying,
+    within,
+)
 from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)

@@ -124,7 +124,7 @@ def within(deadline: Deadline, request: Callable[[], T], late: Callable[[T], Non
     def run() -> None:
         try:
             outcome["answer"] = request()
-        except BaseException as e:  # handed to the caller, who raises it
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who raises it
             outcome["error"] = e
         with lock:
             done.set()

@@ -10,7 +10,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying, within
+from citetune.http_retry import (
+    Deadline,
+    DeadlineExceeded,
+    retry_after,
+    retrying,
+    within,
+)
 
 NOW = datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc)
 
