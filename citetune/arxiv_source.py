@@ -4,7 +4,8 @@ Search: the `arxiv` package builds the requests and parses the Atom feed; Polite
 arxiv_client, the one place that reaches into arxiv's internals) sends them through one HTTP session
 with citetune's User-Agent, at least `delay_seconds` apart (3 s at least for arXiv's own API,
 whatever params say), and retries 5xx, 429, dropped connections and pages that come back empty in
-the middle of paging, with exponential backoff that honours Retry-After (http_retry).
+the middle of paging, with exponential backoff that honours Retry-After (http_retry); a
+Retry-After beyond download.max_retry_after_seconds, on a search page or a PDF, stops the stage.
 
 Download: each PDF is streamed to a temporary file beside its place, checked (non-empty, starts
 with %PDF-, ends with the %%EOF trailer), renamed into place and hashed. A paper whose valid PDF is
