@@ -22,7 +22,13 @@ import arxiv
 import requests
 import urllib3
 
-from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying
+from citetune.http_retry import (
+    Deadline,
+    DeadlineExceeded,
+    retry_after,
+    retrying,
+    within,
+)
 from citetune.library_hooks import HookMissing
 
 log = logging.getLogger(__name__)
@@ -83,11 +89,15 @@ class PoliteSession(requests.Session):
     def _within(self, method, url, **kwargs) -> requests.Response:
         deadline = Deadline(url, self.timeout)
         kwargs.setdefault("timeout", self.timeout)  # each read; the deadline bounds them together
-        response = super().request(method, url, stream=True, **kwargs)
-        with response:
-            # As requests reads a body that is not streamed, with the clock checked between pieces.
-            response._content = b"".join(deadline.chunks(pieces(response)))
-        return response
+
+        def whole() -> requests.Response:
+            response = requests.Session.request(self, method, url, stream=True, **kwargs)
+            with response:
+                # As requests reads a body that is not streamed, with the clock checked between pieces.
+                response._content = b"".join(deadline.chunks(pieces(response)))
+            return response
+
+        return within(deadline, whole)
 
 
 class PoliteClient(arxiv.Client):

@@ -4,7 +4,8 @@ Search: the `arxiv` package builds the requests and parses the Atom feed; Polite
 arxiv_client, the one place that reaches into arxiv's internals) sends them through one HTTP session
 with citetune's User-Agent, at least `delay_seconds` apart (3 s at least for arXiv's own API,
 whatever params say), and retries 5xx, 429, dropped connections and pages that come back empty in
-the middle of paging, with exponential backoff that honours Retry-After (http_retry).
+the middle of paging, with exponential backoff that honours Retry-After (http_retry); a
+Retry-After beyond download.max_retry_after_seconds, on a search page or a PDF, stops the stage.
 
 Download: each PDF is streamed to a temporary file beside its place, checked (non-empty, starts
 with %PDF-, ends with the %%EOF trailer), renamed into place and hashed. A paper whose valid PDF is
@@ -38,6 +39,7 @@ from citetune.http_retry import (
     asks_longer,
     retry_after,
     retrying,
+    within,
 )
 from citetune.ids import is_arxiv_id, paper_id, split_version
 from citetune.io import atomic_path, file_sha256, read_jsonl, write_json, write_jsonl
@@ -156,8 +158,9 @@ def user_agent(contact: str = "") -> str:
 
 # --- searching -------------------------------------------------------------------------------------
 
-def search(client: PoliteClient, query: arxiv.Search) -> tuple[list[arxiv.Result], list[dict]]:
-    """All results of the search, plus a failure row if a later page could not be had."""
+def search(client: PoliteClient, query: arxiv.Search, report: DownloadReport) -> list[arxiv.Result]:
+    """All results of the search; a later page that could not be had is a failure in the report, and
+    one whose server asked for a longer pause than the ceiling stops the run (report.stopped)."""
     results: list[arxiv.Result] = []
     with tqdm(total=query.max_results, desc="arXiv search", unit="result", disable=None) as bar:
         def page(feed) -> None:
@@ -172,20 +175,23 @@ def search(client: PoliteClient, query: arxiv.Search) -> tuple[list[arxiv.Result
                 results.append(result)
                 bar.update(1)
         except (arxiv.ArxivError, *TRANSIENT) as e:
-            what = f"search {describe(query)}"
+            reason = str(e)  # arXiv's errors name the page's URL
             if asks_longer(e, client.max_wait):
-                e = f"{e}; arXiv asked for a pause of {e.retry_after:g} s (Retry-After), longer than " \
-                    f"download.max_retry_after_seconds = {client.max_wait:g}: run the stage again later"
+                report.stopped = reason = (
+                    f"arXiv asked for a pause of {e.retry_after:g} s (Retry-After) on a search page, longer than "
+                    f"download.max_retry_after_seconds = {client.max_wait:g} ({e})")
             if not results:
-                raise StageError(f"arXiv {what} failed: {e}; check download.api_url and the query, or try "
-                                 "again later (arXiv may be busy or rate-limiting)") from None
-            log.warning("search stopped after %d results: %s", len(results), e)
-            return results, [{"id": None, "paper_id": None, "url": getattr(e, "url", None),
-                              "reason": f"search page failed after {len(results)} results: {e}"}]
+                advice = "run the stage again later" if report.stopped else \
+                    "check download.api_url and the query, or try again later (arXiv may be busy or rate-limiting)"
+                raise StageError(f"arXiv search {describe(query)} failed: {reason}; {advice}") from None
+            log.warning("search stopped after %d results: %s", len(results), reason)
+            report.failures.append({"id": None, "paper_id": None, "url": getattr(e, "url", None),
+                                    "reason": f"search page failed after {len(results)} results: {reason}"})
+            return results
     if not results:
         raise StageError(f"arXiv returned no results for {describe(query)}; check the query "
                          "(arXiv syntax: ti:, abs:, au:, cat:, submittedDate:[...], joined by AND/OR/ANDNOT)")
-    return results, []
+    return results
 
 
 def describe(query: arxiv.Search) -> str:
@@ -234,7 +240,9 @@ def fetch_pdf(session: requests.Session, url: str, dest: Path, *, retries: int =
 
 def _fetch_once(session: requests.Session, url: str, dest: Path, timeout: float) -> tuple[str, int]:
     deadline = Deadline(url, timeout)
-    with session.get(url, stream=True, timeout=(min(10, timeout), timeout)) as resp:
+    headers_in = within(deadline, lambda: session.get(url, stream=True, timeout=(min(10, timeout), timeout)),
+                        late=lambda resp: resp.close())
+    with headers_in as resp:
         if resp.status_code >= 500 or resp.status_code == 429:
             raise Retryable(f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:
@@ -321,8 +329,8 @@ def download(params, out_dir: str | Path) -> DownloadReport:
     """
     out = Path(out_dir)
     manifest = _start(out)
-    session, results, failures = search_step(params, out)
-    report = DownloadReport(failures=failures)
+    report = DownloadReport()
+    session, results = search_step(params, out, report)
     todo, order = plan(results, manifest, out / "pdf", params, report)
     fetch_all(todo, session, manifest, params, report)
     return finish(out, manifest, order, report, params)
@@ -337,8 +345,9 @@ def _start(out: Path) -> Manifest:
     return Manifest(out / "manifest.jsonl", _read_previous(out / "manifest.jsonl"))
 
 
-def search_step(params, out: Path) -> tuple[PoliteSession, list[arxiv.Result], list[dict]]:
-    """Send the search (recorded in out/query.json first); the session, the results, any failure."""
+def search_step(params, out: Path, report: DownloadReport) -> tuple[PoliteSession, list[arxiv.Result]]:
+    """Send the search (recorded in out/query.json first); the session and the results (any failure
+    goes to the report)."""
     query = make_search(params)
     delay = api_delay(params)
     agent = user_agent(params.contact)
@@ -353,8 +362,7 @@ def search_step(params, out: Path) -> tuple[PoliteSession, list[arxiv.Result], l
     session = PoliteSession(agent, params.timeout_seconds)
     client = PoliteClient(session, params.api_url, delay, params.page_size, params.num_retries,
                           params.backoff_seconds, max_wait=params.max_retry_after_seconds)
-    results, failures = search(client, query)
-    return session, results, failures
+    return session, search(client, query, report)
 
 
 def plan(results: list[arxiv.Result], manifest: Manifest, pdf_dir: Path, params,

@@ -4,7 +4,8 @@ pause, doubling, and a server's Retry-After wins when it asks for longer.
 An exception may carry `retry_after` (seconds, or None): the pause before the next try is then at
 least that long, and never longer than `max_wait`; with `give_up_beyond`, a failure asking for longer
 is not retried at all (the caller stops asking that server). RateLimiter paces the requests
-themselves: so many starts per second, so many in flight. Deadline bounds a whole request.
+themselves: so many starts per second, so many in flight. Deadline bounds a whole request, and
+`within` holds its caller no longer than that, whatever the server trickles.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SECONDS = re.compile(r"\d+(?:\.\d+)?", re.ASCII)  # RFC 9110 says digits; a fraction does no harm
 
@@ -84,8 +87,8 @@ class DeadlineExceeded(TimeoutError):
 class Deadline:
     """The time one request may take, connecting, waiting and reading the whole body together: the
     libraries' own timeouts bound each read, so a server that trickles its answer a byte at a time
-    would never be cut off by them. `chunks` checks the clock as each piece of the body arrives; a
-    request ends at most one read timeout after its deadline."""
+    would never be cut off by them. `chunks` checks the clock as each piece of the body arrives (a
+    body read ends at most one read timeout after the deadline); `within` bounds the rest."""
 
     def __init__(self, url: str, seconds: float):
         self.url, self.seconds = str(url), seconds
@@ -103,6 +106,41 @@ class Deadline:
         for chunk in body:
             self.left()
             yield chunk
+
+
+def within(deadline: Deadline, request: Callable[[], T], late: Callable[[T], None] | None = None) -> T:
+    """request()'s answer if it comes before the deadline, else DeadlineExceeded.
+
+    The libraries' timeouts bound each read, and a deadline checked between body chunks never sees
+    a server that trickles its headers: so request() runs in a daemon thread and the caller waits
+    for it no longer than the deadline. A thread left behind ends on its own (its body reads check
+    the deadline; headers end when the server stops or exceeds the library's limits); an answer it
+    gets too late goes to `late` (to close it). The pool the request came from is left as it is:
+    other requests may be sharing it."""
+    done = threading.Event()
+    lock = threading.Lock()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["answer"] = request()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, who raises it
+            outcome["error"] = e
+        with lock:
+            done.set()
+            abandoned = outcome.get("abandoned", False)
+        if abandoned and "answer" in outcome and late is not None:
+            late(outcome["answer"])
+
+    threading.Thread(target=run, name=f"request {deadline.url}", daemon=True).start()
+    done.wait(max(0.0, deadline.end - time.monotonic()))
+    with lock:
+        if not done.is_set():
+            outcome["abandoned"] = True
+            raise DeadlineExceeded(deadline.url, deadline.seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
 
 
 class RateLimiter:

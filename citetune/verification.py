@@ -87,6 +87,15 @@ class Verifier:
                              "check match.records") from e
         return cls(backend, match_params, library)
 
+    def raise_if_stopped(self) -> None:
+        """StageError when the backend stopped asking (Crossref wanted a longer pause than
+        match.max_retry_after_seconds): the DOIs it could not look up would be scored as unverified,
+        so the stage writes nothing; what it did look up stays in its cache for the next run."""
+        stopped = getattr(self.backend, "stopped", "")
+        if stopped:
+            raise StageError(f"{stopped}; the DOIs not looked up would count as unverified, so nothing is written "
+                             "(the answers looked up are cached): run the stage again later")
+
     def record(self, doi: str) -> dict | None:
         """The DOI's record, None when it names no work; LookupFailed when neither backend nor library can tell."""
         doi = doi.lower()

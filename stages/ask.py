@@ -62,6 +62,7 @@ def main(args, params):
                           batch_size=params.batch_size, repetition_penalty=params.repetition_penalty,
                           answer_format=adapter_format(args.adapter_dir))
     replies = assistant.ask(claims)
+    verifier.raise_if_stopped()
     for reply in replies:
         print(_show(reply))
     print("\n[verified]: the DOI names the work shown (looked up with the match backend); that it supports the "

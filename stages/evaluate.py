@@ -21,6 +21,7 @@ def main(args, params):
                                     args.offline, load_library(args.sft_dir))
     run = evaluate(args.base_dir, args.adapter_dir, args.sft_dir, verifier, params, quantization=quantization,
                    judge_cache=args.judge_cache)
+    verifier.raise_if_stopped()  # before the metrics: a partial verification would be written as a result
     write_jsonl(args.predictions, run.predictions)
     write_json(args.metrics, {"max_new_tokens": run.max_new_tokens} | run.metrics)
     write_json(args.plot, run.plot())

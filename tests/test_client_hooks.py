@@ -4,6 +4,9 @@ upgrade that removes one fails here, naming the library and its version, before 
 from __future__ import annotations
 
 import importlib
+import inspect
+import tomllib
+from pathlib import Path
 from types import SimpleNamespace
 
 import arxiv
@@ -11,6 +14,8 @@ import habanero
 import httpx2
 import pytest
 import requests
+import urllib3
+from packaging.requirements import Requirement
 
 from citetune import arxiv_client
 from citetune.library_hooks import HookMissing
@@ -127,3 +132,13 @@ def test_the_backend_stops_when_habanero_sends_around_the_transport(restore_haba
         monkeypatch.setattr(importlib.import_module(name), "httpx2", SimpleNamespace(**{**vars(httpx2), "get": direct.get}))
     with pytest.raises(HookMissing, match=rf"habanero {habanero.__version__}: a request answered without"):
         backend.search("Hochreiter Long short-term memory", 2)
+
+
+def test_the_urllib3_whose_reads_arxiv_client_uses_is_a_declared_dependency():
+    """pieces() reads with HTTPResponse.read1(decode_content=...), which urllib3 2.2.0 added; requests
+    alone would accept a urllib3 without it."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    declared = {r.name: r.specifier for r in map(Requirement, pyproject["project"]["dependencies"])}
+    assert "urllib3" in declared and "2.1.0" not in declared["urllib3"]
+    assert urllib3.__version__ in declared["urllib3"]
+    assert "decode_content" in inspect.signature(urllib3.HTTPResponse.read1).parameters

@@ -229,6 +229,19 @@ def test_a_pdf_or_an_api_page_trickled_a_byte_at_a_time_ends_at_the_request_dead
         assert len(srv.paths) == 2  # worth one more try, as a timeout is
 
 
+@pytest.mark.timeout(20)  # headers trickled without end: the per-read timeout alone never ends them
+def test_an_api_page_or_a_pdf_whose_headers_never_end_is_cut_off_at_the_request_deadline(tmp_path):
+    with ScriptedServer(header_trickle_seconds=0.1) as srv:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"no whole answer from {srv.base_url}/api within 1 s"):
+            PoliteSession("citetune/test", timeout=1).get(f"{srv.base_url}/api")
+        assert time.monotonic() - started < 2
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=rf"no whole answer from {srv.base_url}/pdf within 1 s"):
+            fetch_pdf(PoliteSession("citetune/test"), f"{srv.base_url}/pdf", tmp_path / "a.pdf", retries=0, timeout=1)
+        assert time.monotonic() - started < 2 and not list(tmp_path.iterdir())
+
+
 def test_a_retry_after_beyond_the_ceiling_stops_the_downloads_and_keeps_what_came(tmp_path):
     with ArxivServer(papers()) as srv:
         srv.retry_after = "86400"
@@ -244,6 +257,25 @@ def test_a_retry_after_beyond_the_ceiling_stops_the_downloads_and_keeps_what_cam
         srv.pdf_faults = {}
         report = download(params(srv), tmp_path)  # later: only what is missing is asked for
     assert srv.pdf_hits() == 2 + 4 and len(report.rows) == 5 and report.reused == 1
+
+
+def test_a_retry_after_beyond_the_ceiling_on_a_search_page_stops_the_stage_before_any_pdf(tmp_path):
+    with ArxivServer(papers()) as srv:
+        srv.retry_after = "86400"
+        srv.api_faults = [None, 429]  # the second page refused
+        with pytest.raises(StageError, match=r"arXiv asked for a pause of 86400 s \(Retry-After\) on a search page, "
+                                             r"longer than download.max_retry_after_seconds = 600 .*/api/query\?.*start=2.*"
+                                             r"run the stage again later"):
+            download(params(srv, page_size=2), tmp_path)
+        assert srv.hits["api"] == 2 and srv.pdf_hits() == 0  # not retried, and nothing asked after it
+        failures = read_jsonl(tmp_path / "failures.jsonl")
+        assert failures[0]["url"].startswith(srv.api_url) and "start=2" in failures[0]["url"]
+        assert "search page failed after 2 results: arXiv asked for a pause of 86400 s" in failures[0]["reason"]
+        assert [f["id"] for f in failures[1:]] == ["2106.09685", "2305.14314"]
+        assert all(f["reason"].startswith("not asked: arXiv asked") for f in failures[1:])
+        srv.api_faults = []
+        report = download(params(srv, page_size=2), tmp_path)  # later: the whole search, every PDF
+    assert len(report.rows) == 5 and not report.failures
 
 
 def test_empty_result_set_names_the_query(tmp_path):

@@ -4,12 +4,19 @@ from a first pause, the server's Retry-After winning when longer, a cap on every
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from citetune.http_retry import Deadline, DeadlineExceeded, retry_after, retrying
+from citetune.http_retry import (
+    Deadline,
+    DeadlineExceeded,
+    retry_after,
+    retrying,
+    within,
+)
 
 NOW = datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc)
 
@@ -86,3 +93,25 @@ def test_a_deadline_cuts_a_body_that_keeps_coming():
         b"".join(Deadline("http://h/x", 0.3).chunks(trickle()))
     assert 0.3 <= time.monotonic() - started < 1
     assert b"".join(Deadline("http://h/x", 5).chunks([b"a", b"b"])) == b"ab"
+
+
+def test_within_waits_no_longer_than_the_deadline_and_hands_a_late_answer_to_be_closed():
+    answered, closed = threading.Event(), []
+
+    def stuck():  # as a request whose headers never end would be, until the server lets go
+        answered.wait(5)
+        return "late answer"
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"no whole answer from http://h/x within 0.3 s"):
+        within(Deadline("http://h/x", 0.3), stuck, late=closed.append)
+    assert 0.3 <= time.monotonic() - started < 1
+    answered.set()
+    for _ in range(100):
+        if closed:
+            break
+        time.sleep(0.01)
+    assert closed == ["late answer"]
+    assert within(Deadline("http://h/x", 5), lambda: "on time", late=closed.append) == "on time"
+    with pytest.raises(KeyError):  # the request's own failure, as itself
+        within(Deadline("http://h/x", 5), lambda: {}["missing"])

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -473,6 +474,17 @@ def test_an_answer_trickled_a_byte_at_a_time_ends_at_the_request_deadline(tmp_pa
     assert e.value.retryable  # a later try may well succeed
 
 
+@pytest.mark.timeout(20)  # headers trickled without end: the per-read timeout alone never ends them
+def test_headers_that_never_end_are_cut_off_at_the_request_deadline(tmp_path):
+    with ScriptedServer(header_trickle_seconds=0.1) as srv:
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 1, tmp_path / "c.sqlite", max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(LookupFailed, match=rf"no whole answer from {srv.base_url}/works/10.1000/x within 1 s") as e:
+            be.lookup("10.1000/x")
+        assert time.monotonic() - started < 2
+    assert e.value.retryable
+
+
 def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_from_the_cache(tmp_path):
     df = _search_rows(6)
     df.to_csv(tmp_path / "in.csv", index=False)
@@ -505,6 +517,24 @@ def test_a_retry_after_beyond_the_ceiling_stops_the_stage_and_a_rerun_resumes_fr
         assert srv.requests() - asked == len(errors)  # only what the stopped run had no answer for
     assert (read_csv(tmp_path / "out/references.csv")["match_status"] == "matched").all()
     assert json.loads((tmp_path / "metrics.json").read_text())["by_status"]["matched"] == len(df)
+
+
+def test_requests_waiting_to_retry_are_not_sent_once_crossref_said_stop(tmp_path):
+    with CrossrefServer(RECORDS) as srv:
+        srv.fail(500, times=None, when="10.1000/busy")
+        srv.fail(429, times=None, when="10.1000/refused", retry_after="86400")
+        be = CrossrefBackend(srv.base_url, "tests@example.org", 5, tmp_path / "c.sqlite", max_attempts=5,
+                             backoff_seconds=0.5, max_wait_seconds=30)
+        failed = []
+        retrying = threading.Thread(target=lambda: failed.append(pytest.raises(LookupFailed, be.lookup, "10.1000/busy")))
+        retrying.start()
+        while not srv.hits["work"]:  # the first try answered 500: its retry waits half a second
+            time.sleep(0.01)
+        with pytest.raises(LookupFailed, match="stopped asking Crossref: it asked for a pause of 86400 s"):
+            be.lookup("10.1000/refused")
+        retrying.join(10)
+        assert srv.hits["work"] == 2  # the retry was never sent
+        assert "stopped asking Crossref" in str(failed[0].value) and not failed[0].value.retryable
 
 
 @pytest.mark.parametrize("body", [b'"Too many requests: slow down"', b'["Too many requests: slow down"]',

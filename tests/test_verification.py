@@ -1,13 +1,21 @@
 """Verifying the DOIs of answers against a real index of Crossref-format records."""
 
 import json
+from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
+import stages.ask
+import stages.evaluate
+from citetune.answer_cache import AnswerCache
 from citetune.answers import Cited
+from citetune.errors import StageError
+from citetune.io import write_jsonl
 from citetune.matching import CrossrefBackend, LocalIndex
-from citetune.params import default_params
+from citetune.params import default_params, load_params
 from citetune.testing.crossref_server import CrossrefServer
 from citetune.verification import Verifier
 
@@ -102,3 +110,72 @@ def test_text_glued_after_a_library_doi_is_not_part_of_it(verifier):
     # A longer DOI that merely starts with a library one is another DOI: judged as written.
     assert glued.verify(Cited(LORA_ARXIV + "1", ""), [LORA_ARXIV]).status == "fabricated"
     assert glued.unglued("10.5555/ct.2021.2628x") == ""  # not a library DOI
+
+
+def _journal_records() -> list[dict]:
+    records = (json.loads(line) for line in (ROOT / "data/sample/crossref.jsonl").read_text().splitlines())
+    return [r for r in records if not r["DOI"].startswith("10.48550/")]
+
+
+@pytest.fixture
+def refusing_crossref(tmp_path):
+    """A loopback Crossref that answers one DOI and refuses the next with Retry-After: 86400, and the
+    params and inputs of a stage that verifies with it (no model: the stages' scoring is stood in for)."""
+    with CrossrefServer(_journal_records()) as srv:
+        srv.fail(429, times=None, when="10.5555/none.1", retry_after="86400")
+        match = default_params("match", backend="crossref", api_url=srv.base_url, mailto="tests@example.org",
+                               backoff_seconds=0.01, max_retry_after_seconds=30)
+        sections = {"match": match, **{s: default_params(s) for s in ("evaluate", "train", "qa")}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: v.model_dump(mode="json") for k, v in sections.items()}))
+        write_jsonl(tmp_path / "sft" / "works.jsonl", [{"doi": LORA_ARXIV, "title": LORA_TITLE, "year": 2021}])
+        yield srv, tmp_path
+
+
+def _verify_both(verifier) -> list:
+    # A real DOI looked up and cached, then one Crossref refuses: the backend stops, the verdict is 'unverified'.
+    return [verifier.verify(Cited(doi, ""), [LORA_ARXIV]) for doi in ("10.5555/ct.2021.2628", "10.5555/none.1")]
+
+
+def test_evaluate_writes_no_metrics_when_crossref_said_stop_during_verification(refusing_crossref, monkeypatch):
+    srv, root = refusing_crossref
+    verdicts = []
+
+    def scored(base_dir, adapter_dir, sft_dir, verifier, params, **kw):
+        verdicts.extend(_verify_both(verifier))
+        return SimpleNamespace(predictions=[{"verdicts": [vars(v) for v in verdicts]}], metrics={"tuned": {}},
+                               max_new_tokens=16, plot=list)
+
+    monkeypatch.setattr(stages.evaluate, "evaluate", scored)
+    args = Namespace(params=root / "params.yaml", sft_dir=root / "sft", base_dir=root / "base",
+                     adapter_dir=root / "adapter", index_dir=root / "index", verify_cache=root / "verify.sqlite",
+                     offline=False, judge_cache=root / "judge.sqlite", predictions=root / "predictions.jsonl",
+                     metrics=root / "eval.json", plot=root / "eval_plot.json")
+    with pytest.raises(StageError, match=r"stopped asking Crossref: it asked for a pause of 86400 s .* "
+                                         r"run the stage again later"):
+        stages.evaluate.main(args, load_params("evaluate", args.params))
+    assert [v.status for v in verdicts] == ["wrong", "unverified"]
+    assert not any(p.exists() for p in (args.metrics, args.predictions, args.plot))
+    assert len(AnswerCache(args.verify_cache)) == 1  # the look-up that was answered is kept for the rerun
+    assert srv.hits["work"] == 2
+
+
+def test_ask_fails_rather_than_show_unverified_dois_when_crossref_said_stop(refusing_crossref, monkeypatch, capsys):
+    _, root = refusing_crossref
+
+    class Answering:
+        def __init__(self, base_dir, adapter_dir, sft_dir, verifier, *a, **kw):
+            self.verifier = verifier
+
+        def ask(self, claims):
+            return [SimpleNamespace(claim=c, works=_verify_both(self.verifier)) for c in claims]
+
+    monkeypatch.setattr(stages.ask, "Assistant", Answering)
+    monkeypatch.setattr(stages.ask, "trained_modes", lambda adapter_dir: ["closed_book"])
+    monkeypatch.setattr(stages.ask, "adapter_format", lambda adapter_dir: "text")
+    args = Namespace(params=root / "params.yaml", claims=["Low-rank adapters make fine-tuning affordable."],
+                     file=None, json=root / "answers.jsonl", mode=None, free=False, sft_dir=root / "sft",
+                     base_dir=root / "base", adapter_dir=root / "adapter", index_dir=root / "index",
+                     verify_cache=root / "ask-verify.sqlite", offline=False)
+    with pytest.raises(StageError, match=r"stopped asking Crossref: .* run the stage again later"):
+        stages.ask.main(args, load_params("evaluate", args.params))  # ask reads evaluate's section
+    assert not args.json.exists()

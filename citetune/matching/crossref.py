@@ -5,8 +5,8 @@ most 3 in flight in the polite pool, 1 per second and 1 in flight in the public 
 look-ups: 10/s and 3, 5/s and 1); those are the defaults, and each response's x-rate-limit-limit /
 x-rate-limit-interval headers lower them when they say less. 429 and 5xx are retried with backoff
 that honours Retry-After; timeouts and dropped connections are retried; an answer that is not JSON
-is an error for that reference, not the run. `timeout` is the deadline of a whole request, body
-included. A Retry-After longer than `max_wait_seconds` stops the backend asking: every later request
+is an error for that reference, not the run. `timeout` is the deadline of a whole request, headers
+and body included. A Retry-After longer than `max_wait_seconds` stops the backend asking: every later request
 not in the cache fails at once with the server's reason (`stopped`), so that the stage can end and
 be rerun later from the cache. A string that is not a well-formed DOI is never put in a URL.
 
@@ -180,6 +180,8 @@ class CrossrefBackend:
         from citetune.matching.habanero_transport import sent_through
 
         def once() -> dict:
+            if self.stopped:  # said while this request waited to retry: it is not sent again
+                raise LookupFailed(self.stopped, status=0)
             with limiter:
                 with self._count:
                     self.requests += 1

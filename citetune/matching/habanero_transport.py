@@ -26,7 +26,7 @@ from typing import TypeVar
 import habanero
 import httpx2
 
-from citetune.http_retry import Deadline, retry_after
+from citetune.http_retry import Deadline, retry_after, within
 from citetune.library_hooks import HookMissing
 from citetune.matching.crossref import LookupFailed
 
@@ -68,15 +68,18 @@ class Transport:
 
     def _within(self, seconds: float, url, **kw) -> httpx2.Response:
         """The whole response read within `seconds`, or DeadlineExceeded."""
-        deadline = Deadline(url, seconds)
-        with self._client.stream("GET", url, timeout=seconds, **kw) as streamed:
-            deadline.url = str(streamed.url)
-            body = b"".join(deadline.chunks(streamed.iter_bytes()))
-        # The body as it was read: decoded, so without the encoding and length of the bytes sent.
-        headers = [(k, v) for k, v in streamed.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length")]
-        return httpx2.Response(streamed.status_code, headers=headers, content=body, request=streamed.request,
-                               extensions=streamed.extensions)
+        deadline = Deadline(self._client.build_request("GET", url, params=kw.get("params")).url, seconds)
+
+        def whole() -> httpx2.Response:
+            with self._client.stream("GET", url, timeout=seconds, **kw) as streamed:
+                body = b"".join(deadline.chunks(streamed.iter_bytes()))
+            # The body as it was read: decoded, so without the encoding and length of the bytes sent.
+            headers = [(k, v) for k, v in streamed.headers.multi_items()
+                       if k.lower() not in ("content-encoding", "content-length")]
+            return httpx2.Response(streamed.status_code, headers=headers, content=body, request=streamed.request,
+                                   extensions=streamed.extensions)
+
+        return within(deadline, whole)
 
 
 def server_message(response: httpx2.Response, limit: int = 300) -> str:
