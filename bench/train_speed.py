@@ -2,8 +2,9 @@
 
 Trains a few steps on SFT records of the sample corpus with the train params of params.yaml, on the
 tiny base built in a temp dir or on --base-dir (a hub snapshot, models/base), and prints seconds/step,
-tokens/s and, on a GPU, model FLOPs utilisation: 6 x parameters x tokens/s (the PaLM convention) over
-the GPU's dense bf16 peak (--peak-tflops, or looked up from its name). The first steps are warm-up.
+tokens/s and, on a GPU, model FLOPs utilisation: 6 x parameters x tokens/s (the PaLM convention, 4-bit
+weights counted unpacked) over the GPU's dense bf16 peak (looked up from its name, or --peak-tflops,
+which also gives it on a CPU). The first steps are warm-up.
 
     .venv/bin/python -m bench.train_speed [--steps 12] [--warmup 2] [--pretrain-epochs 0]
     .venv/bin/python -m bench.train_speed --base-dir models/base --device cuda --packing
@@ -48,8 +49,9 @@ PEAK_TFLOPS = {"H200": 989, "H100": 989, "A100": 312, "L40S": 362, "L4": 121, "A
                "4090": 165, "3090": 71, "V100": 125, "T4": 65}
 
 
-def peak_tflops(given: float | None) -> float | None:
-    if given or not torch.cuda.is_available():
+def peak_tflops(given: float | None, device: str) -> float | None:
+    """The peak to divide by: the one given (a CPU's too), else the GPU's by its name."""
+    if given or device != "cuda":
         return given
     name = torch.cuda.get_device_name()
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
@@ -82,11 +84,12 @@ def main() -> None:
     ap.add_argument("--base-dir", help="a model folder (default: the tiny model, built here)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--packing", action="store_true", help="also measure with train.packing")
-    ap.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (default: by its name)")
+    ap.add_argument("--peak-tflops", type=float,
+                    help="the device's dense peak, for MFU (default: a GPU's bf16 peak by its name; none on CPU)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     tiny, train = load_params("base", args.params).tiny, load_params("train", args.params)
-    peak = peak_tflops(args.peak_tflops) if args.device == "cuda" else None
+    peak = peak_tflops(args.peak_tflops, args.device)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         base = Path(args.base_dir) if args.base_dir else tmp / "base"
