@@ -1,0 +1,125 @@
+"""The sequence labeller: a linear-chain CRF (python-crfsuite) over the tokens of a reference string, each
+token described by its own form and shape, its place in the string, and its neighbours'."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from citetune.refparse.tokens import tokenize
+
+YEAR = re.compile(r"(1[6-9]|20)\d\d[a-z]?")
+
+
+def _shape(token: str) -> str:
+    """Xxxx, dd, X, x-style classes with runs collapsed: 'Smith' -> 'Xx', '1997' -> 'd', 'J.' -> 'X'."""
+    classes = ("X" if c.isupper() else "x" if c.islower() else "d" if c.isdigit() else c for c in token)
+    return re.sub(r"(.)\1+", r"\1", "".join(classes))
+
+
+def _own(text: str, span: tuple[int, int], index: int, n: int) -> list[str]:
+    start, end = span
+    token = text[start:end]
+    lower = token.lower()
+    features = [f"w={lower}", f"shape={_shape(token)}", f"pre3={lower[:3]}", f"suf3={lower[-3:]}",
+                f"len={min(len(token), 8)}", f"pos={10 * index // max(n, 1)}",
+                f"space_before={start > 0 and text[start - 1].isspace()}"]
+    if YEAR.fullmatch(token):
+        features.append("year_like")
+    if token.isdigit():
+        features.append(f"digits={min(len(token), 5)}")
+    if len(token) == 1 and token.isupper():
+        features.append("initial")
+    if token.isupper() and len(token) > 1:
+        features.append("all_caps")
+    return features
+
+
+def features(text: str) -> list[list[str]]:
+    """The features of each token of `text` (see tokens.tokenize), its neighbours' marked by offset."""
+    spans = tokenize(text)
+    own = [_own(text, span, i, len(spans)) for i, span in enumerate(spans)]
+    out = []
+    for i in range(len(spans)):
+        row = list(own[i])
+        for offset in (-2, -1, 1, 2):
+            j = i + offset
+            if 0 <= j < len(spans):
+                row += [f"{offset}:{f}" for f in own[j][:2]]  # the neighbour's form and shape
+            else:
+                row.append(f"{offset}:edge")
+        out.append(row)
+    return out
+
+
+def train(examples: Iterable[tuple[str, list[str]]], model_path: str | Path, c1: float = 0.05, c2: float = 0.01,
+          max_iterations: int = 200) -> Path:
+    """Fit the CRF on (reference string, labels) pairs with L-BFGS (L1 c1, L2 c2); write it to model_path."""
+    import pycrfsuite
+
+    trainer = pycrfsuite.Trainer(verbose=False)
+    for text, labels in examples:
+        trainer.append(features(text), labels)
+    trainer.set_params({"c1": c1, "c2": c2, "max_iterations": max_iterations,
+                        "feature.possible_transitions": True})
+    model_path = Path(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    trainer.train(str(model_path))
+    return model_path
+
+
+class ReferenceTagger:
+    """Labels a reference string's tokens with the model trained by `train`."""
+
+    def __init__(self, model_path: str | Path):
+        import pycrfsuite
+
+        self._tagger = pycrfsuite.Tagger()
+        self._tagger.open(str(model_path))
+
+    def tag(self, text: str) -> list[tuple[str, str]]:
+        """(token, label) of each token of `text`."""
+        spans = tokenize(text)
+        labels = self._tagger.tag(features(text)) if spans else []
+        return [(text[s:e], label) for (s, e), label in zip(spans, labels)]
+
+
+def first_run(tagged: list[tuple[str, str]], label: str) -> str:
+    """The tokens of the first run of `label`, joined as they read: the first author's surname, the year."""
+    run: list[str] = []
+    for token, tag in tagged:
+        if tag == label:
+            run.append(token)
+        elif run:
+            break
+    return "".join(run)
+
+
+def score(tagger: ReferenceTagger, examples: Iterable[tuple[str, list[str]]]) -> dict:
+    """Token accuracy, per-label F1, and how often the first surname and the year come out whole."""
+    right = total = surname_ok = year_ok = with_year = n = 0
+    counts: Counter = Counter()
+    for text, gold in examples:
+        tagged = tagger.tag(text)
+        predicted = [label for _, label in tagged]
+        n += 1
+        total += len(gold)
+        right += sum(p == g for p, g in zip(predicted, gold))
+        for p, g in zip(predicted, gold):
+            counts["tp", g] += p == g
+            counts["fp", p] += p != g
+            counts["fn", g] += p != g
+        gold_tagged = list(zip((t for t, _ in tagged), gold))
+        surname_ok += first_run(tagged, "family") == first_run(gold_tagged, "family")
+        if first_run(gold_tagged, "year"):
+            with_year += 1
+            year_ok += first_run(tagged, "year") == first_run(gold_tagged, "year")
+    labels = sorted({label for _, label in counts})
+    f1 = {}
+    for label in labels:
+        tp, fp, fn = counts["tp", label], counts["fp", label], counts["fn", label]
+        f1[label] = round(2 * tp / (2 * tp + fp + fn), 4) if tp + fp + fn else 0.0
+    return {"strings": n, "token_accuracy": round(right / max(total, 1), 4), "f1": f1,
+            "first_surname": round(surname_ok / max(n, 1), 4), "year": round(year_ok / max(with_year, 1), 4)}
