@@ -13,10 +13,14 @@ learnt. Records are split the same way, so held-out strings are new works too. E
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import hashlib
+import io
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,11 +29,31 @@ sys.path.insert(0, str(ROOT))
 
 from citetune.io import read_jsonl  # noqa: E402
 from citetune.refparse.crf import ReferenceTagger, score, train  # noqa: E402
-from citetune.refparse.render import held_out, independent_styles, labelled  # noqa: E402
+from citetune.refparse.render import (  # noqa: E402
+    held_out,
+    independent_styles,
+    labelled,
+    writes_full_names,
+)
 
 
 def _held_out_record(record: dict) -> bool:
     return int(hashlib.sha1(str(record.get("DOI", "")).lower().encode()).hexdigest(), 16) % 5 == 0
+
+
+def generated_records(n: int, seed: int) -> list[dict]:
+    """n synthetic Crossref-format records (bench/gen_crossref_records.py, from `seed`), no look-alikes."""
+    if n <= 0:
+        return []
+    from bench.gen_crossref_records import main as generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "records.jsonl.gz"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            generate(["--out", str(out), "--layout", "jsonl", "--n", str(n), "--seed", str(seed), "--refs", "0",
+                      "--distractors", "0"])
+        with gzip.open(out, "rt", encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
 
 
 def examples(records: list[dict], styles: list[Path], per_style: int, rng: random.Random) -> list:
@@ -47,14 +71,21 @@ def main() -> None:
     ap.add_argument("--records", default=str(ROOT / "data/sample/crossref.jsonl"))
     ap.add_argument("--styles", type=int, default=200, help="training styles drawn (held-out: a quarter of it)")
     ap.add_argument("--per-style", type=int, default=40, help="records rendered in each style")
+    ap.add_argument("--generated", type=int, default=3000,
+                    help="records from bench/gen_crossref_records.py added to --records (varied names, volumes, pages)")
+    ap.add_argument("--full-names", type=float, default=0.25,
+                    help="share of the training styles drawn among those printing given names whole")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "models/refparse/references.crfsuite"))
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
-    records = read_jsonl(args.records)
+    records = read_jsonl(args.records) + generated_records(args.generated, args.seed)
     styles = independent_styles()
-    train_styles = rng.sample([s for s in styles if not held_out(s)], args.styles)
+    trainable = [s for s in styles if not held_out(s)]
+    full = [s for s in trainable if writes_full_names(s)]
+    n_full = min(len(full), round(args.styles * args.full_names))
+    train_styles = rng.sample(full, n_full) + rng.sample([s for s in trainable if s not in full], args.styles - n_full)
     test_styles = rng.sample([s for s in styles if held_out(s)], max(1, args.styles // 4))
     train_records = [r for r in records if not _held_out_record(r)]
     test_records = [r for r in records if _held_out_record(r)]
@@ -68,7 +99,7 @@ def main() -> None:
     trained = time.monotonic() - started - rendered
     tagger = ReferenceTagger(model)
     print(json.dumps({
-        "styles": {"training": len(train_styles), "held_out": len(test_styles)},
+        "styles": {"training": len(train_styles), "of_them_full_names": n_full, "held_out": len(test_styles)},
         "strings": {"training": len(training)}, "seconds": {"render": round(rendered, 1), "train": round(trained, 1)},
         "model": {"path": str(model), "bytes": model.stat().st_size},
         "training_styles_new_records": score(tagger, seen),

@@ -41,6 +41,15 @@ def independent_styles() -> tuple[Path, ...]:
                  if "independent-parent" not in (text := p.read_text(encoding="utf-8")) and "<bibliography" in text)
 
 
+def writes_full_names(style: Path) -> bool:
+    """Whether a style's bibliography prints given names whole ("Hiroshi Kim"), as ACM and natbib's
+    author-year styles do, rather than initials: most CSL styles initialise, so these are drawn apart."""
+    text = style.read_text(encoding="utf-8")
+    bibliography = text[text.find("<bibliography"):]
+    names = re.findall(r"<name\b[^>]*>", bibliography) or re.findall(r"<name\b[^>]*>", text)
+    return bool(names) and not any("initialize-with" in n for n in names)
+
+
 def held_out(style: Path) -> bool:
     """Whether a style belongs to the held-out share, by a hash of its name (stable across runs and machines)."""
     return int(hashlib.sha1(style.stem.encode()).hexdigest(), 16) % HELD_OUT_SHARE == 0
