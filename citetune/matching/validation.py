@@ -1,6 +1,7 @@
 """Whether a reference and a Crossref record are the same work (`validate`): what the reference
 prints (`PrintedReference`, as parse read it) compared field by field with the record, as Crossref's
-own search-based matching does. One rule for every backend, so a look-alike never becomes a DOI."""
+own search-based matching does; where what parse read disagrees, the record's fields are looked for in the
+raw text itself. One rule for every backend, so a look-alike never becomes a DOI."""
 
 from __future__ import annotations
 
