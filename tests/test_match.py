@@ -197,6 +197,60 @@ def test_validation_rules():
     assert validate(ref, record("Ouyang", ouyang, 2022), p).score == 100.0
 
 
+
+def test_validation_in_the_reference_text(tmp_path):
+    """A parse gone wrong (title merged with the year, cut, or taken from the authors) is validated on the raw
+    text when it holds the record's first author, title, year and venue; a look-alike never is."""
+    title = "Giant magnetoresistance in graphene at low temperatures"
+
+    def record(doi, family, year, volume, page, title=title, container="Physical Review B"):
+        return {"DOI": doi, "type": "journal-article", "title": [title], "issued": {"date-parts": [[year]]},
+                "author": [{"given": "Alexei", "family": family, "sequence": "first"},
+                           {"given": "Mehmet", "family": "Yilmaz", "sequence": "additional"}],
+                "container-title": [container], "short-container-title": ["Phys. Rev. B"],
+                "volume": str(volume), "page": str(page)}
+
+    true = record("10.1103/physrevb.61.172457", "Shevchenko", 2000, 61, 172457)
+    raw = f"Shevchenko, A., Yılmaz, M. (2000 {title}. Physical Review B 61, 172457"
+    wrong_parse = PrintedReference(raw=raw, authors=["Shevchenko", "Yılmaz"], title="", year=2000)
+    wrong_parse.title = f"2000 {title}"  # the year merged into the title, as parse read it
+    v = validate(wrong_parse, true, PARAMS)
+    assert v.accepted and v.note.startswith("validated on the reference text")
+    for field in ("first author", "title", "year", "container", "volume", "first page"):
+        assert field in v.note, field
+    cut = PrintedReference(raw=raw.replace("graphene at", "graphene. At"), authors=["Shevchenko"],
+                           title="Giant magnetoresistance in graphene", year=2000)
+    assert validate(cut, true, PARAMS).accepted
+    # Parse took a co-author's line for the title: the raw text still holds the whole record.
+    initials = PrintedReference(raw=f"SDK Shevchenko, M. Yilmaz, {title}. Phys. Rev. B 61, 172457 (2000).",
+                                authors=["Yilmaz"], title="M. Yilmaz", year=2000)
+    v = validate(initials, true, PARAMS)
+    assert v.accepted and "container abbreviation" in v.note
+    # Look-alikes: the same title in another year and volume; another first author; another title by the same
+    # authors in the same issue; the preprint (no volume, another venue); an erratum.
+    look_alikes = [
+        record("10.1103/a", "Shevchenko", 2008, 77, 172457),
+        record("10.1103/b", "Novak", 2000, 61, 172457),
+        record("10.1103/c", "Shevchenko", 2000, 61, 172458, title="Giant magnetoresistance in graphene bilayers"),
+        {**record("10.2139/d", "Shevchenko", 2000, "", "", container="SSRN Electronic Journal"),
+         "short-container-title": []},
+        record("10.1103/e", "Shevchenko", 2000, 61, 172457, title=f"Erratum: {title}"),
+    ]
+    for ref in (wrong_parse, cut, initials):
+        for other in look_alikes:
+            v = validate(ref, other, PARAMS)
+            assert not v.accepted, (ref.raw, other["DOI"], v.note)
+            assert "in the reference text:" in v.note  # which fields the text holds, even when rejected
+    other_year = validate(wrong_parse, look_alikes[0], PARAMS)
+    assert "year" not in other_year.note.split("in the reference text:")[1]
+    # Through the local index, the raw string among the look-alikes finds the right DOI, and only it.
+    index = LocalIndex.from_records(tmp_path / "x.sqlite", [true, *look_alikes])
+    m = match_reference(wrong_parse, index, PARAMS)
+    assert (m.status, m.doi) == ("matched", true["DOI"]) and "title" in m.note
+    alone = LocalIndex.from_records(tmp_path / "y.sqlite", look_alikes)
+    assert match_reference(wrong_parse, alone, PARAMS).doi == ""
+
+
 def test_load_records_formats(tmp_path):
     recs = RECORDS[:3]
     (tmp_path / "list.json").write_text(json.dumps(recs))

@@ -7,9 +7,9 @@ own search-based matching with validation: references are deduplicated across pa
 DOI printed in a reference is checked against the record it names, not trusted; an arXiv id gives
 DataCite's DOI 10.48550/arXiv.<id> (or, with prefer_published, the published version's DOI when one
 validates); otherwise the whole reference string is searched and each candidate is validated
-against the printed title, year, first author (or, without a printed title, volume and first page)
-by `validate`, one rule for every backend, so a look-alike never becomes a DOI. Every decision is
-recorded: method, score, the candidate's title, year and authors, and why it was rejected.
+against the printed title, year, first author (or, without a printed title, volume and first page;
+or, where the parse went wrong, all of them and the venue found in the raw string) by `validate`, one rule for every backend, so a look-alike never becomes a DOI.
+Every decision is recorded: method, score, the candidate's title, year and authors, and why it was rejected.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Whether a reference and a Crossref record are the same work (`validate`): what the reference
 prints (`PrintedReference`, as parse read it) compared field by field with the record, as Crossref's
-own search-based matching does. One rule for every backend, so a look-alike never becomes a DOI."""
+own search-based matching does; where what parse read disagrees, the record's fields are looked for in the
+raw text itself. One rule for every backend, so a look-alike never becomes a DOI."""
 
 from __future__ import annotations
 
@@ -65,8 +66,13 @@ class PrintedReference:
         return comparable_text(head).split()[:8]
 
     @cached_property
+    def text(self) -> str:
+        """The raw text in comparable form, identifiers left out: where a record's fields are looked for."""
+        return comparable_text(without_ids(self.raw))
+
+    @cached_property
     def numbers(self) -> set[str]:
-        return set(comparable_text(without_ids(self.raw)).split())
+        return set(self.text.split())
 
 
 def surname_variants(name: str) -> set[str]:
@@ -152,6 +158,68 @@ def volume_page_agree(ref: PrintedReference, rec: Mapping) -> bool:
     return len(container) >= 10 and fuzz.partial_ratio(container, comparable_text(ref.raw)) >= 95
 
 
+def title_in_text(ref: PrintedReference, rec: Mapping, threshold: float) -> tuple[float, list[str]]:
+    """(similarity 0-100, words that differ) of the record's title and the stretch of the raw text most like
+    it, wherever it stands: a title parse cut short or merged with the authors or the year is still there."""
+    best: tuple[float, list[str]] = (0.0, [])
+    for title in (comparable_text(t) for t in record_titles(rec)):
+        if len(title) < 12:  # a word or two turns up by chance in any reference
+            continue
+        found = fuzz.partial_ratio_alignment(title, ref.text, score_cutoff=threshold)
+        if found is None:
+            continue
+        # The words of the raw text that lie mostly inside the aligned stretch.
+        words = [m.group() for m in re.finditer(r"\S+", ref.text)
+                 if min(m.end(), found.dest_end) - max(m.start(), found.dest_start) > len(m.group()) / 2]
+        differing = _unexplained(title.split(), words) + _unexplained(words, title.split())
+        if not differing:
+            return found.score, []
+        if not best[1] or len(differing) < len(best[1]):
+            best = (found.score, differing)
+    return best
+
+
+def venue_in_text(ref: PrintedReference, rec: Mapping) -> list[str]:
+    """The record's venue fields printed in the raw text: its container title or abbreviation, volume, first page."""
+    found = []
+    for key, what in (("container-title", "container"), ("short-container-title", "container abbreviation")):
+        names = rec.get(key) or []
+        for name in (comparable_text(n) for n in (names if isinstance(names, list) else [names])):
+            # A long name may be slightly misspelt; a short one ('phys rev b') must stand whole, as a run of words.
+            if name and (f" {name} " in f" {ref.text} " or
+                         len(name) >= 15 and fuzz.partial_ratio(name, ref.text) >= 90):
+                found.append(what)
+                break
+    volume = comparable_text(rec.get("volume") or "")
+    if volume and volume in ref.numbers:
+        found.append("volume")
+    page = comparable_text(re.split(r"[-–]", str(rec.get("page") or rec.get("article-number") or ""))[0])
+    if page and page in ref.numbers:
+        found.append("first page")
+    return found
+
+
+def found_in_text(ref: PrintedReference, rec: Mapping, params, author_score: float) -> tuple[list[str], float]:
+    """The record's fields printed in the raw text (first author among the first words, title, exact year,
+    venue), and the title's similarity there."""
+    found = ["first author"] if author_score >= params.min_author_similarity else []
+    title_score, differing = title_in_text(ref, rec, params.min_title_similarity)
+    if title_score >= params.min_title_similarity and not differing:
+        found.append("title")
+    year = record_year(rec)
+    if year is not None and str(year) in ref.numbers:
+        found.append("year")
+    return found + venue_in_text(ref, rec), title_score
+
+
+def validated_in_text(found: list[str]) -> bool:
+    """Crossref's way with unstructured references: first author, title, year and the venue (its name, or
+    volume and first page) all printed. A look-alike misses one: another title (companion, erratum, next in
+    the issue), year or first author, or venue (a preprint or the journal version)."""
+    venue = "container" in found or "container abbreviation" in found or {"volume", "first page"} <= set(found)
+    return venue and {"first author", "title", "year"} <= set(found)
+
+
 @dataclass
 class Verdict:
     accepted: bool
@@ -195,6 +263,14 @@ def validate(ref: PrintedReference, rec: Mapping, params, identifier_agrees: boo
             how = ""
             problems.append("no title printed and neither identifier nor volume/first page agree")
         score = 0.35 * author_score + 0.15 * year_score + (50.0 if how else 0.0)
+    found, text_title_score = found_in_text(ref, rec, params, author_score)
+    in_text = f"in the reference text: {', '.join(found) or 'none of its fields'}"
+    if problems and validated_in_text(found):
+        # What parse read was wrong (a title cut or merged with the authors, the year inside it); the raw text
+        # holds every field of the record.
+        score = 0.6 * text_title_score + 0.25 * author_score + 0.15 * 100.0
+        return Verdict(True, round(score, 1), f"validated on the reference text ({'; '.join(problems)}); {in_text}",
+                       venue=True)
     if problems:
-        return Verdict(False, round(score, 1), "; ".join(problems))
-    return Verdict(True, round(score, 1), how, volume_page_agree(ref, rec))
+        return Verdict(False, round(score, 1), "; ".join([*problems, in_text]))
+    return Verdict(True, round(score, 1), "; ".join(n for n in (how, in_text) if n), volume_page_agree(ref, rec))
