@@ -30,6 +30,7 @@ from citetune.io import atomic_dir, write_json
 from citetune.models import (
     adapter_card,
     base_reference,
+    is_encoder_decoder,
     load_base,
     load_tokenizer,
     pick_device,
@@ -431,7 +432,11 @@ def train_adapter(params: TrainParams, train_path: str | Path, validation_path: 
     except ValueError as e:
         raise StageError(f"{train_path}: {e}") from e
     eval_ds, skipped_eval = load_split(validation_path, required=False, dataset=params.dataset)
-    unwritable = check_answers_writable(load_tokenizer(require_base(base_dir)), train_ds, answer_format)
+    if is_encoder_decoder(require_base(base_dir)) != (params.task == "seq2seq"):  # the base says which it is
+        kind = "an encoder-decoder" if params.task == "causal" else "a causal LM"
+        raise StageError(f"the base in {base_dir} is {kind}: set train.task: "
+                         f"{'seq2seq' if params.task == 'causal' else 'causal'} (or another base.model)")
+    unwritable = check_answers_writable(load_tokenizer(base_dir), train_ds, answer_format)
     start = time.monotonic()
     checkpoints = checkpoint_dir is not None and params.save_steps > 0
     resume = None

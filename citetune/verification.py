@@ -91,7 +91,7 @@ class Verifier:
         """StageError when the backend stopped asking (Crossref wanted a longer pause than
         match.max_retry_after_seconds): the DOIs it could not look up would be scored as unverified,
         so the stage writes nothing; what it did look up stays in its cache for the next run."""
-        stopped = getattr(self.backend, "stopped", "")
+        stopped = self.backend.stopped
         if stopped:
             raise StageError(f"{stopped}; the DOIs not looked up would count as unverified, so nothing is written "
                              "(the answers looked up are cached): run the stage again later")

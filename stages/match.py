@@ -40,7 +40,7 @@ def main(args, params):
         raise StageError(f"{args.citations}: {e}; rerun the merge stage") from e
     write_csv(args.references, references)
     write_csv(args.out, matched)
-    stopped = getattr(backend, "stopped", "")  # only Crossref's API can tell the stage to stop
+    stopped = backend.stopped  # only Crossref's API can tell the stage to stop
     if not stopped:  # the git-tracked figures stay those of the last finished run
         write_json(args.metrics, metrics)
         write_json(args.scores, score_distribution(references))

@@ -125,6 +125,19 @@ def test_a_tokenizer_that_cannot_write_the_answers_structure_is_refused_before_t
                       tmp_path / "adapter", live_dir=None, device="cpu")
 
 
+def test_a_task_the_base_is_not_is_refused_naming_the_param(corpus_texts, few_records, tiny_base, tmp_path):
+    from citetune.training import train_adapter
+
+    write_sft(tmp_path / "sft", few_records)
+    split = (tmp_path / "sft/train.jsonl", tmp_path / "sft/validation.jsonl")
+    t5 = _base("t5", tmp_path / "t5", corpus_texts)
+    with pytest.raises(StageError, match="is an encoder-decoder: set train.task: seq2seq"):
+        train_adapter(default_params("train"), *split, t5, tmp_path / "a", live_dir=None, device="cpu")
+    with pytest.raises(StageError, match="is a causal LM: set train.task: causal"):
+        train_adapter(default_params("train", task="seq2seq", quantization="none"), *split, tiny_base,
+                      tmp_path / "b", live_dir=None, device="cpu")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name,peft,learning_rate,init", [("t5", "lora", 0.01, 0.3), ("led", "lora", 0.005, 0.1),
                                                          ("t5", "full", 0.003, 0.3)])

@@ -7,6 +7,7 @@ from typing import Protocol
 
 class MatchBackend(Protocol):
     holds_arxiv: bool  # whether DataCite's arXiv DOIs (10.48550/arXiv.<id>) can be looked up
+    stopped: str  # why the backend stopped asking its service ('' while it asks; a local index never stops)
 
     def lookup(self, doi: str) -> dict | None:
         """The record of a DOI, or None when there is none. Raises LookupFailed when it cannot tell."""

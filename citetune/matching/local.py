@@ -136,6 +136,19 @@ def _read_file(path: Path) -> tuple[list[tuple[str, str, bytes]], Counter, str]:
         return [], Counter(), str(e)
 
 
+def _drop_works(db, ids: list[int]) -> Counter:
+    """Remove these works from the index; return how many of them held each word (their document counts)."""
+    gone = []
+    for chunk in range(0, len(ids), 900):
+        part = ids[chunk:chunk + 900]
+        gone += [(i, bib_of(r)) for i, r in db.execute(
+            f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(part))})", part)]
+    # A contentless FTS5 table forgets a row when told the words it was indexed with.
+    db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
+    db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i, _ in gone])
+    return Counter(t for _, bib in gone for t in set(bib.split()))
+
+
 def _add_terms(db: sqlite3.Connection, df: Counter) -> None:
     db.executemany("INSERT INTO terms VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET df = df + excluded.df",
                    [(t, k) for t, k in df.items() if k])
@@ -159,6 +172,7 @@ class LocalIndex:
     """DOI look-up and bibliographic search over an SQLite index of Crossref-format records."""
 
     holds_arxiv = True  # a local snapshot may hold DataCite's arXiv records too
+    stopped = ""  # nothing to tell it to stop
     block_size = 40  # candidates FTS5 hands to the fine ranking
     query_terms = 8  # the reference's rarest words asked of FTS5
 
@@ -269,15 +283,12 @@ class LocalIndex:
                 continue
             done.add(source)
             todo += [u for (u,) in db.execute("SELECT under FROM shadows WHERE source = ?", (source,))]
-            gone = [(i, bib_of(r)) for i, r in db.execute("SELECT id, record FROM works WHERE source = ?", (source,))]
-            # A contentless FTS5 table forgets a row when told the words it was indexed with.
-            db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
-            db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i, _ in gone])
-            words = Counter(t for _, bib in gone for t in set(bib.split()))
+            ids = [i for (i,) in db.execute("SELECT id FROM works WHERE source = ?", (source,))]
+            words = _drop_works(db, ids)
             _add_terms(db, Counter({t: -k for t, k in words.items()}))
             db.execute("DELETE FROM shadows WHERE source = ? OR under = ?", (source, source))
             db.execute("DELETE FROM sources WHERE id = ?", (source,))
-            n += len(gone)
+            n += len(ids)
         if n:
             db.execute("DELETE FROM terms WHERE df <= 0")
         return n
@@ -318,14 +329,7 @@ class LocalIndex:
                     if r[0] in kept:
                         words.subtract(set(r[1].split()))  # counted in df, but another file's version is indexed
             if old:
-                ids = list(old.values())
-                gone = [(i, bib_of(r)) for i, r in db.execute(
-                    f"SELECT id, record FROM works WHERE id IN ({','.join('?' * len(ids))})", ids)]
-                for _, bib in gone:
-                    words.subtract(set(bib.split()))  # the replaced versions' words no longer count
-                # A contentless FTS5 table forgets a row when told the words it was indexed with.
-                db.executemany("INSERT INTO works_fts(works_fts, rowid, bib) VALUES ('delete', ?, ?)", gone)
-                db.executemany("DELETE FROM works WHERE id = ?", [(i,) for i in ids])
+                words.subtract(_drop_works(db, list(old.values())))  # the replaced versions' words no longer count
             _add_terms(db, words)
             # After the last id ever given, even to a work since forgotten (sqlite_sequence only grows).
             last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'works'").fetchone()

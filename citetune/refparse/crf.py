@@ -8,9 +8,10 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from citetune.ids import YEAR_DIGITS
 from citetune.refparse.tokens import tokenize
 
-YEAR = re.compile(r"(1[6-9]|20)\d\d[a-z]?")
+YEAR = re.compile(rf"{YEAR_DIGITS}[a-z]?")
 
 
 def _shape(token: str) -> str:
