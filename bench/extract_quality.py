@@ -1,4 +1,7 @@
-"""Extraction quality of the pipeline (extract + parse stages) on the LaTeX gold set in bench/gold.
+"""Extraction quality of the pipeline (extract + parse stages) on the gold sets, each reported apart.
+
+bench/gold holds papers typeset here with LaTeX in common journal layouts; bench/gold_real holds real
+papers typeset by their authors with journals' classes and rewritten by other tools (see its README).
 
 Runs the two stages exactly as an outside user would, as subprocesses from the repository root:
 
@@ -16,7 +19,9 @@ the gold annotation <gold>/<paper_id>.json and prints, per paper and overall:
 - citing sentences: share of gold sentences for which the best-matching extracted sentence (token_set_ratio
   >= 85 against the CSV `context`) links exactly the gold set of references (through the entry matching).
 
-    python bench/extract_quality.py [--gold bench/gold] [--verbose] [--keep DIR] [--manifest]
+    python bench/extract_quality.py [--gold DIR ...] [--verbose] [--keep DIR] [--manifest]
+
+Without --gold, both sets are scored.
 
 --manifest writes a manifest (one {"paper_id": stem} per line) and passes it to the extract stage, for
 versions of the stage that need one. The exit status is always 0: this is a measuring tool.
@@ -68,19 +73,26 @@ def run_stages(gold_dir: Path, work: Path, manifest: bool) -> tuple[float, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gold", default=str(ROOT / "bench" / "gold"), help="gold set folder (default: bench/gold)")
+    ap.add_argument("--gold", action="append", type=Path,
+                    help="a gold set folder (repeatable; default: bench/gold and bench/gold_real)")
     ap.add_argument("--verbose", action="store_true", help="per paper: missed/extra entries, failed sentences")
     ap.add_argument("--keep", metavar="DIR", help="run in DIR and keep the XML/CSV there")
     ap.add_argument("--manifest", action="store_true", help="pass an explicit manifest to the extract stage")
     args = ap.parse_args()
-    gold_dir = Path(args.gold).resolve()
+    for gold_dir in args.gold or [ROOT / "bench" / "gold", ROOT / "bench" / "gold_real"]:
+        print(f"== {gold_dir}")
+        report(gold_dir.resolve(), args)
+        print()
+
+
+def report(gold_dir: Path, args: argparse.Namespace) -> None:
     golds = [json.loads(p.read_text()) for p in sorted(gold_dir.glob("*.json"))]
     if not golds:
         print(f"no gold annotations in {gold_dir}")
         return
     tmp = None
     if args.keep:
-        work = Path(args.keep).resolve()
+        work = Path(args.keep).resolve() / gold_dir.name
         work.mkdir(parents=True, exist_ok=True)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="extract_quality_")

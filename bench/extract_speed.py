@@ -1,11 +1,15 @@
-"""Speed of the built-in engine: papers (and pages) per second on one core.
+"""Speed of the built-in engine and the parse stage: papers (and pages) per second on one core.
 
-Extracts each gold PDF in this one process (PDF -> JATS bytes, as the extract stage's workers do),
-several rounds, and prints per-paper times, pages per second and papers per second per core; the
-figure for ten-page papers is the pages-per-second rate scaled to ten pages. The first round only
-warms up (imports, caches) and is not counted.
+Each PDF goes through both stages in this one process, as their workers do: extract (PDF -> JATS bytes)
+and parse (JATS bytes -> the rows of the citation CSV). Several rounds; the first only warms up
+(imports, caches, the reference parser's model) and is not counted. Prints per-paper CPU times, then per
+folder pages per second and papers per second per core for extract alone and for extract + parse; the
+figure for ten-page papers is the pages-per-second rate scaled to ten pages.
 
-    python bench/extract_speed.py [--pdf-dir bench/gold/pdf] [--rounds 3]
+    python bench/extract_speed.py [--pdf-dir DIR ...] [--rounds 3]
+
+Default folders: bench/gold/pdf (LaTeX-typeset here) and bench/gold_real/pdf (real papers typeset by
+their authors and publishers' classes), reported apart.
 """
 
 from __future__ import annotations
@@ -19,40 +23,55 @@ import pymupdf
 
 from citetune import jats
 from citetune.engines import builtin
+from citetune.parse import citation_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIRS = [ROOT / "bench" / "gold" / "pdf", ROOT / "bench" / "gold_real" / "pdf"]
+
+
+def cpu_seconds(pdf: Path) -> tuple[float, float]:
+    """CPU time of this process (one core's work) for extract, then for parse, of one PDF."""
+    start = time.process_time()
+    xml = jats.to_bytes(builtin.extract(pdf))
+    extracted = time.process_time()
+    citation_rows(jats.parse_jats(xml), pdf.stem)
+    return extracted - start, time.process_time() - extracted
+
+
+def measure(pdf_dir: Path, rounds: int) -> None:
+    pdfs = sorted(pdf_dir.glob("*.pdf"))
+    if not pdfs:
+        print(f"no PDFs in {pdf_dir}\n")
+        return
+    pages = {p: pymupdf.open(p).page_count for p in pdfs}
+    times: dict[Path, list[tuple[float, float]]] = {p: [] for p in pdfs}
+    for round_no in range(rounds + 1):
+        for pdf in pdfs:
+            t = cpu_seconds(pdf)
+            if round_no:
+                times[pdf].append(t)
+    extract = {p: statistics.median(e for e, _ in t) for p, t in times.items()}
+    both = {p: statistics.median(e + q for e, q in t) for p, t in times.items()}
+    print(f"== {pdf_dir}")
+    print(f"{'paper':44s} {'pages':>5s} {'extract s':>9s} {'+parse s':>9s} {'pages/s':>8s}")
+    for pdf in pdfs:
+        print(f"{pdf.stem[:44]:44s} {pages[pdf]:5d} {extract[pdf]:9.3f} {both[pdf]:9.3f} {pages[pdf] / both[pdf]:8.1f}")
+    total_pages = sum(pages.values())
+    for name, t in (("extract", extract), ("extract + parse", both)):
+        seconds = sum(t.values())
+        print(f"{name}: {len(pdfs)} papers, {total_pages} pages in {seconds:.2f} s of CPU time (median of {rounds} "
+              f"rounds): {total_pages / seconds:.1f} pages/s, {len(pdfs) / seconds:.2f} papers/s per core; "
+              f"ten-page papers {total_pages / seconds / 10:.2f}/s per core (target >= 3)")
+    print()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pdf-dir", default="bench/gold/pdf")
+    ap.add_argument("--pdf-dir", action="append", type=Path, help="a folder of PDFs (repeatable)")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    pdfs = sorted(Path(args.pdf_dir).glob("*.pdf"))
-    if not pdfs:
-        raise SystemExit(f"no PDFs in {args.pdf_dir}")
-    pages = {p: pymupdf.open(p).page_count for p in pdfs}
-    times: dict[Path, list[float]] = {p: [] for p in pdfs}
-    for round_no in range(args.rounds + 1):
-        for pdf in pdfs:
-            start = time.process_time()  # CPU time of this process: one core's work
-            jats.to_bytes(builtin.extract(pdf))
-            if round_no:
-                times[pdf].append(time.process_time() - start)
-    print(f"{'paper':28s} {'pages':>5s} {'s/paper':>8s} {'pages/s':>8s}")
-    for pdf in pdfs:
-        t = statistics.median(times[pdf])
-        print(f"{pdf.stem:28s} {pages[pdf]:5d} {t:8.3f} {pages[pdf] / t:8.1f}")
-    total_pages = sum(pages.values())
-    total_time = sum(statistics.median(t) for t in times.values())
-    per_page = total_time / total_pages
-    long = [p for p in pdfs if pages[p] >= 9]
-    print(f"\n{len(pdfs)} papers, {total_pages} pages: {total_time:.2f} s of CPU time (median of {args.rounds} rounds)")
-    print(f"{total_pages / total_time:.1f} pages per second per core; {len(pdfs) / total_time:.2f} papers per second "
-          "per core")
-    print(f"ten-page papers: {1 / (10 * per_page):.2f} per second per core (target >= 3)")
-    if long:
-        t_long = sum(statistics.median(times[p]) for p in long) / sum(pages[p] for p in long) * 10
-        print(f"  measured on the papers of 9+ pages alone ({', '.join(p.stem for p in long)}): "
-              f"{1 / t_long:.2f} ten-page papers per second per core")
+    for pdf_dir in args.pdf_dir or DEFAULT_DIRS:
+        measure(pdf_dir, args.rounds)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def score_paper(gold: dict, xml: bytes | None, rows: list[dict]) -> tuple[dict, 
         got, want = found[i], grefs[j]
         first = (got.authors or "").split(";")[0].strip()
         author_ok = fold(first) == fold(want["first_author"]) and bool(first)
-        year_ok = re.sub(r"[a-z]$", "", (got.year or "").strip()) == want["year"]
+        year_ok = re.sub(r"[a-z]$", "", (got.year or "").strip()) == (want["year"] or "")
         c["author_right"] += author_ok
         c["year_right"] += year_ok
         c["author_year_right"] += author_ok and year_ok
