@@ -25,14 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from citetune import jats
-from citetune.engines.references import parse_reference
 from citetune.io import read_csv
 from citetune.matching import LocalIndex, match_citations
 from citetune.params import default_params
-from citetune.parse import read_references
 from citetune.refparse.render import independent_styles, labelled
 from citetune.refparse.tokens import tokenize
+from citetune.testing.parsed_references import as_parsed
 
 ROOT = Path(__file__).resolve().parents[1]
 GARBLES = ("none", "title-merged", "title-cut", "initials-glued")
@@ -68,17 +66,6 @@ def garble(rng: random.Random, text: str, labels: list[str], how: str) -> str | 
         out = text[:first].rstrip(", ") + " " + initials + text[last:] if first > 0 else initials + text[last:]
         return re.sub(r"^\s+", "", out)
     return text
-
-
-def as_parsed(raws: list[str]) -> pd.DataFrame:
-    """What the parse stage reads from each string: the engine's markup, then parse's reading of it."""
-    article = jats.new_article("bench", [])
-    for k, raw in enumerate(raws):
-        jats.add_reference(article, f"r{k}", parse_reference(raw))
-    refs = read_references(article)
-    return pd.DataFrame([{"paper_id": "bench", "sentence_id": str(k), "context": "…", "ref_id": r.ref_id,
-                          "ref_raw": r.raw, "ref_authors": r.authors, "ref_title": r.title, "ref_year": r.year,
-                          "ref_doi": r.doi, "ref_arxiv": r.arxiv} for k, r in enumerate(refs.values())])
 
 
 def main() -> None:
