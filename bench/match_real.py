@@ -1,8 +1,8 @@
 """DOI matching of the reference strings of real papers (bench/gold_real), among look-alikes (local backend).
 
 Every work that a gold entry prints with a title and a year becomes a Crossref-format record (its title,
-first author and year, under its printed DOI or one made up here; a work printed in several papers is one
-record), with three look-alikes beside it: the same work a few years
+first author, year, container, volume, issue and first page, under its printed DOI or one made up here; a
+work printed in several papers is one record), with three look-alikes beside it: the same work a few years
 later (a new edition), the title with one word changed by the same author in the same year, and another
 work of the same author and year. They join a background of generated records
 (bench/gen_crossref_records.py). A share of the works is withheld from the index while their look-alikes
@@ -35,9 +35,17 @@ from citetune.testing.parsed_references import as_parsed
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def record(doi: str, title: str, family: str, year: int) -> dict:
-    return {"DOI": doi, "type": "journal-article", "title": [title], "author": [{"family": family}],
-            "issued": {"date-parts": [[year]]}}
+def record(doi: str, title: str, family: str, year: int, entry: dict | None = None) -> dict:
+    """A Crossref-format record; with a gold entry, also its container, volume, issue and first page."""
+    rec = {"DOI": doi, "type": "journal-article", "title": [title], "author": [{"family": family}],
+           "issued": {"date-parts": [[year]]}}
+    entry = entry or {}
+    if entry.get("container"):
+        rec["container-title"] = [entry["container"]]
+    for key, field in (("volume", "volume"), ("issue", "issue"), ("page", "first_page")):
+        if entry.get(field):
+            rec[key] = entry[field]
+    return rec
 
 
 def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict]) -> list[dict]:
@@ -49,9 +57,10 @@ def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict]) -> l
     changed[i] = rng.choice(("Robust", "Bayesian", "Sparse", "Adaptive", "Nonparametric")) if len(words) > 1 \
         else words[i] + " Revisited"
     other = rng.choice([o for o in others if o["title"] != title] or [{"title": title + ": A Sequel"}])["title"]
-    return [record(f"10.9999/look.{k}.edition", title, family, year + rng.choice((3, 4, 6))),
-            record(f"10.9999/look.{k}.word", " ".join(changed), family, year),
-            record(f"10.9999/look.{k}.other", other, family, year)]
+    venue = {"container": entry.get("container")}  # same journal or publisher, other volume and pages
+    return [record(f"10.9999/look.{k}.edition", title, family, year + rng.choice((3, 4, 6)), venue),
+            record(f"10.9999/look.{k}.word", " ".join(changed), family, year, venue),
+            record(f"10.9999/look.{k}.other", other, family, year, venue)]
 
 
 def main() -> None:
@@ -87,7 +96,7 @@ def main() -> None:
             e = printed[0]
             doi = next((p["doi"] for p in printed if p["doi"]), f"10.9999/real.{k}")
             if k not in withheld:
-                lines.append(json.dumps(record(doi, e["title"], e["first_author"], int(e["year"]))) + "\n")
+                lines.append(json.dumps(record(doi, e["title"], e["first_author"], int(e["year"]), e)) + "\n")
             lines += [json.dumps(r) + "\n" for r in lookalikes(rng, k, e, entries)]
             rows += [{"raw": p["raw"], "paper": p["paper"], "truth": "" if k in withheld else doi} for p in printed]
         (work / "records.jsonl").write_text("".join(lines), encoding="utf-8")

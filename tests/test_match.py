@@ -162,6 +162,27 @@ def test_printed_doi_of_another_paper_is_rejected(index, tmp_path):
         assert backprop["DOI"] in m.note
 
 
+def test_a_printed_doi_not_held_keeps_records_of_other_registrants_out(tmp_path):
+    """A reference printing its journal DOI, which the index lacks, is not given the preprint's DOI
+    (another registrant: another version of the work); one printed under the preprint's prefix still is."""
+    journal = {"DOI": "10.1080/00031305.2017.1375990", "type": "journal-article",
+               "title": ["Extending R with C++: A Brief Introduction to Rcpp"],
+               "author": [{"given": "Dirk", "family": "Eddelbuettel"}, {"given": "James Joseph", "family": "Balamuta"}],
+               "issued": {"date-parts": [[2018]]}, "container-title": ["The American Statistician"], "volume": "72"}
+    preprint = dict(journal, DOI="10.7287/peerj.preprints.3188v1", issued={"date-parts": [[2017]]},
+                    **{"container-title": ["PeerJ Preprints"], "volume": None})
+    index = LocalIndex.from_records(tmp_path / "preprint-only.sqlite", [preprint, *RECORDS])
+    raw = ("Eddelbuettel D, Balamuta JJ (2018). Extending R with C++: A Brief Introduction to Rcpp. "
+           "The American Statistician, 72(1). doi:{}.")
+    m = match(unmarked(raw.format(journal["DOI"])), index)
+    assert (m.status, m.doi) == ("rejected", "")
+    assert "not under the printed DOI's prefix 10.1080" in m.note and preprint["DOI"] in m.note
+    # Without a printed DOI, or with one of the preprint's registrant, the record is the work.
+    for printed in (raw.replace(" doi:{}.", ""), raw.format("10.7287/peerj.preprints.3188")):
+        m = match(unmarked(printed), index)
+        assert (m.status, m.doi) == ("matched", preprint["DOI"]), m
+
+
 def test_validation_rules():
     def record(family, title, year, **kw):
         return {"DOI": "10.1/x", "title": [title], "issued": {"date-parts": [[year]]},

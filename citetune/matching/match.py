@@ -76,6 +76,7 @@ class _Attempt:
         self.errors: list[str] = []
         self.rejected: list[tuple[Verdict, Mapping]] = []
         self.candidates: list[dict] | None = None  # the search's answer, asked for once
+        self.printed_doi_unknown = False  # a well-formed printed DOI the backend does not hold
 
     def fetch(self, doi: str, what: str) -> dict | None:
         try:
@@ -115,7 +116,9 @@ class _Attempt:
             self.notes.append(f"printed DOI {ref.doi!r} is not a well-formed DOI, not looked up")
             return None
         if ref.doi and (self.backend.holds_arxiv or not find_arxiv(ref.doi)):
-            return self.identified(ref.doi, "printed DOI", "printed_doi")
+            found = self.identified(ref.doi, "printed DOI", "printed_doi")
+            self.printed_doi_unknown = found is None and not self.rejected and not self.errors
+            return found
         return None
 
     def by_arxiv_id(self) -> Match | None:
@@ -151,7 +154,10 @@ class _Attempt:
                 self.notes.append(f"{len(weak)} candidate(s) below relevance {params.min_relevance:g}")
             candidates = [c for c in candidates if c not in weak]
         known = {d.lower() for d in (ref.doi, arxiv_doi(ref.arxiv) if is_arxiv_id(ref.arxiv) else "") if d}
-        best = _best(ref, candidates, params, known, self.rejected)
+        # A printed DOI the backend does not hold still names the work's registrant: a record under
+        # another prefix is another version (the preprint of a journal article), not the one cited.
+        prefix = ref.doi.lower().split("/", 1)[0] + "/" if self.printed_doi_unknown else ""
+        best = _best(ref, candidates, params, known, self.rejected, prefix)
         return _accept(best[1], "search", best[0], self.notes) if best is not None else None
 
     def no_match(self) -> Match:
@@ -175,12 +181,15 @@ def match_reference(ref: PrintedReference, backend: MatchBackend, params) -> Mat
 
 
 def _best(ref: PrintedReference, candidates: list[dict], params, known: set[str],
-          rejected: list | None = None) -> tuple[Verdict, dict] | None:
-    """The candidate that validates with the highest score; the others go to `rejected`."""
+          rejected: list | None = None, prefix: str = "") -> tuple[Verdict, dict] | None:
+    """The candidate that validates with the highest score (under `prefix`, when given); the others go
+    to `rejected`."""
     best = None
     for rec in candidates:
         doi = str(rec.get("DOI", "")).lower()
         verdict = validate(ref, rec, params, identifier_agrees=doi in known)
+        if verdict.accepted and not doi.startswith(prefix):
+            verdict = Verdict(False, verdict.score, f"not under the printed DOI's prefix {prefix[:-1]}; {verdict.note}")
         # Of two that agree (a preprint and its journal version), the one whose volume and pages are printed.
         if verdict.accepted and (best is None or (verdict.venue, verdict.score) > (best[0].venue, best[0].score)):
             best = (verdict, rec)
