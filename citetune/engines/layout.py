@@ -312,10 +312,16 @@ def body_size(lines: list[Line], stop=lambda ln: False) -> float:
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
 
 
+# A journal's running line: a year, and a page range or a page number at either end
+# ("Journal of X 12 (2019) 1–10", "1830  J. Smith et al. / Physica A 12 (2019)").
+_JOURNAL_LINE = re.compile(r"^(?=.*\b(?:1[89]|20)\d\d\b)(?:\d{1,4}\s.*|.*\s\d{1,4}|.*\d\s*[-–]\s*\d+)$")
+
+
 def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:
     """Drop page numbers and running headers/footers: short text in the top or bottom margin band, or
     the first or last line of a page (margins may be wide), that is a bare number, repeats on other
-    pages, is set smaller than the body, or repeats the title."""
+    pages, is set smaller than the body, repeats the title, or stands apart and reads like a journal's
+    running line."""
     tops, bottoms = set(), set()  # the first and last line of each page
     for p in pages:
         if p:
@@ -348,6 +354,7 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
             if _PAGE_NUMBER.match(ln.text.strip()) and (ln.y0 <= top + 1 or ln.y1 >= bottom - 1):
                 continue  # a page number above or below everything else, however wide the margins
             if in_band(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or seen[key(ln)] > 1
+                                or (_JOURNAL_LINE.search(ln.text) and not ln.bold and isolated(ln, p))
                                 or (ln.size < body - 0.5 and isolated(ln, p))
                                 or (title_key and len(short_text) >= 10 and short_text in title_key)):
                 continue

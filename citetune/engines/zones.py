@@ -42,8 +42,9 @@ _FOOTNOTE_START = re.compile(r"^\s*(?:[*†‡§¶‖]|[a-z]\s?(?=[A-Z])|\d{1,2}
                              r"(?i:corresponding author|e-?mail|present address|current address|"
                              r"these authors|received|accepted|published online|©|copyright))")
 _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.1 Data"
-# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name; not a citation
+# that opens a line of text ("[17], [18]. We have shown").
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;–-]|\.\s|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
 FRONT, BODY, REFERENCES, BACK = "front", "body", "references", "back"
 
@@ -244,6 +245,26 @@ def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None
     return footnote_column
 
 
+def _body_column(lines: list[Line], k: int, references: list[Line]) -> int:
+    """How many lines from lines[k] on are running text in a column of their own amid a labelled
+    reference list (its last page shared with the end of the body): four or more lines in one
+    column, none labelled with a number after the list's last one. 0 when lines[k] does not start
+    such a column."""
+    if not references or (references[-1].page, references[-1].column) == (lines[k].page, lines[k].column):
+        return 0
+    numbers = [label_number(entry_text(ln)) for ln in references]
+    labelled = [n for n in numbers if n is not None]
+    if len(labelled) < max(2, len(numbers) // 3):
+        return 0
+    end = k
+    while end < len(lines) and (lines[end].page, lines[end].column) == (lines[k].page, lines[k].column):
+        end += 1
+    later = [label_number(entry_text(ln)) for ln in lines[k:end]]
+    if end - k < 4 or any(n is not None and n > max(labelled) for n in later):
+        return 0
+    return end - k
+
+
 def classify(lines: list[Line], body: float, start: int) -> Zones:
     """The zones of lines[start:] (lines[:start] is the title block), `body` the running text's size."""
     zones = Zones([], [], [], [], [], [])
@@ -257,6 +278,11 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             zone = REFERENCES
         ln = lines[k]
         if zone == REFERENCES:
+            running = _body_column(lines, k, zones.references)
+            if running:
+                zones.back.append(Section("", [x for x in lines[k:k + running] if x.size >= body - 1.2]))
+                k += running
+                continue
             name = _back_heading(ln, body)
             if name is None:
                 footnote_column = _reference_or_footnote(ln, zones, footnote_column)
