@@ -245,24 +245,34 @@ def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None
     return footnote_column
 
 
-def _body_column(lines: list[Line], k: int, references: list[Line]) -> int:
+def _last_label(numbers: list[int | None]) -> int | None:
+    """The last label of the list's sequence 1, 2, 3, … (a label or three may be lost)."""
+    last = None
+    for n in numbers:
+        if n is not None and (n == 1 if last is None else last < n <= last + 4):
+            last = n
+    return last
+
+
+def _body_column(lines: list[Line], k: int, references: list[Line], body: float) -> int:
     """How many lines from lines[k] on are running text in a column of their own amid a labelled
     reference list (its last page shared with the end of the body): four or more lines in one
-    column, none labelled with a number after the list's last one. 0 when lines[k] does not start
-    such a column."""
+    column, in the running text's type, none labelled as the list's next entries. 0 when lines[k]
+    does not start such a column."""
     if not references or (references[-1].page, references[-1].column) == (lines[k].page, lines[k].column):
         return 0
-    numbers = [label_number(entry_text(ln)) for ln in references]
-    labelled = [n for n in numbers if n is not None]
-    if len(labelled) < max(2, len(numbers) // 3):
+    last = _last_label([label_number(entry_text(ln)) for ln in references])
+    if last is None or last < 2:
         return 0
     end = k
     while end < len(lines) and (lines[end].page, lines[end].column) == (lines[k].page, lines[k].column):
         end += 1
-    later = [label_number(entry_text(ln)) for ln in lines[k:end]]
-    if end - k < 4 or any(n is not None and n > max(labelled) for n in later):
+    column = lines[k:end]
+    if len(column) < 4 or sum(ln.size >= body - 0.4 for ln in column) < 0.8 * len(column):
         return 0
-    return end - k
+    if any(n is not None and last < n <= last + 4 for n in (label_number(entry_text(ln)) for ln in column)):
+        return 0
+    return len(column)
 
 
 def classify(lines: list[Line], body: float, start: int) -> Zones:
@@ -278,7 +288,7 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             zone = REFERENCES
         ln = lines[k]
         if zone == REFERENCES:
-            running = _body_column(lines, k, zones.references)
+            running = _body_column(lines, k, zones.references, body)
             if running:
                 zones.back.append(Section("", [x for x in lines[k:k + running] if x.size >= body - 1.2]))
                 k += running
