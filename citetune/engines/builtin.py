@@ -9,6 +9,7 @@ linked to the reference entries (citations.py).
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -135,6 +136,8 @@ def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = (
     holes: dict = {}
     for ln in removed:
         holes.setdefault((ln.page, ln.column), []).append(ln.y0)
+    for ys in holes.values():
+        ys.sort()
     gaps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
             and 0 < b.y0 - a.y0 < 3 * a.size]
     step = statistics.median(gaps) if gaps else lines[0].size * 1.2
@@ -145,7 +148,8 @@ def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = (
         same_flow = prev.page == ln.page and prev.column == ln.column
         short = prev.x1 < right[prev.column] - 3 * prev.size
         ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
-        if same_flow and any(prev.y1 <= y < ln.y0 for y in holes.get((ln.page, ln.column), ())):
+        ys = holes.get((ln.page, ln.column), ())
+        if same_flow and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
             new = short and ends
         elif same_flow:
             indented = ln.x0 > left[ln.column] + 0.8 * ln.size
