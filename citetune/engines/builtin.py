@@ -130,7 +130,7 @@ def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
 
 def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = ()) -> list[str]:
     """Group consecutive body lines into paragraphs by vertical gaps and short last lines. The space
-    left by a removed line (a footnote or float amid the text) does not part a paragraph."""
+    left by a removed line (a footnote or float amid the text) does not part a sentence running on."""
     if not lines:
         return []
     holes: dict = {}
@@ -149,8 +149,8 @@ def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = (
         short = prev.x1 < right[prev.column] - 3 * prev.size
         ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
         ys = holes.get((ln.page, ln.column), ())
-        if same_flow and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
-            new = short and ends
+        if same_flow and ln.text[:1].islower() and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
+            new = False  # a sentence running on past a footnote
         elif same_flow:
             indented = ln.x0 > left[ln.column] + 0.8 * ln.size
             new = (ln.y0 - prev.y0) > 1.35 * step or (short and ends and indented)
