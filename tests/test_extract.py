@@ -44,6 +44,7 @@ from citetune.sample import (
     render_pdf,
 )
 from citetune.testing import cermine_standin
+from citetune.testing.pdf_papers import SmallPaper
 
 ROOT = Path(__file__).resolve().parents[1]
 # The stand-in runs as a program; PYTHONPATH makes it import this checkout's citetune.
@@ -579,32 +580,6 @@ def test_extract_stage_command_line_with_the_cermine_command_replaced(corpus, pd
     env.pop("CITETUNE_CERMINE_CMD")
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "tools/cermine/fetch.sh" in r.stderr and "Traceback" not in r.stderr
-
-
-class SmallPaper:
-    """A one-page paper drawn with PyMuPDF: a title and a first heading, then what a test writes."""
-
-    def __init__(self, title: str):
-        self.doc = pymupdf.open()
-        self.page = self.doc.new_page(width=595, height=842)
-        self.write(72, 60, title, size=18)
-        self.write(72, 90, "1 Introduction", size=12, bold=True)
-
-    def write(self, x: float, y: float, text: str, size: float = 10, bold: bool = False) -> float:
-        """Draw text with its baseline at (x, y); returns where it ends."""
-        font = "hebo" if bold else "helv"
-        self.page.insert_text((x, y), text, fontsize=size, fontname=font)
-        return x + pymupdf.get_text_length(text, fontname=font, fontsize=size)
-
-    def lines(self, y: float, lines: list[str | tuple[float, str]], step: float = 12) -> None:
-        """One line per `step` points from y; a line is its text, or (x, text)."""
-        for k, line in enumerate(lines):
-            x, text = line if isinstance(line, tuple) else (72, line)
-            self.write(x, y + step * k, text)
-
-    def save(self, path: Path) -> Path:
-        self.doc.save(path)
-        return path
 
 
 def test_superscripts_drawn_apart_from_their_line_are_citations_where_they_sit(tmp_path):

@@ -9,6 +9,7 @@ linked to the reference entries (citations.py).
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -127,10 +128,16 @@ def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
     return clean_text("".join(pieces))
 
 
-def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
-    """Group consecutive body lines into paragraphs by vertical gaps and short last lines."""
+def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = ()) -> list[str]:
+    """Group consecutive body lines into paragraphs by vertical gaps and short last lines. The space
+    left by a removed line (a footnote or float amid the text) does not part a sentence running on."""
     if not lines:
         return []
+    holes: dict = {}
+    for ln in removed:
+        holes.setdefault((ln.page, ln.column), []).append(ln.y0)
+    for ys in holes.values():
+        ys.sort()
     gaps = [b.y0 - a.y0 for a, b in zip(lines, lines[1:]) if a.page == b.page and a.column == b.column
             and 0 < b.y0 - a.y0 < 3 * a.size]
     step = statistics.median(gaps) if gaps else lines[0].size * 1.2
@@ -141,7 +148,10 @@ def _paragraphs(lines: list[Line], vocabulary: set[str]) -> list[str]:
         same_flow = prev.page == ln.page and prev.column == ln.column
         short = prev.x1 < right[prev.column] - 3 * prev.size
         ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
-        if same_flow:
+        ys = holes.get((ln.page, ln.column), ())
+        if same_flow and ln.text[:1].islower() and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
+            new = False  # a sentence running on past a footnote
+        elif same_flow:
             indented = ln.x0 > left[ln.column] + 0.8 * ln.size
             new = (ln.y0 - prev.y0) > 1.35 * step or (short and ends and indented)
         else:
@@ -199,9 +209,11 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
 
 
 def _abstract_and_loose(front: list[Line], body: float) -> tuple[list[Line], list[Line]]:
-    """The front zone's abstract (from the line that starts with 'Abstract' on) and the running text
-    before it, the body of a paper without headings."""
-    at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), len(front))
+    """The front zone's abstract (from the line that starts with 'Abstract', or a structured abstract's
+    first label, on) and the running text before it, the body of a paper without headings."""
+    at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), None)
+    if at is None:  # 'Background: …' near the top, without the word 'Abstract'
+        at = next((n for n, ln in enumerate(front[:15]) if zones.starts_abstract(ln)), len(front))
     return front[at:], [ln for ln in front[:at] if abs(ln.size - body) < 0.6]
 
 
@@ -209,9 +221,9 @@ def _abstract(lines: list[Line], vocab: set[str]) -> str:
     return _ABSTRACT.sub("", join_lines([ln.text for ln in lines], vocab), count=1) if lines else ""
 
 
-def _sections(sections: list[Section], vocab: set[str]) -> list[TextSection]:
+def _sections(sections: list[Section], vocab: set[str], removed: list[Line]) -> list[TextSection]:
     """Each section's paragraphs; a section with none (a heading alone) is left out."""
-    out = [TextSection(s.heading, _paragraphs(s.lines, vocab)) for s in sections]
+    out = [TextSection(s.heading, _paragraphs(s.lines, vocab, removed)) for s in sections]
     return [s for s in out if s.paragraphs]
 
 
@@ -315,9 +327,10 @@ def structure(pages: list[list[Line]], metadata: dict) -> Paper:
     head = _title_block(lines, body, vocab, metadata)
     found = zones.classify(lines, body, head.end)
     abstract, loose = _abstract_and_loose(found.front, body)
-    sections = _sections(found.body + found.back, vocab)
+    removed = found.floats + found.footnotes
+    sections = _sections(found.body + found.back, vocab, removed)
     if not sections and loose:
-        sections = [TextSection("", _paragraphs(loose, vocab))]
+        sections = [TextSection("", _paragraphs(loose, vocab, removed))]
     return Paper(head.title, head.authors, _abstract(abstract, vocab), sections,
                  _reference_strings(found.references, vocab))
 

@@ -12,13 +12,25 @@ from dataclasses import dataclass
 
 import pymupdf
 
-from citetune.text import NUMERIC_ITEMS
+from citetune.text import DASH, NUM
 
 # A run of small raised digits that may be a citation ("...shown before.¹⁻³") is kept in the line's
 # text between these two private-use characters; the citation linker decides what it is.
 SUP_OPEN, SUP_CLOSE = "\ue000", "\ue001"
 SUPERSCRIPT = re.compile(f"{SUP_OPEN}([^{SUP_CLOSE}]*){SUP_CLOSE}")
-_SUP_NUMBERS = re.compile(NUMERIC_ITEMS)
+# Raised labels may be separated by commas, dashes or bare spaces ("bias¹⁴ ¹⁵").
+_SUP_NUMBERS = re.compile(rf"{NUM}(?:\s*{DASH}\s*{NUM})?(?:(?:\s*[,;]\s*|\s+){NUM}(?:\s*{DASH}\s*{NUM})?)*")
+# A raised label glued to the next word ("billion.⁴Many") ends the word it follows.
+_GLUED = re.compile(f"{SUP_CLOSE}(?=[^\\W\\d_(])")
+
+
+def _sup_label(digits: str) -> str:
+    """The label as marked: no space around its commas and dashes, one between bare numbers."""
+    return " ".join(re.sub(rf"\s*([,;]|{DASH})\s*", r"\1", digits).split())
+
+
+def _unglue(marked: str) -> str:
+    return _GLUED.sub(SUP_CLOSE + " ", marked)
 
 
 def plain(text: str) -> str:
@@ -68,7 +80,7 @@ def _line_text(spans: list[dict]) -> tuple[str, float]:
         exponent = prev.isdigit() or (before is not None and before["flags"] & 2 and before["text"].strip()) \
             or UNIT_BEFORE.search("".join(parts))
         if _SUP_NUMBERS.fullmatch(digits) and not exponent:
-            parts.append(SUP_OPEN + re.sub(r"\s+", "", digits) + SUP_CLOSE + (" " if text.endswith(" ") else ""))
+            parts.append(SUP_OPEN + _sup_label(digits) + SUP_CLOSE + (" " if text.endswith(" ") else ""))
         else:
             parts.append(text)
         run.clear()
@@ -86,7 +98,7 @@ def _line_text(spans: list[dict]) -> tuple[str, float]:
         parts.append(s["text"])
     if run:
         close_run(before)
-    return _unicode_superscripts("".join(parts)), baseline
+    return _unglue(_unicode_superscripts("".join(parts))), baseline
 
 
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -248,14 +260,14 @@ def _attach_raised(rows: list[Line]) -> list[Line]:
         while k > 0 and host.text[k - 1] == " ":
             k -= 1
         exponent = k > 0 and host.text[k - 1].isdigit()
-        compact = re.sub(r"\s+", "", digits)
-        mark = digits if exponent else SUP_OPEN + compact + SUP_CLOSE
+        mark = digits if exponent else SUP_OPEN + _sup_label(digits) + SUP_CLOSE
         pos, seen = 0, 0  # k in the marked text, which has the host's text plus marks
         while pos < len(host.marked) and seen < k:
             seen += host.marked[pos] not in (SUP_OPEN, SUP_CLOSE)
             pos += 1
-        host.marked = host.marked[:pos] + mark + host.marked[pos:]
-        host.text = host.text[:k] + digits + host.text[k:]
+        glued = not exponent and _GLUED.match(SUP_CLOSE + host.marked[pos:pos + 1])
+        host.marked = host.marked[:pos] + mark + (" " if glued else "") + host.marked[pos:]
+        host.text = host.text[:k] + digits + (" " if glued else "") + host.text[k:]
         out.remove(sup)
     return out
 
@@ -300,10 +312,16 @@ def body_size(lines: list[Line], stop=lambda ln: False) -> float:
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
 
 
+# A journal's running line: a year, and a page range or a page number at either end
+# ("Journal of X 12 (2019) 1–10", "1830  J. Smith et al. / Physica A 12 (2019)").
+_JOURNAL_LINE = re.compile(r"^(?=.*\b(?:1[89]|20)\d\d\b)(?:\d{1,4}\s.*|.*\s\d{1,4}|.*\d\s*[-–]\s*\d+)$")
+
+
 def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:
     """Drop page numbers and running headers/footers: short text in the top or bottom margin band, or
     the first or last line of a page (margins may be wide), that is a bare number, repeats on other
-    pages, is set smaller than the body, or repeats the title."""
+    pages, is set smaller than the body, repeats the title, or stands apart and reads like a journal's
+    running line."""
     tops, bottoms = set(), set()  # the first and last line of each page
     for p in pages:
         if p:
@@ -336,6 +354,7 @@ def drop_running_text(pages: list[list[Line]], heights: list[float], title: str,
             if _PAGE_NUMBER.match(ln.text.strip()) and (ln.y0 <= top + 1 or ln.y1 >= bottom - 1):
                 continue  # a page number above or below everything else, however wide the margins
             if in_band(ln) and (_PAGE_NUMBER.match(ln.text.strip()) or seen[key(ln)] > 1
+                                or (_JOURNAL_LINE.search(ln.text) and not ln.bold and isolated(ln, p))
                                 or (ln.size < body - 0.5 and isolated(ln, p))
                                 or (title_key and len(short_text) >= 10 and short_text in title_key)):
                 continue

@@ -30,9 +30,21 @@ _AFTER_REFERENCES = re.compile(
     r"declarations?|data availability|code availability|data and code availability|funding|"
     r"additional information|extended data|ethics|abbreviations|tables?|figures?|figure legends|figure captions|"
     r"tables and figures)\b", re.I)
+# Labels of a structured abstract ("Background: … Methods: …"), which may look like headings.
+_ABSTRACT_LABEL = re.compile(
+    r"^(?:background|context|introduction|objectives?|aims?|purpose|motivation|methods?|methodology|design|"
+    r"setting|participants|patients|interventions?|measurements?|main outcome measures?|results?|findings|"
+    r"conclusions?|interpretation|significance|limitations|discussion|summary|keywords?|key words)\b", re.I)
+# How a paper's first section is named: it ends the front matter even when not set in bold.
+_FIRST_SECTION = re.compile(r"^(?:introduction|background|motivation|overview)$", re.I)
+# How a footnote or author note begins: a mark (raised number, symbol or letter) or what it says.
+_FOOTNOTE_START = re.compile(r"^\s*(?:[*†‡§¶‖]|[a-z]\s?(?=[A-Z])|\d{1,2}\s?(?=[A-Z])|"
+                             r"(?i:corresponding author|e-?mail|present address|current address|"
+                             r"these authors|received|accepted|published online|©|copyright))")
 _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.1 Data"
-# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name.
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name; not a citation
+# that opens a line of text ("[17], [18]. We have shown").
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;–-]|\.\s|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
 FRONT, BODY, REFERENCES, BACK = "front", "body", "references", "back"
 
@@ -150,13 +162,68 @@ def running_text_size(lines: list[Line]) -> float:
 
 # --- the pass --------------------------------------------------------------------------------------
 
-def _opens_section(ln: Line, body: float, gap: float | None, zone: str) -> bool:
-    """A heading that opens a section (or the reference list). In the front matter only a bold one
-    does, and not 'Abstract': a plain capitalised line there is an affiliation or a byline."""
+def _abstract_label(lines: list[Line], k: int, body: float) -> bool:
+    """A label of a structured abstract set as a heading ('Background', 'Methods:'): named like one,
+    not numbered, and set like the abstract text after it, where a section heading stands out from
+    its text; when the two are set alike, the section of that name comes later."""
+    ln, text = lines[k], lines[k].text.strip()
+    name = heading_text(text).rstrip(":").lower()
+    if not _ABSTRACT_LABEL.match(name) or HEADING_NUMBER.match(text):
+        return False
+    if text.endswith(":"):
+        return True
+    after = lines[k + 1] if k + 1 < len(lines) else None
+    if after is None or ln.size > after.size + 0.5:
+        return False
+    return after.size < body - 0.4 or any(
+        o.bold == ln.bold and heading_text(o.text.strip()).lower() == name for o in lines[k + 1:k + 80])
+
+
+def starts_abstract(ln: Line) -> bool:
+    """The first line of an abstract: 'Abstract', or a structured abstract's run-in label ('Background: …')."""
     text = ln.text.strip()
-    references = _REFERENCES.match(heading_text(text))
-    return is_heading(ln, body, gap) and bool(references or not (
-        zone == FRONT and (text.lower().startswith("abstract") or not ln.bold)))
+    return text.lower().startswith("abstract") or bool(
+        re.match(r"[^\W\d_][\w ]{0,30}:", text) and _ABSTRACT_LABEL.match(text))
+
+
+def _opens_section(lines: list[Line], k: int, body: float, gap: float | None, zone: str, in_abstract: bool) -> bool:
+    """A heading that opens a section (or the reference list). In the front matter, neither
+    'Abstract' nor a structured abstract's labels do; before the abstract only a bold heading or the
+    usual first section ('1 Introduction', 'BACKGROUND') does, as a plain capitalised or numbered
+    line there is an affiliation or a byline; once the abstract has begun, any heading ends it."""
+    ln = lines[k]
+    text = ln.text.strip()
+    if not is_heading(ln, body, gap):
+        return False
+    if _REFERENCES.match(heading_text(text)) or zone != FRONT:
+        return True
+    if text.lower().startswith("abstract") or _abstract_label(lines, k, body):
+        return False
+    return ln.bold or in_abstract or bool(_FIRST_SECTION.match(heading_text(text)))
+
+
+def _footnotes(lines: list[Line], body: float) -> set[int]:
+    """Which lines are footnotes or author notes: a run of lines set smaller than the running text,
+    low on the page, from one that opens with a footnote's mark or words ('* Corresponding author',
+    '¹ Department of …') while the type stays small, in its column."""
+    middle: dict[int, float] = {}
+    for ln in lines:
+        top, bottom = middle.get(ln.page, (ln.y0, ln.y1))
+        middle[ln.page] = (min(top, ln.y0), max(bottom, ln.y1))
+    found: set[int] = set()
+    k = 0
+    while k < len(lines):
+        ln = lines[k]
+        top, bottom = middle[ln.page]
+        if ln.size < body - 0.4 and ln.y0 > (top + bottom) / 2 and (
+                SUPERSCRIPT.match(ln.marked.lstrip()) or _FOOTNOTE_START.match(ln.text)):
+            while k < len(lines) and lines[k].size < body - 0.4 and (lines[k].page, lines[k].column) == (
+                    ln.page, ln.column):
+                found.add(k)
+                k += 1
+            continue
+        k += 1
+    return found
 
 
 def _back_heading(ln: Line, body: float) -> str | None:
@@ -178,18 +245,54 @@ def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None
     return footnote_column
 
 
+def _last_label(numbers: list[int | None]) -> int | None:
+    """The last label of the list's sequence 1, 2, 3, … (a label or three may be lost)."""
+    last = None
+    for n in numbers:
+        if n is not None and (n == 1 if last is None else last < n <= last + 4):
+            last = n
+    return last
+
+
+def _body_column(lines: list[Line], k: int, references: list[Line], body: float) -> int:
+    """How many lines from lines[k] on are running text in a column of their own amid a labelled
+    reference list (its last page shared with the end of the body): four or more lines in one
+    column, in the running text's type, none labelled as the list's next entries. 0 when lines[k]
+    does not start such a column."""
+    if not references or (references[-1].page, references[-1].column) == (lines[k].page, lines[k].column):
+        return 0
+    last = _last_label([label_number(entry_text(ln)) for ln in references])
+    if last is None or last < 2:
+        return 0
+    end = k
+    while end < len(lines) and (lines[end].page, lines[end].column) == (lines[k].page, lines[k].column):
+        end += 1
+    column = lines[k:end]
+    if len(column) < 4 or sum(ln.size >= body - 0.4 for ln in column) < 0.8 * len(column):
+        return 0
+    if any(n is not None and last < n <= last + 4 for n in (label_number(entry_text(ln)) for ln in column)):
+        return 0
+    return len(column)
+
+
 def classify(lines: list[Line], body: float, start: int) -> Zones:
     """The zones of lines[start:] (lines[:start] is the title block), `body` the running text's size."""
     zones = Zones([], [], [], [], [], [])
     gaps = _gaps(lines)
     unheaded = _references_without_heading(lines, body, gaps, start)
-    zone, section, footnote_column = FRONT, None, None
+    notes = _footnotes(lines, body)
+    zone, section, footnote_column, in_abstract = FRONT, None, None, False
     k = start
     while k < len(lines):
         if k == unheaded:
             zone = REFERENCES
         ln = lines[k]
         if zone == REFERENCES:
+            running = _body_column(lines, k, zones.references, body)
+            if running:
+                zones.back.append(Section("", [x for x in lines[k:k + running] if x.size >= body - 1.2]))
+                k += running
+                continue
             name = _back_heading(ln, body)
             if name is None:
                 footnote_column = _reference_or_footnote(ln, zones, footnote_column)
@@ -198,7 +301,11 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
                 zones.back.append(section)
             k += 1
             continue
-        if _opens_section(ln, body, gaps[k], zone):
+        if k in notes:
+            zones.footnotes.append(ln)
+            k += 1
+            continue
+        if _opens_section(lines, k, body, gaps[k], zone, in_abstract):
             end = _heading_end(lines, k, body)
             name = heading_text(clean_text(" ".join(x.text.strip() for x in lines[k:end + 1])))
             k = end + 1
@@ -211,6 +318,7 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             continue
         k += 1
         if zone == FRONT:
+            in_abstract = in_abstract or starts_abstract(ln) or _abstract_label(lines, k - 1, body)
             zones.front.append(ln)
         elif ln.size < body - 1.2:  # captions, table cells, footnotes: set smaller than the running text
             zones.floats.append(ln)

@@ -1,0 +1,180 @@
+"""The built-in engine on layouts that publishers use: structured abstracts, footnotes and author
+notes, raised citation labels glued to words, reference lists sharing their page with the body.
+Each paper is drawn with PyMuPDF at chosen positions and sizes, extracted, and read back as JATS."""
+
+from lxml import etree
+import pytest
+
+from citetune.parse import citation_rows, read_references
+from citetune.testing.pdf_papers import SmallPaper
+
+REFERENCES = ["1. Smith J, Lee K. A first study of the effect. Nature. 2019;5:1-2.",
+              "2. Chen L. A second study of the effect. Science. 2020;6:3-4.",
+              "3. Park M. A third study of the effect. Cell. 2021;7:5-6.",
+              "4. Kim S. A fourth study of the effect. Lancet. 2022;8:7-8.",
+              "5. Wu T. A fifth study of the effect. BMJ. 2023;9:9-10."]
+FILLER = "Care in clinics differs from place to place, and so do the patients who come to them."
+
+
+def cited(article) -> list[tuple[str, str]]:
+    """(reference id, citing sentence) for each citation the parse stage reads."""
+    rows, _ = citation_rows(article, "paper")
+    return [(r["ref_id"], r["context"]) for r in rows]
+
+
+def text_of(article, tag: str) -> list[str]:
+    return [" ".join(etree.tostring(el, method="text", encoding=str).split()) for el in article.iter(tag)]
+
+
+# --- a: structured abstracts -----------------------------------------------------------------------
+
+def structured_abstract_paper(labels: str, heading: tuple[str, float, bool]) -> SmallPaper:
+    """A boxed abstract set in 9 pt with Background/Methods/Results/Conclusions labels, run in
+    ('Background: …') or on lines of their own in bold; then sections headed as `heading` says
+    (first heading's text, size, bold)."""
+    first, size, bold = heading
+    paper = SmallPaper("Outcomes of a trial in many clinics", heading="")
+    paper.write(72, 80, "Ann Smith, Bob Jones", size=11)
+    paper.page.draw_rect((66, 98, 530, 262))
+    paper.write(72, 110, "Abstract", size=11, bold=True)
+    y = 124
+    for label, text in [("Background", "Trials in many clinics are rare and their effects"),
+                        ("Methods", "We ran a trial in forty clinics over two years, and"),
+                        ("Results", "The effect was larger in small clinics than in"),
+                        ("Conclusions", "Small clinics gain the most from the new care, as")]:
+        if labels == "own line":
+            paper.write(72, y, label, size=9, bold=True)
+            y += 11
+            paper.write(72, y, text, size=9)
+        else:
+            paper.run(72, y, [("bold", label + ": "), text], size=9)
+        paper.write(72, y + 11, "results in the wider population of patients show.", size=9)
+        y += 24
+    paper.write(72, 290, first, size=size, bold=bold)
+    y = paper.lines(308, ["Many trials were run in single clinics [1]. Few looked at many clinics at",
+                          "once [2]. We report such a trial and compare it with earlier work [1, 2]."]
+                    + [FILLER] * 10)
+    paper.write(72, y + 10, "2 Methods" if first[0].isdigit() else "Methods", size=size, bold=bold)
+    y = paper.lines(y + 28, ["The trial ran in forty clinics as described before [2]."])
+    paper.write(72, y + 20, "References", size=12, bold=True)
+    paper.lines(y + 40, REFERENCES[:2], step=14)
+    return paper
+
+
+@pytest.mark.parametrize("labels, heading", [
+    ("run in", ("Background", 12, False)),  # headings in larger plain type
+    ("own line", ("Background", 12, True)),  # labels that look like the headings after them
+    ("run in", ("1 Introduction", 10, False)),  # numbered headings in the running text's type
+    ("own line", ("1 INTRODUCTION", 10, False)),
+])
+def test_a_structured_abstract_ends_where_the_first_section_starts(tmp_path, labels, heading):
+    article = structured_abstract_paper(labels, heading).extract(tmp_path / "abstract.pdf")
+    abstract = text_of(article, "abstract")[0]
+    assert "Trials in many clinics" in abstract and "Small clinics gain the most" in abstract
+    assert "Many trials" not in abstract and "forty clinics as described" not in abstract
+    first = heading[0].split()[-1]
+    assert [s.findtext("title") for s in article.iter("sec")] == [first, "Methods"]
+    assert cited(article) == [
+        ("ref1", "Many trials were run in single clinics."), ("ref2", "Few looked at many clinics at once."),
+        ("ref1", "We report such a trial and compare it with earlier work."),
+        ("ref2", "We report such a trial and compare it with earlier work."),
+        ("ref2", "The trial ran in forty clinics as described before.")]
+
+
+# --- b: footnotes and author notes ----------------------------------------------------------------
+
+def two_column_first_page(paper: SmallPaper, left: list, right: list, notes: list, note_size: float) -> None:
+    """Left and right columns of body text from y=110 (10 pt on 12 pt), author notes at the foot of
+    the left column in `note_size` type."""
+    paper.lines(110, left, x=72)
+    paper.lines(110, right, x=310)
+    paper.lines(780 - 10 * (len(notes) - 1), notes, step=10, size=note_size, x=72)
+
+
+@pytest.mark.parametrize("note_size", [7, 9])  # well below the running text's size, and nearly as large
+def test_author_notes_at_the_foot_of_a_column_never_enter_a_sentence(tmp_path, note_size):
+    paper = SmallPaper("Effects in larger cohorts")
+    left = ["The effect is common in adults and in", "children of all ages in many places.",
+            "It was seen in a large cohort of many", "thousands of patients that were followed"]
+    left += ["for years by their doctors and nurses."] * 6 + ["A study in two towns showed it in"]
+    right = ["patients of all ages [1]. Later work found it", "in smaller groups too [2]."]
+    right += ["Nobody has seen it in animals so far."] * 9
+    notes = [[("sup", "*"), "Corresponding author. E-mail: ann@example.org"],
+             [("sup", "1"), "Department of Medicine, University of Somewhere"]]
+    two_column_first_page(paper, left, right, notes, note_size)
+    paper.write(310, 260, "References", size=12, bold=True)
+    paper.lines(280, [(310, REFERENCES[0][:45]), (320, REFERENCES[0][45:]), (310, REFERENCES[1][:45]),
+                      (320, REFERENCES[1][45:])])
+    article = paper.extract(tmp_path / "notes.pdf")
+    assert cited(article) == [("ref1", "A study in two towns showed it in patients of all ages."),
+                              ("ref2", "Later work found it in smaller groups too.")]
+    body = " ".join(text_of(article, "p"))
+    assert "Corresponding" not in body and "Department" not in body and "E-mail" not in body
+
+
+def test_a_footnote_amid_the_column_does_not_part_its_sentence(tmp_path):
+    paper = SmallPaper("Effects in larger cohorts")
+    y = paper.lines(110, [FILLER] * 8 + ["The results of the study show a sentence that runs past a",
+                                         "footnote the publisher placed"])
+    paper.lines(y + 4, [[("sup", "2"), "A footnote set amid the column in smaller type."]], size=7)
+    paper.lines(y + 20, ["in the middle of the column [2]. Another sentence follows here [1]."] + [FILLER] * 4)
+    paper.write(72, y + 100, "References", size=12, bold=True)
+    paper.lines(y + 120, REFERENCES[:2], step=14)
+    article = paper.extract(tmp_path / "amid.pdf")
+    assert cited(article) == [
+        ("ref2", "The results of the study show a sentence that runs past a footnote the publisher placed in the "
+                 "middle of the column."),
+        ("ref1", "Another sentence follows here.")]
+
+
+# --- c: raised citation labels ---------------------------------------------------------------------
+
+def test_raised_labels_glued_to_a_word_or_apart_by_spaces_keep_every_label(tmp_path):
+    paper = SmallPaper("Effects in larger cohorts")
+    paper.lines(110, [["The effect is common in one billion.", ("sup", "4"), "Many studies have"],
+                      ["shown", ("sup", "1,2-3"), " that it grows with age, and the bias", ("sup", "1 5"),
+                       " is small."],
+                      ["A bias ", ("sup", "3, 5"), " was reported by others, and the error", ("sup", "2"),
+                       " ", ("sup", "4")],
+                      "was small."])
+    paper.run(paper.write(72, 170, "The area was 10 cm"), 170, [("sup", "2"), " in each of them."])
+    paper.write(72, 200, "References", size=12, bold=True)
+    paper.lines(220, REFERENCES, step=14)
+    rows, _ = citation_rows(paper.extract(tmp_path / "raised.pdf"), "paper")
+    assert [(r["ref_id"], r["marker"], r["context"]) for r in rows] == [
+        ("ref4", "4", "The effect is common in one billion."),
+        *[(f"ref{n}", "1,2-3", "Many studies have shown that it grows with age, and the bias is small.")
+          for n in (1, 2, 3)],
+        ("ref5", "1 5", "Many studies have shown that it grows with age, and the bias is small."),  # ref1 once
+        ("ref3", "3,5", "A bias was reported by others, and the error was small."),
+        ("ref5", "3,5", "A bias was reported by others, and the error was small."),
+        ("ref2", "2 4", "A bias was reported by others, and the error was small."),
+        ("ref4", "2 4", "A bias was reported by others, and the error was small."),
+    ]  # "cm²" is a unit's power, not a citation
+
+
+# --- d: a reference list sharing its last page with the body ---------------------------------------
+
+def test_a_body_column_beside_the_reference_list_keeps_its_sentences_and_the_list_its_entries(tmp_path):
+    """Last page: the references in the left column, the end of the body in the right one, whose lines
+    may begin with citations; a journal's running line above both."""
+    paper = SmallPaper("Effects in larger cohorts")
+    paper.lines(110, ["The effect is common [1]. It was seen before [2, 3]."] + [FILLER] * 3)
+    paper.on(1)
+    paper.write(72, 40, "Journal of Clinic Studies 12 (2019) 1-10", size=9)
+    paper.write(72, 80, "References", size=12, bold=True)
+    entries = [(72 if k % 2 == 0 else 84, part) for n, ref in enumerate(REFERENCES)
+               for k, part in enumerate([ref[:ref.index(" ", 30)], ref[ref.index(" ", 30) + 1:]])]
+    paper.lines(100, entries)
+    paper.lines(100, [(310, line) for line in [
+        "[4], [5]. We have shown that the effect", "is common in all the clinics we saw.",
+        "The care they need is the same [5].", "Few clinics give that care today, and",
+        "most of them are small ones in towns.", "We thank the nurses of all clinics.",
+        "They made this study possible at all.", "Funding came from the towns."]])
+    article = paper.extract(tmp_path / "shared.pdf")
+    refs = read_references(article)
+    assert [r.raw for r in refs.values()] == [" ".join(r.split()[1:]) for r in REFERENCES]
+    assert ("ref5", "The care they need is the same.") in cited(article)
+    body = " ".join(text_of(article, "p"))
+    assert "We have shown that the effect is common in all the clinics we saw." in body
+    assert "Journal of Clinic" not in body
