@@ -120,7 +120,7 @@ def join_lines(lines: list[str], vocabulary: set[str] = frozenset()) -> str:
             pieces.append(line)  # a hyphenated name broken at its hyphen: "Ben-" + "David"
         elif re.search(r"\d\s?[-–—]$", prev) and first[:1].isdigit():
             pieces.append(line)  # a page range broken after its dash: "3972–" + "4000"
-        elif re.search(rf"{_LINK}[/_-]$", prev) or (
+        elif re.search(rf"{_LINK}[/_-]$", prev) or (re.search(r"\bhttps?:$", prev) and line.startswith("//")) or (
                 re.search(rf"{_LINK}\.?$", prev) and re.match(r"[\da-z/._-]", line)):
             pieces[-1] = prev + line  # a URL or DOI broken across lines has no space in it
         else:

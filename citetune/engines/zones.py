@@ -10,11 +10,14 @@ references  the lines of the reference list, from its heading (or, without one, 
             1, 2, 3, … start)
 footnotes   a footnote at the foot of a column of references
 back        the sections after the reference list: appendices, methods, acknowledgements
+affiliations the authors' names and addresses printed after the reference list (JSS's "Affiliation:")
 """
 
 from __future__ import annotations
 
 import re
+import statistics
+import unicodedata
 from typing import NamedTuple
 
 from citetune.engines.layout import SUPERSCRIPT, Line, body_size, plain
@@ -29,7 +32,8 @@ _AFTER_REFERENCES = re.compile(
     r"online methods|author contributions?|author information|competing interests?|conflicts? of interest|"
     r"declarations?|data availability|code availability|data and code availability|funding|"
     r"additional information|extended data|ethics|abbreviations|tables?|figures?|figure legends|figure captions|"
-    r"tables and figures)\b", re.I)
+    r"tables and figures|affiliations?|authors'? affiliations?|authors'? addresses|addresses|about the authors?|"
+    r"correspondence)\b", re.I)
 # Labels of a structured abstract ("Background: … Methods: …"), which may look like headings.
 _ABSTRACT_LABEL = re.compile(
     r"^(?:background|context|introduction|objectives?|aims?|purpose|motivation|methods?|methodology|design|"
@@ -46,7 +50,8 @@ _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.
 # that opens a line of text ("[17], [18]. We have shown").
 _LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;–-]|\.\s|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
-FRONT, BODY, REFERENCES, BACK = "front", "body", "references", "back"
+FRONT, BODY, REFERENCES, BACK, AFFILIATIONS = "front", "body", "references", "back", "affiliations"
+_AFFILIATION = re.compile(r"^(?:authors'? )?(?:affiliations?|addresses)\b", re.I)
 
 
 class Section(NamedTuple):
@@ -61,6 +66,7 @@ class Zones(NamedTuple):
     references: list[Line]
     footnotes: list[Line]
     back: list[Section]
+    affiliations: list[Line]
 
 
 # --- what the lines say about themselves -----------------------------------------------------------
@@ -97,6 +103,8 @@ def is_heading(ln: Line, body: float, gap: float | None = None) -> bool:
     if _REFERENCES.match(heading_text(text)):
         return True
     if _LABEL_START.match(text) and not HEADING_NUMBER.match(text) and not ln.bold:
+        return False
+    if ln.size < body - 1.2:  # bold words in a figure or a boxed abstract, set like the floats
         return False
     if ln.bold or ln.size >= body + 1.0:
         return True
@@ -229,9 +237,10 @@ def _footnotes(lines: list[Line], body: float) -> set[int]:
 def _back_heading(ln: Line, body: float) -> str | None:
     """The name of a section that follows the reference list ('Appendix', 'A Proofs', 'B.1 Data',
     'Methods'); None for a line of the list."""
-    text = ln.text.strip()
+    text = unicodedata.normalize("NFKC", ln.text.strip())  # 'Aﬃliation:' set with a ligature
     after = _AFTER_REFERENCES.match(heading_text(text)) or _APPENDIX_NUMBER.match(text)
-    return heading_text(text) if after and ln.bold and is_heading(ln, body) else None
+    set_apart = ln.bold or ln.size >= body + 1.0
+    return heading_text(text) if after and set_apart and is_heading(ln, body) else None
 
 
 def _reference_or_footnote(ln: Line, zones: Zones, footnote_column: tuple | None) -> tuple | None:
@@ -275,9 +284,27 @@ def _body_column(lines: list[Line], k: int, references: list[Line], body: float)
     return len(column)
 
 
+def _split_off_tail(zones: Zones) -> None:
+    """Lines at the end of the reference list set, nearly all, in another type than its first entries
+    are not entries: smaller, the authors' addresses or a note (amsart prints them there); larger,
+    the running text or code of an appendix that follows without a heading set apart."""
+    refs = zones.references
+    if len(refs) < 4:
+        return
+    usual = statistics.median(ln.size for ln in refs[:8])
+    off = [abs(ln.size - usual) > 1.0 for ln in refs]
+    k = next((k for k in range(4, len(refs)) if off[k] and sum(off[k:]) >= 0.9 * (len(refs) - k)), len(refs))
+    tail = refs[k:]
+    del refs[k:]
+    zones.affiliations.extend(ln for ln in tail if ln.size < usual)
+    running = [ln for ln in tail if ln.size > usual]
+    if running:
+        zones.back.insert(0, Section("", running))
+
+
 def classify(lines: list[Line], body: float, start: int) -> Zones:
     """The zones of lines[start:] (lines[:start] is the title block), `body` the running text's size."""
-    zones = Zones([], [], [], [], [], [])
+    zones = Zones([], [], [], [], [], [], [])
     gaps = _gaps(lines)
     unheaded = _references_without_heading(lines, body, gaps, start)
     notes = _footnotes(lines, body)
@@ -287,6 +314,15 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
         if k == unheaded:
             zone = REFERENCES
         ln = lines[k]
+        if zone == AFFILIATIONS:
+            name = _back_heading(ln, body)
+            if name is None:
+                zones.affiliations.append(ln)
+            else:
+                zone, section = BACK, Section(name, [])
+                zones.back.append(section)
+            k += 1
+            continue
         if zone == REFERENCES:
             running = _body_column(lines, k, zones.references, body)
             if running:
@@ -296,6 +332,8 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             name = _back_heading(ln, body)
             if name is None:
                 footnote_column = _reference_or_footnote(ln, zones, footnote_column)
+            elif _AFFILIATION.match(name):
+                zone = AFFILIATIONS
             else:
                 zone, section = BACK, Section(name, [])
                 zones.back.append(section)
@@ -324,4 +362,5 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             zones.floats.append(ln)
         else:
             section.lines.append(ln)
+    _split_off_tail(zones)
     return zones
