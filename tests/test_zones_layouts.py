@@ -178,3 +178,82 @@ def test_a_body_column_beside_the_reference_list_keeps_its_sentences_and_the_lis
     body = " ".join(text_of(article, "p"))
     assert "We have shown that the effect is common in all the clinics we saw." in body
     assert "Journal of Clinic" not in body
+
+
+# --- e: what follows an author-year list, and bold type in a figure ----------------------------------
+
+AUTHOR_YEAR = [("Baltagi BH (2002). Econometrics. 3rd edition. Springer-Verlag,", "New York."),
+               ("Greene WH (2003). Econometric Analysis. 5th edition. Prentice", "Hall, Upper Saddle River, NJ."),
+               ("Juselius K (2006). The Cointegrated VAR Model. Oxford University", "Press, Oxford.")]
+
+
+def author_year_paper(after) -> SmallPaper:
+    """Body citing the three entries, then the list with hanging indents; `after(paper, y)` draws
+    what the paper prints below the list."""
+    paper = SmallPaper("Econometrics in practice")
+    paper.lines(110, ["Panel data are treated by Baltagi (2002) at length.",
+                      "Greene (2003) covers the rest of the field.", FILLER])
+    paper.on(1)
+    paper.write(72, 80, "References", size=14, bold=True)
+    y = paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
+    after(paper, y + 20)
+    return paper
+
+
+def raw_entries(article) -> list[str]:
+    return [r.raw for r in read_references(article).values()]
+
+
+@pytest.mark.parametrize("bold", [True, False])
+def test_the_authors_affiliation_block_after_the_list_is_no_entry(tmp_path, bold):
+    """jss.cls prints 'Affiliation:' (bold or not, larger than the text) and each author's address,
+    e-mail and URL, one a line, after the reference list."""
+    def affiliation(paper, y):
+        paper.write(72, y, "Affiliation:", size=12, bold=bold)
+        paper.lines(y + 18, ["Christian Kleiber", "Faculty of Business and Economics", "Universitat Basel",
+                             "4002 Basel, Switzerland", "E-mail: Christian.Kleiber@unibas.ch",
+                             "URL: https://wwz.unibas.ch/en/kleiber/"])
+    article = author_year_paper(affiliation).extract(tmp_path / "jss.pdf")
+    assert raw_entries(article) == [" ".join(e) for e in AUTHOR_YEAR]
+    assert ("ref2", "Greene covers the rest of the field.") in cited(article)
+    assert "Basel" not in " ".join(text_of(article, "p"))
+
+
+def test_addresses_in_smaller_type_after_the_list_are_no_entries(tmp_path):
+    """amsart prints the authors' addresses after the list, without a heading, in smaller type."""
+    def addresses(paper, y):
+        paper.lines(y, [(84, "Universitat Hannover, LG Bioinformatik, FB Gartenbau, Herrenhauser"),
+                        (72, "Str. 2, D-30419 Hannover"), (84, "Email address: bretz@ifgb.uni-hannover.de"),
+                        (84, "Department of Mathematics, Washington State University, Pullman")], size=8)
+    article = author_year_paper(addresses).extract(tmp_path / "amsart.pdf")
+    assert raw_entries(article) == [" ".join(e) for e in AUTHOR_YEAR]
+
+
+def test_an_appendix_in_larger_type_after_the_list_stays_text_and_out_of_the_list(tmp_path):
+    """pinp sets the references small; an appendix of code and text follows on the next page in the
+    running text's type, its heading run in."""
+    def appendix(paper, y):
+        paper.on(2)
+        paper.lines(80, ["Appendix 2: A Minimal Makevars. Here the use of GMP is unconditional.",
+                         "CXX_STD = CXX11", "PKG_CXXFLAGS = -I. -DGMP", "PKG_LIBS = -lgmp"], size=12, step=15)
+        paper.write(72, 150, "Appendix 3: A Wrapper.", size=10.5, bold=True)
+        paper.lines(170, ['#include "queue.h"', "bool corels() {", "return true;", "}"], size=12, step=15)
+    article = author_year_paper(appendix).extract(tmp_path / "appendix.pdf")
+    assert raw_entries(article) == [" ".join(e) for e in AUTHOR_YEAR]
+    assert "the use of GMP is unconditional" in " ".join(text_of(article, "p"))
+
+
+def test_bold_words_in_a_figure_do_not_open_a_section_of_a_paper_without_headings(tmp_path):
+    """A vignette without section headings: its text is the body, and a plot's bold panel titles,
+    set in small type, are no heading that would leave the text before them out."""
+    paper = SmallPaper("Kernel density estimation", heading="")
+    paper.lines(110, ["Kernel density estimation is a popular tool. See Baltagi (2002), for example.",
+                      FILLER, FILLER])
+    paper.write(150, 200, "SCV SCV diagonal", size=7, bold=True)
+    paper.write(150, 260, "x[, 1] x[, 1]", size=6)
+    paper.lines(300, ["Greene (2003) covers the rest of the field.", FILLER])
+    paper.on(1)
+    paper.write(72, 80, "References", size=14, bold=True)
+    paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
+    article = paper.extract(tmp_path / "vignette.pdf")
+    assert cited(article) == [("ref1", "See Baltagi, for example."), ("ref2", "Greene covers the rest of the field.")]

@@ -293,7 +293,7 @@ def _split_off_tail(zones: Zones) -> None:
         return
     usual = statistics.median(ln.size for ln in refs[:8])
     off = [abs(ln.size - usual) > 1.0 for ln in refs]
-    k = next((k for k in range(4, len(refs)) if off[k] and sum(off[k:]) >= 0.9 * (len(refs) - k)), len(refs))
+    k = next((k for k in range(4, len(refs)) if off[k] and sum(off[k:]) >= 0.8 * (len(refs) - k)), len(refs))
     tail = refs[k:]
     del refs[k:]
     zones.affiliations.extend(ln for ln in tail if ln.size < usual)
