@@ -257,3 +257,9 @@ def test_bold_words_in_a_figure_do_not_open_a_section_of_a_paper_without_heading
     paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
     article = paper.extract(tmp_path / "vignette.pdf")
     assert cited(article) == [("ref1", "See Baltagi, for example."), ("ref2", "Greene covers the rest of the field.")]
+
+
+def test_a_url_broken_after_its_scheme_joins_without_a_space():
+    from citetune.engines.builtin import join_lines
+    assert join_lines(["Rule Lists.” https:", "//github.com/nlarusstone/corels. Also online"]) == \
+        "Rule Lists.” https://github.com/nlarusstone/corels. Also online"

@@ -41,9 +41,11 @@ _NAME = rf"(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD})"
 # or a word before the name ("Following Smith et al. (2019)"); the resolver tries the shorter tails too.
 _NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+"
           rf"(?P<second>{_NAME}))?")
-_YEARS = rf"(?P<years>{YEAR}(?:\s*,\s*(?:{YEAR}|[a-z])\b)*)"
+# '2019a, b' is two years; in '2006, p. 31' the 'p' is a locator's.
+_YEARS = rf"(?P<years>{YEAR}(?:\s*,\s*(?:{YEAR}|[a-z](?!\.))\b)*)"
+_LOCATOR = r"(?i:pp?\.|ch(?:ap)?\.|chapters?|sec(?:tion)?s?\.?|§)\s*[\dIVXivx]+(?:\.\d+)*(?:\s*[-–]\s*\d+)?"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
-_NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}\s*[)\]]")
+_NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}(?:\s*,\s*{_LOCATOR})?\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
 _ONE_YEAR = re.compile(rf"({YEAR_DIGITS})([a-z]?)|(?<=,)\s*([a-z])\b")
 
@@ -67,7 +69,9 @@ class ReferenceIndex:
         ids = [self.by_label.get(n) for n in numbers]
         return None if not ids or None in ids else ids
 
-    def author_year(self, first: str, second: str | None, year: str, suffix: str) -> str | None:
+    def author_year(self, first: str, second: str | None, year: str, suffix: str, etal: bool = False) -> str | None:
+        """The entry of 'first (and second | et al.), year+suffix'; where two entries of the first
+        author's and year fit alike, the one with as many authors as the citation names."""
         first, second = fold(first), fold(second) if second else None
         stamp = re.compile(rf"\b{year}{suffix}(?![a-z\d])" if suffix else rf"\b{year}(?![\d])")
         found = []
@@ -81,11 +85,20 @@ class ReferenceIndex:
                 continue
             if not suffix and re.search(rf"\b{year}[a-z](?![a-z\d])", e.text):
                 continue  # "2019" cannot tell 2019a from 2019b
-            found.append((e.first_author != first, at.start(), e.ref_id))
+            found.append((e.first_author != first, at.start(), e.ref_id, _author_count(e.text[:m.start()])))
         found.sort()
-        if not found or (len(found) > 1 and found[0][:2] == found[1][:2]):
+        if not found:
             return None
-        return found[0][2]
+        tied = [f for f in found if f[:2] == found[0][:2]]
+        if len(tied) > 1:
+            tied = [f for f in tied if f[3] == (3 if etal else 2 if second else 1)]
+        return tied[0][2] if len(tied) == 1 else None
+
+
+def _author_count(names: str) -> int:
+    """1, 2, or 3 for more: the surnames among an entry's folded names before its year ('smith j,
+    lee k', 'smith, j. and lee, k.'); initials after a comma are no surname."""
+    return min(3, len(re.findall(r"(?:^|,|\band\b|&)\s*(?:[^\W\d_]{3,}|[^\W\d_]+\s[^\W\d_]{3,})", names)))
 
 
 # --- finding the groups ----------------------------------------------------------------------------
@@ -167,10 +180,10 @@ def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
                    ) -> tuple[int, list[XrefSpan]] | None:
     """Where the cited names start and the xref spans of the years, trying the first author's
     capitalised words from the longest run to the last word alone."""
-    first = m.group("first")
+    first, etal = m.group("first"), bool(m.group("etal"))
     years, at = m.group("years"), offset + m.start("years")
     for w in re.finditer(r"\S+", first):
-        found = _year_pieces(years, at, first[w.start():], m.group("second"), index)
+        found = _year_pieces(years, at, first[w.start():], m.group("second"), index, etal)
         if found:
             return offset + m.start("first") + w.start(), found
     if m.group("second"):  # 'Germany and Smith (2019)': the words before 'and' were not a name
@@ -181,7 +194,7 @@ def _resolve_names(m: re.Match, index: ReferenceIndex, offset: int = 0
 
 
 def _year_pieces(text: str, offset: int, first: str, second: str | None,
-                 index: ReferenceIndex) -> list[XrefSpan] | None:
+                 index: ReferenceIndex, etal: bool = False) -> list[XrefSpan] | None:
     """(start, end, ref id) for each year of '2019a, 2020' or '2019a,b' after the names; None unless
     every one resolves."""
     spans, year = [], ""
@@ -190,7 +203,7 @@ def _year_pieces(text: str, offset: int, first: str, second: str | None,
             year, suffix, start = m.group(1), m.group(2), m.start(1)
         else:
             suffix, start = m.group(3), m.start(3)
-        ref_id = index.author_year(first, second, year, suffix) if year else None
+        ref_id = index.author_year(first, second, year, suffix, etal) if year else None
         if ref_id is None:
             return None
         spans.append(XrefSpan(offset + start, offset + m.end(), ref_id))

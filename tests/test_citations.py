@@ -1,0 +1,29 @@
+"""Author-year citations resolved to reference entries: entries that share the first author and
+year, and narrative citations with a locator."""
+
+from citetune.engines import citations
+from citetune.engines.citations import Entry, ReferenceIndex, fold
+
+ENTRIES = ["Eddelbuettel D (2021). pkgKitten: Create Simple Packages. R package version 0.2.2.",
+           "Eddelbuettel D, Emerson JW, Kane MJ (2021). BH: Boost C++ Header Files. R package.",
+           "Eddelbuettel D, Balamuta JJ (2021). Extending R with C++. The American Statistician.",
+           "Maronna RA, Martin RD, Yohai VJ (2006). Robust Statistics: Theory and Methods. Wiley."]
+
+
+def linked(text: str) -> list[str]:
+    index = ReferenceIndex([Entry(f"ref{k}", None, fold(e), fold(e.split()[0]))
+                            for k, e in enumerate(ENTRIES, 1)])
+    return [p.attrs["rid"] for g in citations.author_year_groups(text, index) for p in g.pieces
+            if not isinstance(p, str)]
+
+
+def test_entries_of_one_first_author_and_year_are_told_apart_by_how_many_authors_are_named():
+    assert linked("It can be improved by pkgKitten (Eddelbuettel, 2021).") == ["ref1"]
+    assert linked("Headers come from BH (Eddelbuettel et al., 2021).") == ["ref2"]
+    assert linked("As Eddelbuettel and Balamuta (2021) show.") == ["ref3"]
+
+
+def test_a_narrative_citation_with_a_page_or_chapter_is_linked():
+    assert linked("The functions are given by Maronna et al. (2006, p. 31), though ours differ.") == ["ref4"]
+    assert linked("The optimal function as given by Maronna et al. (2006, Section 5.9.1).") == ["ref4"]
+    assert linked("As in (Maronna et al., 2006, pp. 31-32).") == ["ref4"]
