@@ -263,3 +263,19 @@ def test_a_url_broken_after_its_scheme_joins_without_a_space():
     from citetune.engines.builtin import join_lines
     assert join_lines(["Rule Lists.” https:", "//github.com/nlarusstone/corels. Also online"]) == \
         "Rule Lists.” https://github.com/nlarusstone/corels. Also online"
+
+
+def test_a_numbered_first_heading_is_no_title_when_the_title_was_dropped_as_a_running_head(tmp_path):
+    """jss.cls's title matches the PDF's metadata and is dropped with the running heads; the largest
+    type left on the first page is '1. Introduction', whose text is the body, not the title block."""
+    paper = SmallPaper("", heading="")
+    paper.write(200, 80, "Achim Zeileis, David Meyer, and Kurt Hornik", size=12, bold=True)
+    paper.write(250, 140, "1. Introduction", size=14, bold=True)
+    paper.lines(170, ["In this vignette, we show how all examples from Baltagi (2002) are reproduced.", FILLER])
+    paper.write(250, 240, "2. Arthritis data", size=14, bold=True)
+    paper.lines(270, ["Greene (2003) covers the rest of the field.", FILLER])
+    paper.on(1)
+    paper.write(72, 80, "References", size=14, bold=True)
+    paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
+    article = paper.extract(tmp_path / "jss_title.pdf")
+    assert ("ref1", "In this vignette, we show how all examples from Baltagi are reproduced.") in cited(article)

@@ -192,7 +192,10 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
         start = i
         while i < len(lines) and abs(lines[i].size - biggest) <= 0.2:
             i += 1
-        title = join_lines([ln.text for ln in lines[start:i]], vocab)
+        if HEADING_NUMBER.match(lines[start].text):  # '1. Introduction': the title was a running head
+            i = 0
+        else:
+            title = join_lines([ln.text for ln in lines[start:i]], vocab)
     block: list[Line] = []
     while i + len(block) < len(lines) and len(block) < 6:
         ln = lines[i + len(block)]
