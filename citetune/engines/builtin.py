@@ -192,7 +192,7 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
         start = i
         while i < len(lines) and abs(lines[i].size - biggest) <= 0.2:
             i += 1
-        if HEADING_NUMBER.match(lines[start].text):  # '1. Introduction': the title was a running head
+        if re.match(r"\d+(?:\.\d+)*\.?\s", lines[start].text):  # '1. Introduction': the title was a running head
             i = 0
         else:
             title = join_lines([ln.text for ln in lines[start:i]], vocab)
