@@ -438,12 +438,11 @@ def _parse_generic(text: str) -> list[Span] | None:
 _PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancouver, _parse_generic)
 
 
-def field_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label), sorted by position."""
+def _non_overlapping(text: str, spans: list[Span]) -> list[Span]:
+    """The spans that overlap neither an identifier, a URL nor an earlier span, with the identifiers."""
     ids = identifiers(text)
     blocked = [(s.start, s.end) for s in ids] + [(m.start(), m.end()) for m in URL.finditer(text)]
-    spans = next((s for s in (parse(text) for parse in _PARSERS) if s), None) or _parse_fallback(text)
-    kept = []
+    kept: list[Span] = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         start, end = span.start, span.end
         if start >= end or any(s < end and start < e for s, e in blocked) or (
@@ -451,6 +450,74 @@ def field_spans(text: str) -> list[Span]:
             continue
         kept.append(span)
     return sorted(kept + ids, key=lambda s: s.start)
+
+
+def _rules(text: str) -> tuple[str, list[Span]]:
+    """The first style parser that accepts the entry (its name) and its spans; 'fallback' when none does."""
+    for parse in _PARSERS:
+        if spans := parse(text):
+            return parse.__name__, spans
+    return "fallback", _parse_fallback(text)
+
+
+def rule_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label) as the rules alone read it."""
+    return _non_overlapping(text, _rules(text)[1])
+
+
+# --- the learned parser (citetune/refparse) --------------------------------------------------------
+
+_CRF_TAG = {"title": "article-title", "container": "source", "volume": "volume", "year": "year"}
+
+
+def _crf_names(runs: list) -> list[Span]:
+    """Name spans from the CRF's author block (the runs before the first other field): a surname and
+    the given names beside it make one name, in either order."""
+    names: list[list] = []  # [family run or None, given run or None]
+    for run in runs:
+        if run.label not in ("family", "given", "other"):
+            break
+        if run.label == "other":
+            continue
+        slot = 0 if run.label == "family" else 1
+        if names and names[-1][slot] is None and names[-1][1 - slot] is not None:
+            names[-1][slot] = run
+        else:
+            names.append([run, None] if slot == 0 else [None, run])
+    out = []
+    for family, given in names:
+        if family is None:
+            continue
+        parts = [NamePart(family.start, family.end, "surname")]
+        if given is not None:
+            parts.append(NamePart(given.start, given.end, "given-names"))
+        parts.sort()
+        out.append(_name(parts[0].start, parts[-1].end, *parts))
+    return out
+
+
+def crf_spans(text: str) -> list[Span]:
+    """Field spans as the learned parser reads them: the names of the author block, and the first run of
+    title, container, volume, pages and year."""
+    from citetune.refparse.crf import shipped_tagger
+
+    runs = shipped_tagger().runs(text)
+    spans = _crf_names(runs)
+    seen: set[str] = set()
+    for run in runs:
+        if run.label in seen or run.label not in (*_CRF_TAG, "pages"):
+            continue
+        seen.add(run.label)
+        if run.label == "pages":
+            _pages(text, run.start, run.end, spans)
+        else:
+            spans.append(Span(run.start, run.end, _CRF_TAG[run.label]))
+    return _non_overlapping(text, spans)
+
+
+def field_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label), sorted by position."""
+    return rule_spans(text)
 
 
 def _with_gaps(text: str, start: int, end: int, marked: list[tuple[int, int, El]]) -> list[Piece]:

@@ -6,12 +6,24 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from citetune.ids import YEAR_DIGITS
 from citetune.refparse.tokens import tokenize
 
 YEAR = re.compile(rf"{YEAR_DIGITS}[a-z]?")
+MODEL = Path(__file__).with_name("references.crfsuite")  # the model the engine ships (tools/train_reference_parser.py)
+
+
+class Run(NamedTuple):
+    """Consecutive tokens with one label: where they are, the label, and the CRF's least marginal
+    probability over them (how sure it is of the whole run)."""
+    start: int
+    end: int
+    label: str
+    confidence: float
 
 
 def _shape(token: str) -> str:
@@ -85,6 +97,35 @@ class ReferenceTagger:
         spans = tokenize(text)
         labels = self._tagger.tag(features(text)) if spans else []
         return [(text[s:e], label) for (s, e), label in zip(spans, labels)]
+
+    def runs(self, text: str) -> list[Run]:
+        """The runs of equally labelled tokens of `text`, in order, with the CRF's confidence in each."""
+        spans = tokenize(text)
+        if not spans:
+            return []
+        self._tagger.set(features(text))
+        labels = self._tagger.tag()
+        out: list[Run] = []
+        for i, ((start, end), label) in enumerate(zip(spans, labels)):
+            p = self._tagger.marginal(label, i)
+            if out and out[-1].label == label:
+                out[-1] = Run(out[-1].start, end, label, min(out[-1].confidence, p))
+            else:
+                out.append(Run(start, end, label, p))
+        return out
+
+    def fields(self, text: str) -> dict[str, str]:
+        """The first run of each label, as printed: {'family': 'Kim', 'year': '1997', 'title': ...}."""
+        out: dict[str, str] = {}
+        for run in self.runs(text):
+            out.setdefault(run.label, text[run.start:run.end])
+        return out
+
+
+@cache
+def shipped_tagger() -> ReferenceTagger:
+    """The shipped model, opened once per process."""
+    return ReferenceTagger(MODEL)
 
 
 def first_run(tagged: list[tuple[str, str]], label: str) -> str:
