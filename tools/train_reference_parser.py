@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.5, help="share of training strings given PDF noise")
     ap.add_argument("--two-works", type=float, default=0.1, help="share of the noisy ones followed by another work")
     ap.add_argument("--gold", action="append", help="gold folders whose entries are trained on (default bench/gold)")
+    ap.add_argument("--c1", type=float, default=0.1, help="L1 weight: higher keeps fewer features, a smaller model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "citetune/refparse/references.crfsuite"))
     args = ap.parse_args()
@@ -117,7 +118,7 @@ def main() -> None:
     seen = examples(test_records, train_styles[: len(test_styles)], args.per_style, rng)
     unseen = examples(test_records, test_styles, args.per_style, rng)
     rendered = time.monotonic() - started
-    model = train(training, args.out)
+    model = train(training, args.out, c1=args.c1)
     trained = time.monotonic() - started - rendered
     tagger = ReferenceTagger(model)
     report = {

@@ -7,6 +7,9 @@ Title. Venue. 2017;1:3–4.") and initials-first ("A. Vaswani and N. Shazeer, Ve
 physics, IEEE with a quoted title). Any other style (Nature, ACS, Chicago, Harvard, LNCS, IOP, …)
 goes to a generic parser that finds the author block, the year and the title separately. A field
 that cannot be told apart is left unmarked, never guessed.
+
+A learned parser (citetune/refparse: a CRF trained on strings rendered through the CSL styles) reads
+the names and the year too; where it is sure of them its reading replaces the rules' (field_spans).
 """
 
 from __future__ import annotations
@@ -496,9 +499,9 @@ def _crf_names(runs: list) -> list[Span]:
     return out
 
 
-def crf_spans(text: str) -> list[Span]:
-    """Field spans as the learned parser reads them: the names of the author block, and the first run of
-    title, container, volume, pages and year."""
+def _crf(text: str) -> tuple[list, list[Span]]:
+    """The learned parser's runs over `text`, and its field spans: the names of the author block, and
+    the first run of title, container, volume, pages and year."""
     from citetune.refparse.crf import shipped_tagger
 
     runs = shipped_tagger().runs(text)
@@ -512,12 +515,39 @@ def crf_spans(text: str) -> list[Span]:
             _pages(text, run.start, run.end, spans)
         else:
             spans.append(Span(run.start, run.end, _CRF_TAG[run.label]))
-    return _non_overlapping(text, spans)
+    return runs, spans
+
+
+def crf_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label) as the learned parser alone reads it."""
+    return _non_overlapping(text, _crf(text)[1])
+
+
+# How sure the learned parser must be of the first surname (of the year) for its reading of the names
+# (of the year) to replace the rules': below it the rules read them better (bench/reference_parser.py).
+NAMES_MIN, YEAR_MIN = 0.9, 0.8
 
 
 def field_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label), sorted by position."""
-    return rule_spans(text)
+    """Non-overlapping field spans of a reference (without its label), sorted by position: the names and
+    the year from the learned parser where it is sure of them, every other field from the rules."""
+    rules = _rules(text)[1]
+    runs, learned = _crf(text)
+    confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
+    names = any(s.tag == "string-name" for s in learned)
+    take = {"string-name"} if names and confidence.get("family", 0.0) >= NAMES_MIN else set()
+    if confidence.get("year", 0.0) >= YEAR_MIN:
+        take.add("year")
+    taken = [s for s in learned if s.tag in take]
+
+    def clear(span: Span) -> bool:
+        return not any(t.start < span.end and span.start < t.end for t in taken)
+
+    # A rules' field that overlaps what the learned parser was taken for gives way to the learned one's.
+    kept = [s for s in rules if s.tag not in take and clear(s)]
+    lost = {s.tag for s in rules if s.tag not in take and not clear(s)}
+    chosen = taken + kept + [s for s in learned if s.tag in lost and clear(s)]
+    return _non_overlapping(text, chosen)
 
 
 def _with_gaps(text: str, start: int, end: int, marked: list[tuple[int, int, El]]) -> list[Piece]:

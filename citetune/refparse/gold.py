@@ -27,10 +27,10 @@ def _same(a: str | None, b: str | None) -> bool:
 def labelled_entry(ref: dict) -> tuple[str, list[str]] | None:
     """(the entry without its label, one label per token), or None where the rules' parse and the gold
     disagree on any field the gold gives."""
-    from citetune.engines.references import field_spans
+    from citetune.engines.references import rule_spans
 
     _, text = split_label(ref["raw"])
-    spans = field_spans(text)
+    spans = rule_spans(text)
     chars: list[str | None] = [None] * len(text)
     first = year = title = doi = None
     for span in spans:

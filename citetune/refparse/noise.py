@@ -14,7 +14,7 @@ from citetune.refparse.tokens import tokenize
 
 Chars = list[tuple[str, str | None]]
 NAME = ("family", "given")
-LIGATURES = {"fi": "\ufb01", "fl": "\ufb02", "ff": "\ufb00"}
+LIGATURES = {"ffi": "\ufb03", "ffl": "\ufb04", "fi": "\ufb01", "fl": "\ufb02", "ff": "\ufb00"}  # longest first
 
 
 def to_chars(text: str, labels: list[str]) -> Chars:
@@ -76,13 +76,13 @@ def ligatures(chars: Chars, rng: random.Random) -> Chars:
     out: Chars = []
     i = 0
     while i < len(chars):
-        pair = chars[i][0] + (chars[i + 1][0] if i + 1 < len(chars) else "")
-        if pair in LIGATURES:
+        letters = next((k for k in LIGATURES if "".join(c for c, _ in chars[i:i + len(k)]) == k), None)
+        if letters:
             if lost is None:
-                out.append((LIGATURES[pair], chars[i][1]))
+                out.append((LIGATURES[letters], chars[i][1]))
             elif lost:
                 out.append((" ", None))
-            i += 2
+            i += len(letters)
             continue
         out.append(chars[i])
         i += 1
@@ -134,7 +134,7 @@ def two_works(chars: Chars, other: Chars) -> Chars:
     return chars + [(";", "other"), (" ", None)] + other
 
 
-KINDS = ((line_break_hyphen, 0.3), (spaces, 0.3), (ligatures, 0.4), (page_dash_lost, 0.3), (upper_names, 0.12),
+KINDS = ((line_break_hyphen, 0.3), (spaces, 0.3), (ligatures, 0.4), (page_dash_lost, 0.3), (upper_names, 0.06),
          (et_al, 0.15), (year_letter, 0.1))
 
 
