@@ -9,7 +9,7 @@ goes to a generic parser that finds the author block, the year and the title sep
 that cannot be told apart is left unmarked, never guessed.
 
 A learned parser (citetune/refparse: a CRF trained on strings rendered through the CSL styles) reads
-the names and the year too; where it is sure of them its reading replaces the rules' (field_spans).
+the first author and the year too; where it is sure of them its reading replaces the rules' (field_spans).
 """
 
 from __future__ import annotations
@@ -523,30 +523,49 @@ def crf_spans(text: str) -> list[Span]:
     return _non_overlapping(text, _crf(text)[1])
 
 
-# How sure the learned parser must be of the first surname (of the year) for its reading of the names
-# (of the year) to replace the rules': below it the rules read them better (bench/reference_parser.py).
+# How sure the learned parser must be of the first surname (of the year) for its reading of the first
+# author (of the year) to replace the rules': below it the rules read them better (bench/reference_parser.py).
 NAMES_MIN, YEAR_MIN = 0.9, 0.8
 
 
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _first_surname(spans: list[Span]) -> NamePart | None:
+    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+    return next((p for p in name.parts if p.tag == "surname"), None) if name else None
+
+
+def _overreaches(learned: NamePart | None, rules: NamePart | None) -> bool:
+    """Whether the learned parser's first surname is none, or the rules' with more around it: the CRF's
+    surname runs on over given names ('Neil Houlsby', 'van de Wiel MA') where the rules' stop; the rules'
+    over initials ('Stock JH') where the CRF's stop."""
+    return learned is None or (rules is not None and learned.start <= rules.start and rules.end <= learned.end
+                               and (learned.start, learned.end) != (rules.start, rules.end))
+
+
 def field_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label), sorted by position: the names and
-    the year from the learned parser where it is sure of them, every other field from the rules."""
+    """Non-overlapping field spans of a reference (without its label), sorted by position: the first
+    author and the year from the learned parser where it is sure of them, every other field from the rules."""
     rules = _rules(text)[1]
     runs, learned = _crf(text)
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
-    names = any(s.tag == "string-name" for s in learned)
-    take = {"string-name"} if names and confidence.get("family", 0.0) >= NAMES_MIN else set()
+    taken: list[Span] = []
+    if confidence.get("family", 0.0) >= NAMES_MIN and not _overreaches(_first_surname(learned), _first_surname(rules)):
+        # names past the author block the rules found (a title's words read as names) are not taken, and
+        # where the rules read names, only the first author's is replaced
+        names = [s for s in learned if s.tag == "string-name"
+                 and not any(_overlap(s, r) for r in rules if r.tag != "string-name")]
+        taken += names[:1] if any(r.tag == "string-name" for r in rules) else names
     if confidence.get("year", 0.0) >= YEAR_MIN:
-        take.add("year")
-    taken = [s for s in learned if s.tag in take]
-
-    def clear(span: Span) -> bool:
-        return not any(t.start < span.end and span.start < t.end for t in taken)
-
-    # A rules' field that overlaps what the learned parser was taken for gives way to the learned one's.
-    kept = [s for s in rules if s.tag not in take and clear(s)]
-    lost = {s.tag for s in rules if s.tag not in take and not clear(s)}
-    chosen = taken + kept + [s for s in learned if s.tag in lost and clear(s)]
+        taken += [s for s in learned if s.tag == "year"][:1]
+    years = any(s.tag == "year" for s in taken)
+    # A rules' field that overlaps what the learned parser was taken for gives way to it (to the learned
+    # parser's reading of that field, where it has one).
+    kept = [s for s in rules if not (years and s.tag == "year") and not any(_overlap(s, t) for t in taken)]
+    lost = {s.tag for s in rules if s.tag not in ("year", "string-name")} - {s.tag for s in kept}
+    chosen = taken + kept + [s for s in learned if s.tag in lost and not any(_overlap(s, t) for t in taken)]
     return _non_overlapping(text, chosen)
 
 
