@@ -1,13 +1,20 @@
 """Train the reference-string CRF on Crossref-format records rendered through CSL styles, and score it on
 styles it never saw.
 
+Training strings are given the noise of PDFs' text layers (citetune/refparse/noise.py: line-break hyphens,
+lost spaces, ligatures, lost page dashes, capitals, "et al.", two works in one entry), and the gold sets'
+printed entries are added where the rules' parse agrees with their gold fields (citetune/refparse/gold.py).
+
 One style in five (by a hash of its name, citetune/refparse/render.py) is held out: the held-out figures
 say how the parser does on a layout it was not trained on, the training styles' figures how well it
 learnt. Records are split the same way, so held-out strings are new works too. Everything is drawn from
 --seed: the same command writes the same model.
 
     .venv/bin/python tools/train_reference_parser.py [--styles 200] [--per-style 40] [--seed 0] \
-        [--records data/sample/crossref.jsonl] [--out models/refparse/references.crfsuite]
+        [--records data/sample/crossref.jsonl] [--noise 0.5] [--gold bench/gold] \
+        [--out citetune/refparse/references.crfsuite]
+
+Beside the model it writes <out>.json: the command, the seed and the figures it was trained with.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from citetune.io import read_jsonl  # noqa: E402
 from citetune.refparse.crf import ReferenceTagger, score, train  # noqa: E402
+from citetune.refparse.gold import gold_examples  # noqa: E402
+from citetune.refparse.noise import noisy  # noqa: E402
 from citetune.refparse.render import (  # noqa: E402
     held_out,
     held_out_record,
@@ -62,6 +71,17 @@ def examples(records: list[dict], styles: list[Path], per_style: int, rng: rando
     return out
 
 
+def with_noise(clean: list, share: float, two_works: float, rng: random.Random) -> list:
+    """Each example given PDF noise with probability `share`, and followed by another work in `two_works`."""
+    out = []
+    for example in clean:
+        if rng.random() < share:
+            second = rng.choice(clean) if rng.random() < two_works else None
+            example = noisy(example, rng, second)
+        out.append(example)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", default=str(ROOT / "data/sample/crossref.jsonl"))
@@ -71,9 +91,14 @@ def main() -> None:
                     help="records from bench/gen_crossref_records.py added to --records (varied names, volumes, pages)")
     ap.add_argument("--full-names", type=float, default=0.25,
                     help="share of the training styles drawn among those printing given names whole")
+    ap.add_argument("--noise", type=float, default=0.5, help="share of training strings given PDF noise")
+    ap.add_argument("--two-works", type=float, default=0.1, help="share of the noisy ones followed by another work")
+    ap.add_argument("--gold", action="append", help="gold folders whose entries are trained on (default bench/gold)")
+    ap.add_argument("--c1", type=float, default=0.1, help="L1 weight: higher keeps fewer features, a smaller model")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "models/refparse/references.crfsuite"))
+    ap.add_argument("--out", default=str(ROOT / "citetune/refparse/references.crfsuite"))
     args = ap.parse_args()
+    gold = [Path(g) for g in (args.gold if args.gold is not None else [str(ROOT / "bench/gold")])]
 
     rng = random.Random(args.seed)
     records = read_jsonl(args.records) + generated_records(args.generated, args.seed)
@@ -87,20 +112,27 @@ def main() -> None:
     test_records = [r for r in records if held_out_record(r)]
 
     started = time.monotonic()
-    training = examples(train_records, train_styles, args.per_style, rng)
+    training = with_noise(examples(train_records, train_styles, args.per_style, rng), args.noise, args.two_works, rng)
+    from_gold = gold_examples(gold)
+    training += from_gold
     seen = examples(test_records, train_styles[: len(test_styles)], args.per_style, rng)
     unseen = examples(test_records, test_styles, args.per_style, rng)
     rendered = time.monotonic() - started
-    model = train(training, args.out)
+    model = train(training, args.out, c1=args.c1)
     trained = time.monotonic() - started - rendered
     tagger = ReferenceTagger(model)
-    print(json.dumps({
+    report = {
+        "command": " ".join(["tools/train_reference_parser.py", *sys.argv[1:]]), "seed": args.seed,
         "styles": {"training": len(train_styles), "of_them_full_names": n_full, "held_out": len(test_styles)},
-        "strings": {"training": len(training)}, "seconds": {"render": round(rendered, 1), "train": round(trained, 1)},
-        "model": {"path": str(model), "bytes": model.stat().st_size},
+        "strings": {"training": len(training), "of_them_gold_entries": len(from_gold)},
+        "seconds": {"render": round(rendered, 1), "train": round(trained, 1)},
+        "model_bytes": model.stat().st_size,
         "training_styles_new_records": score(tagger, seen),
         "held_out_styles_new_records": score(tagger, unseen),
-    }, indent=2))
+        "held_out_styles_new_records_with_noise": score(tagger, with_noise(unseen, 1.0, 0.0, random.Random(args.seed))),
+    }
+    model.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

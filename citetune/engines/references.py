@@ -7,6 +7,9 @@ Title. Venue. 2017;1:3–4.") and initials-first ("A. Vaswani and N. Shazeer, Ve
 physics, IEEE with a quoted title). Any other style (Nature, ACS, Chicago, Harvard, LNCS, IOP, …)
 goes to a generic parser that finds the author block, the year and the title separately. A field
 that cannot be told apart is left unmarked, never guessed.
+
+A learned parser (citetune/refparse: a CRF trained on strings rendered through the CSL styles) reads
+the first author and the year too; where it is sure of them its reading replaces the rules' (field_spans).
 """
 
 from __future__ import annotations
@@ -438,12 +441,11 @@ def _parse_generic(text: str) -> list[Span] | None:
 _PARSERS = (_parse_apa, _parse_author_year, _parse_initials_first, _parse_vancouver, _parse_generic)
 
 
-def field_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label), sorted by position."""
+def _non_overlapping(text: str, spans: list[Span]) -> list[Span]:
+    """The spans that overlap neither an identifier, a URL nor an earlier span, with the identifiers."""
     ids = identifiers(text)
     blocked = [(s.start, s.end) for s in ids] + [(m.start(), m.end()) for m in URL.finditer(text)]
-    spans = next((s for s in (parse(text) for parse in _PARSERS) if s), None) or _parse_fallback(text)
-    kept = []
+    kept: list[Span] = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         start, end = span.start, span.end
         if start >= end or any(s < end and start < e for s, e in blocked) or (
@@ -451,6 +453,120 @@ def field_spans(text: str) -> list[Span]:
             continue
         kept.append(span)
     return sorted(kept + ids, key=lambda s: s.start)
+
+
+def _rules(text: str) -> tuple[str, list[Span]]:
+    """The first style parser that accepts the entry (its name) and its spans; 'fallback' when none does."""
+    for parse in _PARSERS:
+        if spans := parse(text):
+            return parse.__name__, spans
+    return "fallback", _parse_fallback(text)
+
+
+def rule_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label) as the rules alone read it."""
+    return _non_overlapping(text, _rules(text)[1])
+
+
+# --- the learned parser (citetune/refparse) --------------------------------------------------------
+
+_CRF_TAG = {"title": "article-title", "container": "source", "volume": "volume", "year": "year"}
+
+
+def _crf_names(runs: list) -> list[Span]:
+    """Name spans from the CRF's author block (the runs before the first other field): a surname and
+    the given names beside it make one name, in either order."""
+    names: list[list] = []  # [family run or None, given run or None]
+    for run in runs:
+        if run.label not in ("family", "given", "other"):
+            break
+        if run.label == "other":
+            continue
+        slot = 0 if run.label == "family" else 1
+        if names and names[-1][slot] is None and names[-1][1 - slot] is not None:
+            names[-1][slot] = run
+        else:
+            names.append([run, None] if slot == 0 else [None, run])
+    out = []
+    for family, given in names:
+        if family is None:
+            continue
+        parts = [NamePart(family.start, family.end, "surname")]
+        if given is not None:
+            parts.append(NamePart(given.start, given.end, "given-names"))
+        parts.sort()
+        out.append(_name(parts[0].start, parts[-1].end, *parts))
+    return out
+
+
+def _crf(text: str) -> tuple[list, list[Span]]:
+    """The learned parser's runs over `text`, and its field spans: the names of the author block, and
+    the first run of title, container, volume, pages and year."""
+    from citetune.refparse.crf import shipped_tagger
+
+    runs = shipped_tagger().runs(text)
+    spans = _crf_names(runs)
+    seen: set[str] = set()
+    for run in runs:
+        if run.label in seen or run.label not in (*_CRF_TAG, "pages"):
+            continue
+        seen.add(run.label)
+        if run.label == "pages":
+            _pages(text, run.start, run.end, spans)
+        else:
+            spans.append(Span(run.start, run.end, _CRF_TAG[run.label]))
+    return runs, spans
+
+
+def crf_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label) as the learned parser alone reads it."""
+    return _non_overlapping(text, _crf(text)[1])
+
+
+# How sure the learned parser must be of the first surname (of the year) for its reading of the first
+# author (of the year) to replace the rules': below it the rules read them better (bench/reference_parser.py).
+NAMES_MIN, YEAR_MIN = 0.9, 0.8
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _first_surname(spans: list[Span]) -> NamePart | None:
+    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+    return next((p for p in name.parts if p.tag == "surname"), None) if name else None
+
+
+def _overreaches(learned: NamePart | None, rules: NamePart | None) -> bool:
+    """Whether the learned parser's first surname is none, or the rules' with more around it: the CRF's
+    surname runs on over given names ('Neil Houlsby', 'van de Wiel MA') where the rules' stop; the rules'
+    over initials ('Stock JH') where the CRF's stop."""
+    return learned is None or (rules is not None and learned.start <= rules.start and rules.end <= learned.end
+                               and (learned.start, learned.end) != (rules.start, rules.end))
+
+
+def field_spans(text: str) -> list[Span]:
+    """Non-overlapping field spans of a reference (without its label), sorted by position: the first
+    author and the year from the learned parser where it is sure of them, every other field from the rules."""
+    rules = _rules(text)[1]
+    runs, learned = _crf(text)
+    confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
+    taken: list[Span] = []
+    if confidence.get("family", 0.0) >= NAMES_MIN and not _overreaches(_first_surname(learned), _first_surname(rules)):
+        # names past the author block the rules found (a title's words read as names) are not taken, and
+        # where the rules read names, only the first author's is replaced
+        names = [s for s in learned if s.tag == "string-name"
+                 and not any(_overlap(s, r) for r in rules if r.tag != "string-name")]
+        taken += names[:1] if any(r.tag == "string-name" for r in rules) else names
+    if confidence.get("year", 0.0) >= YEAR_MIN:
+        taken += [s for s in learned if s.tag == "year"][:1]
+    years = any(s.tag == "year" for s in taken)
+    # A rules' field that overlaps what the learned parser was taken for gives way to it (to the learned
+    # parser's reading of that field, where it has one).
+    kept = [s for s in rules if not (years and s.tag == "year") and not any(_overlap(s, t) for t in taken)]
+    lost = {s.tag for s in rules if s.tag not in ("year", "string-name")} - {s.tag for s in kept}
+    chosen = taken + kept + [s for s in learned if s.tag in lost and not any(_overlap(s, t) for t in taken)]
+    return _non_overlapping(text, chosen)
 
 
 def _with_gaps(text: str, start: int, end: int, marked: list[tuple[int, int, El]]) -> list[Piece]:

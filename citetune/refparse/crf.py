@@ -4,14 +4,28 @@ token described by its own form and shape, its place in the string, and its neig
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from citetune.ids import YEAR_DIGITS
-from citetune.refparse.tokens import tokenize
+from citetune.refparse.tokens import LABELS, tokenize
 
 YEAR = re.compile(rf"{YEAR_DIGITS}[a-z]?")
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+MODEL = Path(__file__).with_name("references.crfsuite")  # the model the engine ships (tools/train_reference_parser.py)
+
+
+class Run(NamedTuple):
+    """Consecutive tokens with one label: where they are, the label, and for the first run of a label asked
+    about the CRF's least marginal probability over it (how sure it is of the whole run; else None)."""
+    start: int
+    end: int
+    label: str
+    confidence: float | None
 
 
 def _shape(token: str) -> str:
@@ -20,37 +34,41 @@ def _shape(token: str) -> str:
     return re.sub(r"(.)\1+", r"\1", "".join(classes))
 
 
-def _own(text: str, span: tuple[int, int], index: int, n: int) -> list[str]:
-    start, end = span
-    token = text[start:end]
-    lower = token.lower()
-    features = [f"w={lower}", f"shape={_shape(token)}", f"pre3={lower[:3]}", f"suf3={lower[-3:]}",
-                f"len={min(len(token), 8)}", f"pos={10 * index // max(n, 1)}",
-                f"space_before={start > 0 and text[start - 1].isspace()}"]
+@lru_cache(maxsize=1 << 16)
+def _token(token: str) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
+    """A token's own features, and those it gives its neighbour at each offset (its form and shape; beside
+    it, its flags too). Reference strings repeat their words, so these are kept per token."""
+    token = unicodedata.normalize("NFKC", token).translate(_QUOTES)  # 'ﬁ' is 'fi', '’' is "'", as typed
+    lower, shape = token.lower(), _shape(token)
+    flags = []
     if YEAR.fullmatch(token):
-        features.append("year_like")
+        flags.append("year_like")
     if token.isdigit():
-        features.append(f"digits={min(len(token), 5)}")
+        flags.append(f"digits={min(len(token), 5)}")
     if len(token) == 1 and token.isupper():
-        features.append("initial")
+        flags.append("initial")
     if token.isupper() and len(token) > 1:
-        features.append("all_caps")
-    return features
+        # 'DE' in 'Rumelhart DE' is initials, 'RUMELHART' a surname in small caps
+        flags.append("caps_short" if len(token) <= 3 else "all_caps")
+    own = (f"w={lower}", f"shape={shape}", f"pre3={lower[:3]}", f"suf3={lower[-3:]}", f"len={min(len(token), 8)}",
+           *flags)
+    near = {offset: (f"{offset}:w={lower}", f"{offset}:shape={shape}",
+                     *(f"{offset}:{f}" for f in flags if abs(offset) == 1 and not f.startswith("digits")))
+            for offset in (-2, -1, 1, 2)}
+    return own, near
 
 
 def features(text: str) -> list[list[str]]:
     """The features of each token of `text` (see tokens.tokenize), its neighbours' marked by offset."""
     spans = tokenize(text)
-    own = [_own(text, span, i, len(spans)) for i, span in enumerate(spans)]
+    n = len(spans)
+    tokens = [_token(text[start:end]) for start, end in spans]
     out = []
-    for i in range(len(spans)):
-        row = list(own[i])
+    for i, (start, _) in enumerate(spans):
+        row = [*tokens[i][0], f"pos={10 * i // max(n, 1)}", f"space_before={start > 0 and text[start - 1].isspace()}"]
         for offset in (-2, -1, 1, 2):
             j = i + offset
-            if 0 <= j < len(spans):
-                row += [f"{offset}:{f}" for f in own[j][:2]]  # the neighbour's form and shape
-            else:
-                row.append(f"{offset}:edge")
+            row += tokens[j][1][offset] if 0 <= j < n else (f"{offset}:edge",)
         out.append(row)
     return out
 
@@ -85,6 +103,40 @@ class ReferenceTagger:
         spans = tokenize(text)
         labels = self._tagger.tag(features(text)) if spans else []
         return [(text[s:e], label) for (s, e), label in zip(spans, labels)]
+
+    def runs(self, text: str, sure_of: tuple[str, ...] = ("family", "year")) -> list[Run]:
+        """The runs of equally labelled tokens of `text`, in order, with the CRF's confidence in the first
+        run of each label in `sure_of` (marginals cost as much as the tagging: only those asked for)."""
+        spans = tokenize(text)
+        if not spans:
+            return []
+        self._tagger.set(features(text))
+        labels = self._tagger.tag()
+        out: list[Run] = []
+        seen = set(LABELS) - set(sure_of)
+        for i, ((start, end), label) in enumerate(zip(spans, labels)):
+            if out and out[-1].label == label:
+                p = out[-1].confidence
+                if p is not None:
+                    p = min(p, self._tagger.marginal(label, i))
+                out[-1] = Run(out[-1].start, end, label, p)
+            else:
+                out.append(Run(start, end, label, None if label in seen else self._tagger.marginal(label, i)))
+                seen.add(label)
+        return out
+
+    def fields(self, text: str) -> dict[str, str]:
+        """The first run of each label, as printed: {'family': 'Kim', 'year': '1997', 'title': ...}."""
+        out: dict[str, str] = {}
+        for run in self.runs(text):
+            out.setdefault(run.label, text[run.start:run.end])
+        return out
+
+
+@cache
+def shipped_tagger() -> ReferenceTagger:
+    """The shipped model, opened once per process."""
+    return ReferenceTagger(MODEL)
 
 
 def first_run(tagged: list[tuple[str, str]], label: str) -> str:

@@ -7,7 +7,8 @@ import re
 # What a token can be. OTHER is punctuation, connectives ("and", "In:", "et al.") and anything no field gave.
 LABELS = ("family", "given", "title", "container", "year", "volume", "issue", "pages", "doi", "publisher", "url",
           "other")
-TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+# A word keeps its combining accents: a PDF's text layer may give 'Š' as 'S' and a combining caron.
+TOKEN = re.compile(r"(?:\w[\u0300-\u036f]*)+|[^\w\s]", re.UNICODE)
 
 
 def tokenize(text: str) -> list[tuple[int, int]]:
