@@ -4,7 +4,7 @@ Every work that a gold entry prints with a title and a year becomes a Crossref-f
 first author, year, container, volume, issue and first page, under its printed DOI or one made up here; a
 work printed in several papers is one record), with three look-alikes beside it: the same work a few years
 later (a new edition), the title with one word changed by the same author in the same year, and another
-work of the same author and year. They join a background of generated records
+work of the same author and year, under the registrant of the entry's printed DOI where it prints one. They join a background of generated records
 (bench/gen_crossref_records.py). A share of the works is withheld from the index while their look-alikes
 stay: any DOI accepted for those is wrong. Each printed entry is read the way the parse stage reads it
 and matched by the match stage's code. Prints precision and recall of the DOI, and the entries missed or
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from rapidfuzz import fuzz
 
 from citetune.matching import LocalIndex, match_citations
 from citetune.params import default_params
@@ -56,11 +57,15 @@ def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict]) -> l
     i = rng.randrange(len(words))
     changed[i] = rng.choice(("Robust", "Bayesian", "Sparse", "Adaptive", "Nonparametric")) if len(words) > 1 \
         else words[i] + " Revisited"
-    other = rng.choice([o for o in others if o["title"] != title] or [{"title": title + ": A Sequel"}])["title"]
+    # Another author's title (not one of this author's works, printed another way in another paper).
+    other = rng.choice([o for o in others if fold(o["first_author"]) != fold(family)
+                        and fuzz.ratio(fold(o["title"]), fold(title)) < 70] or [{"title": title + ": A Sequel"}])["title"]
     venue = {"container": entry.get("container")}  # same journal or publisher, other volume and pages
-    return [record(f"10.9999/look.{k}.edition", title, family, year + rng.choice((3, 4, 6)), venue),
-            record(f"10.9999/look.{k}.word", " ".join(changed), family, year, venue),
-            record(f"10.9999/look.{k}.other", other, family, year, venue)]
+    # Under the registrant of the printed DOI, where one is printed: the journal's other works.
+    prefix = entry["doi"].split("/", 1)[0] if entry.get("doi") else "10.9999"
+    return [record(f"{prefix}/look.{k}.edition", title, family, year + rng.choice((3, 4, 6)), venue),
+            record(f"{prefix}/look.{k}.word", " ".join(changed), family, year, venue),
+            record(f"{prefix}/look.{k}.other", other, family, year, venue)]
 
 
 def main() -> None:
