@@ -382,7 +382,7 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
     tries = [
-        (rf"(?P<a>.+?)\s?[(\[]\s*(?P<y>{YEAR})\s*[)\]][.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
+        (rf"(?P<a>.+?)\s?[(\[]\s*(?P<y>{YEAR})\s*[)\]](?:&#160;)?[.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
         (rf"(?P<a>.+?\.)\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Black, J.D. 1929. Title.'
         (rf"(?P<a>.+?)\s(?P<y>{YEAR})\s(?=\S)", ("vancouver",)),  # IOP: 'Carlip S and Vera R 1998 Phys. Rev. D'
 
@@ -444,9 +444,11 @@ def _parse_generic(text: str) -> list[Span] | None:
                  rest[lead:])
     if m:
         title = m.group("t")
-        # right after '(2002). ' comes the title however short it is ('Econometrics. 3rd edition.')
+        # right after '(2002). ' comes the title however short it is ('Econometrics. 3rd edition.'); not after
+        # IOP's '1999 ', where the journal follows
+        after_year = year_match and year_match.end() == end and re.fullmatch(r"[)\]]?\.\s*", text[year_match.end("y"):end])
         venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
-            or len(title.split()) < (1 if year_match and year_match.end() == end else 3)
+            or len(title.split()) < (1 if after_year else 3)
         if not venue_like:
             spans.append(Span(end + lead + m.start("t"), end + lead + m.end("t"), "article-title"))
     return spans
@@ -569,9 +571,20 @@ def _corporate_first(text: str, spans: list[Span]) -> bool:
         and bool(_ORGANISATION.search(text, name.start, name.end))
 
 
+# A list bullet some layouts print before each entry ('• Pebesma, E.J., 1998. …').
+_BULLET = re.compile(r"[•◦▪‣∙·]\s*")
+
+
+def _shifted(spans: list[Span], by: int) -> list[Span]:
+    return [s._replace(start=s.start + by, end=s.end + by,
+                       parts=tuple(p._replace(start=p.start + by, end=p.end + by) for p in s.parts)) for s in spans]
+
+
 def field_spans(text: str) -> list[Span]:
     """Non-overlapping field spans of a reference (without its label), sorted by position: the first
     author and the year from the learned parser where it is sure of them, every other field from the rules."""
+    if bullet := _BULLET.match(text):
+        return _shifted(field_spans(text[bullet.end():]), bullet.end())
     rules = _rules(text)[1]
     runs, learned = _crf(text)
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
@@ -593,7 +606,9 @@ def field_spans(text: str) -> list[Span]:
     chosen = taken + kept + [s for s in learned if s.tag in lost and not any(_overlap(s, t) for t in taken)]
     if not any(s.tag == "article-title" for s in chosen):
         # a title the rules could not tell apart ('StatXact 6: …', a book before its publisher): the learned one
-        chosen += [s for s in learned if s.tag == "article-title" and not any(_overlap(s, c) for c in chosen)]
+        # (not a lone word: in a style that prints no title, that is the journal's abbreviation, 'Astrophys.')
+        chosen += [s for s in learned if s.tag == "article-title" and " " in text[s.start:s.end]
+                   and not any(_overlap(s, c) for c in chosen)]
     return _non_overlapping(text, chosen)
 
 
