@@ -157,3 +157,80 @@ def _first_author_and_year(text):
 def test_the_engine_takes_the_first_author_and_year_from_whichever_reads_them(reference, surname, year):
     assert _first_author_and_year(reference) == (surname, year)
     assert field_spans(reference) == field_spans(reference)  # the same string, the same fields
+
+
+def _first_author_year_title(text):
+    spans = field_spans(text)
+    surname, year = _first_author_and_year(text)
+    title = next((text[s.start:s.end] for s in spans if s.tag == "article-title"), "")
+    return surname, year, title
+
+
+@pytest.mark.parametrize("reference,surname,year,title", [
+    # corporate authors: the whole name, never the learned parser's 'Team'
+    ("R Core Team (2019). R: A Language and Environment for Statistical Computing. R Foundation for Statistical "
+     "Computing, Vienna, Austria. URL https://www.R-project.org/.", "R Core Team", "2019",
+     "R: A Language and Environment for Statistical Computing"),
+    ("R Development Core Team (2006). R: A Language and Environment for Statistical Computing. R Foundation for "
+     "Statistical Computing, Vienna, Austria. ISBN 3-900051-00-3, URL http://www.R-project.org/.",
+     "R Development Core Team", "2006", "R: A Language and Environment for Statistical Computing"),
+    ("Cytel Inc (2003). StatXact 6: Statistical Software for Exact Nonparametric Inference. Cytel Software "
+     "Corporation, Cambridge, MA. URL http://www.cytel.com/.", "Cytel Inc", "2003",
+     "StatXact 6: Statistical Software for Exact Nonparametric Inference"),
+    ("World Health Organization. Global status report on road safety. 2010.", "World Health Organization", "2010",
+     "Global status report on road safety"),
+    ("World Health Organization [2010]. Global status report on road safety. Geneva.", "World Health Organization",
+     "2010", "Global status report on road safety"),
+    # names the rules read wrongly
+    ("A. Azzalini with the collaboration of A. Capitanio (2014). The Skew-Normal and Related Families. IMS "
+     "monographs, Cambridge University Press. ISBN 9781107029279.", "Azzalini", "2014",
+     "The Skew-Normal and Related Families"),
+    ("R. B. Arellano-Valle & A. Azzalini (2013). The centred parameterization and related quantities of the skew-t "
+     "distribution. J. Multiv. Anal., 113, 73–90. Available online 12 June 2011.", "Arellano-Valle", "2013",
+     "The centred parameterization and related quantities of the skew-t distribution"),
+    ("Franses PH (1998). Time Series Models for Business and Economic Forecasting. Cambridge University Press, "
+     "Cambridge.", "Franses", "1998", "Time Series Models for Business and Economic Forecasting"),
+    ("Rayner JCW, Best DJ (2001). A Contingency Table Approach to Nonparametric Testing. Chapman & Hall, New York.",
+     "Rayner", "2001", "A Contingency Table Approach to Nonparametric Testing"),
+    ("J Kalbfleisch and R Prentice. The statistical analysis of failure time data, second edition. Wiley, 2002.",
+     "Kalbfleisch", "2002", "The statistical analysis of failure time data, second edition"),
+    ("Ver Hoef, J.M., Cressie, N.A.C, 1993. Multivariable Spatial Prediction. Mathematical Geology, 25 (2), "
+     "pp. 219–240.", "Ver Hoef", "1993", "Multivariable Spatial Prediction"),
+    ("Marinari, E., and Parisi G. (1992). Simulated tempering: A new Monte Carlo Scheme. Europhysics Letters, 19, "
+     "451–458.", "Marinari", "1992", "Simulated tempering: A new Monte Carlo Scheme"),
+    ("H. Uno, T. Cai, M. J. Pencina, R. B D'Agnostino, and L. J. Wei. On the C-statistics for evaluating overall "
+     "adequacy of risk prediction procedures with censored survival data. Stat. in Medicine, 30(10):1105–1117, 2011.",
+     "Uno", "2011", "On the C-statistics for evaluating overall adequacy of risk prediction procedures with "
+     "censored survival data"),
+    # publishers' styles: BMC, IOP, PeerJ, physics, a page range before the year, several works in one entry
+    ("Ovretveit J, Serouri A: Title of the work here. Journal 2002, 5:1-10.", "Ovretveit", "2002",
+     "Title of the work here"),
+    ("Perlmutter S et al, 1997 Astrophys. J. 483 565", "Perlmutter", "1997", ""),
+    ("Altschul SF, Gish W, Miller W, Myers EW, Lipman DJ. 1997. Basic local alignment search tool. Journal of "
+     "Molecular Biology 215:403-410", "Altschul", "1997", "Basic local alignment search tool"),
+    ("Matos T., and Ureña-López L. A. 2000, Class. Quantum Grav. 17 L75", "Matos", "2000", ""),
+    ("Smith J, Jones K. Protein folding in the cell. Nature 17:1707-1712, 2000.", "Smith", "2000",
+     "Protein folding in the cell"),
+    ("Smith J (2001) Protein folding in the cell. Nature 17:1-9; Jones K (2003) Another title here. Cell 4:5-6",
+     "Smith", "2001", "Protein folding in the cell"),
+    ("Perlmutter S et al 1999 Astrophys. J. 517 565; ibid. 2001 Astrophys. J. 560 49", "Perlmutter", "1999", ""),
+    # titles: JSS quoted, books before their publisher (a one-letter word, a one-word title), Chicago, Harvard
+    ("Stasinopoulos DM, Rigby RA (2007). “Generalized Additive Models for Location Scale and Shape (GAMLSS) in R.” "
+     "Journal of Statistical Software, 23(7), 1–46. URL http://www.jstatsoft.org/v23/i07/.", "Stasinopoulos", "2007",
+     "Generalized Additive Models for Location Scale and Shape (GAMLSS) in R"),
+    ("Guennebaud G, Jacob B, et al. (2012). “Eigen v3.” URL https://eigen.tuxfamily.org.", "Guennebaud", "2012",
+     "Eigen v3"),
+    ("Kleiber C, Zeileis A (2008). Applied Econometrics with R. Springer-Verlag, New York.", "Kleiber", "2008",
+     "Applied Econometrics with R"),
+    ("Baltagi BH (2002). Econometrics. 3rd edition. Springer-Verlag, New York. URL "
+     "https://www.springer.com/us/book/9783662046937.", "Baltagi", "2002", "Econometrics"),
+    ("Babiker, Mustafa H., John M. Reilly, and A. Denny Ellerman. 2011. “Japanese Nuclear Power and the Kyoto "
+     "Agreement.” Journal of the Japanese and International Economies 14 (3): 169–88.", "Babiker", "2011",
+     "Japanese Nuclear Power and the Kyoto Agreement"),
+    ("Cressie, N. and C. Wikle, 2011. Statistics for Spatio-temporal Data. Wiley.", "Cressie", "2011",
+     "Statistics for Spatio-temporal Data"),
+    ("• Pebesma, E., 2012. spacetime: Spatio-Temporal Data in R. Journal of Statistical Software, volume 51, "
+     "issue 7; 1-30.", "Pebesma", "2012", "spacetime: Spatio-Temporal Data in R"),
+])
+def test_the_engine_reads_publishers_reference_strings(reference, surname, year, title):
+    assert _first_author_year_title(reference) == (surname, year, title)

@@ -78,6 +78,10 @@ _ORGANISATION = re.compile(
     r"Alliance|Administration|Ministry|Bureau|Laborator(?:y|ies)|Corporation|Company|Program(?:me)?)\b")
 
 
+# Initials printed without periods ('PH', 'JCW'): a word of one to three capitals.
+_INITIALS_RUN = re.compile(rf"{U}{{1,3}}")
+
+
 def _name(start: int, end: int, *parts: NamePart) -> Span:
     return Span(start, end, "string-name", parts=parts)
 
@@ -92,7 +96,8 @@ def _name_given_first(text: str, start: int, end: int) -> Span | None:
     part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
     m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD}))",
                      text[start:end])
-    if not m or _ORGANISATION.search(text[start:end]):
+    if not m or _ORGANISATION.search(text[start:end]) or (
+            _INITIALS_RUN.fullmatch(m.group("sur")) and not re.fullmatch(rf"{INITIALS}|{U}", m.group("given"))):
         return None
     return _name(start, end, NamePart(start + m.start("given"), start + m.end("given"), "given-names"),
                  NamePart(start + m.start("sur"), start + m.end("sur"), "surname"))
@@ -102,8 +107,10 @@ def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | Non
     """'Vaswani, A.' (sep ', ') or 'Vaswani A' (sep ' ')."""
     piece = text[start:end]
     if sep == ", ":
-        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})",
-                         piece)
+        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{U}\.){{1,3}}{U}|"
+                         rf"(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})", piece)
+        if m and " " in m.group("sur") and _INITIALS_RUN.fullmatch(m.group("sur").rsplit(" ", 1)[1]):
+            return None
     else:
         m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})", piece)
     if not m:
@@ -134,6 +141,7 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
         parts = _split_names(text, start, end, r"(?<=\.)[,;]\s(?:(?:&|and)\s)?|[,;]?\s(?:&|and)\s")
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
     elif kind == "vancouver":
+        end -= text[start:end].endswith(".")  # 'Parisi G.' before the year
         parts = _split_names(text, start, end, r",?\s(?:and|&)\s|,\s")
         names = [_name_surname_first(text, a, b, " ") for a, b in parts]
     elif kind == "chicago":
@@ -147,10 +155,12 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
         if start + first.end() < end:
             if not rest:
                 return None
-            more = _authors(text, start + first.end() + rest.end(), end, "given-first")
+            after = start + first.end() + rest.end()  # 'Marinari, E., and Parisi G.': the others either way
+            more = _authors(text, after, end, "given-first") or _authors(text, after, end, "vancouver")
             names = names + more if more else [None]
     else:
-        parts = _split_names(text, start, end, r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+")
+        parts = _split_names(text, start, end, r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+"
+                                               r"|\s+with\s+(?:the\s+)?(?:collaboration|assistance)\s+of\s+")
         names = [_name_given_first(text, a, b) for a, b in parts]
     if not names or any(n is None for n in names):
         return None
@@ -252,7 +262,7 @@ def _parse_author_year(text: str) -> list[Span] | None:
 
 def _parse_vancouver(text: str) -> list[Span] | None:
     m = re.match(r"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
-    if not m:
+    if not m or re.match(rf"\({YEAR}\)", m.group("title")):  # 'Names, et al. (2012).' is another style
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "vancouver")
     if names is None:
@@ -294,9 +304,9 @@ def _sentence_case(text: str) -> bool:
 
 def _parse_initials_first(text: str) -> list[Span] | None:
     """Physics ('A. B. Name and C. Name, Venue 9, 1735 (1997).') and IEEE ('..., “Title,” in Venue, 2017.')."""
-    name = rf"{INITIALS}\s?{SURNAME}"
+    name = rf"{INITIALS}(?:\s{U})?\s?{SURNAME}"  # 'R. B D'Agnostino': an initial may lose its period
     m = re.match(rf"(?P<authors>{name}(?:(?:,\s|,?\sand\s|\s&\s){name})*(?:,?\set\sal\.)?),\s(?P<rest>.*)$", text)
-    if not m or re.match(rf"(?:and|&)\s|{INITIALS}\s?{SURNAME}[,.]", m.group("rest")):
+    if not m or re.match(rf"(?:and|&)\s|{name}[,.]", m.group("rest")):
         return None  # the list goes on ('…, and K. Tanaka. Title'): another style
     names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
     if names is None:
@@ -356,9 +366,11 @@ def year_candidates(text: str) -> list[re.Match]:
 
 
 def _corporate(text: str, start: int, end: int) -> list[Span] | None:
-    """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole."""
+    """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole; a lone
+    capital is part of the name where a word says it is an organisation ('R Core Team')."""
     block = text[start:end]
-    if len(block.split()) <= 6 and re.fullmatch(rf"(?:{WORD})(?:\s(?:of|for|and|the|on|&|{WORD}))*", block):
+    word = rf"{WORD}|{U}" if _ORGANISATION.search(block) else WORD
+    if len(block.split()) <= 6 and re.fullmatch(rf"(?:{word})(?:\s(?:of|for|and|the|on|&|{word}))*", block):
         return [_name(start, end, NamePart(start, end, "surname"))]
     return None
 
@@ -370,13 +382,14 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
     tries = [
-        (rf"(?P<a>.+?)\s?\(\s*(?P<y>{YEAR})\s*\)[.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
+        (rf"(?P<a>.+?)\s?[(\[]\s*(?P<y>{YEAR})\s*[)\]](?:&#160;)?[.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
         (rf"(?P<a>.+?\.)\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Black, J.D. 1929. Title.'
         (rf"(?P<a>.+?)\s(?P<y>{YEAR})\s(?=\S)", ("vancouver",)),  # IOP: 'Carlip S and Vera R 1998 Phys. Rev. D'
 
-        (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa",)),
+        (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Cressie, N. and C. Wikle, 2011.'
         (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "chicago", "vancouver")),
-        (r"(?P<a>.+?):\s", ("apa", "given-first")),
+        (r"(?P<a>.+?):\s", ("apa", "given-first", "vancouver")),  # BMC: 'Ovretveit J, Serouri A: Title.'
+
         (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
         # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
         (rf"(?P<a>{_SURNAME_FIRST}(?:(?:[,;]\s|[,;]?\s(?:&|and)\s){_SURNAME_FIRST})*(?:,?\set\sal\.)?)\s(?=\S)", ("apa",)),
@@ -426,11 +439,16 @@ def _parse_generic(text: str) -> list[Span] | None:
     if quoted:
         spans.append(Span(end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title"))
         return spans
-    m = re.match(r"(?P<t>.+?[^\s.A-Z])(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)", rest[lead:])
+    # A title ends on a full stop after a word, not after an initial, except a one-letter word ('… with R.').
+    m = re.match(r"(?P<t>.+?(?:[^\s.A-Z]|\s[A-Z]))(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)",
+                 rest[lead:])
     if m:
         title = m.group("t")
+        # right after '(2002). ' comes the title however short it is ('Econometrics. 3rd edition.'); not after
+        # IOP's '1999 ', where the journal follows
+        after_year = year_match and year_match.end() == end and re.fullmatch(r"[)\]]?\.\s*", text[year_match.end("y"):end])
         venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
-            or len(title.split()) < 3
+            or len(title.split()) < (1 if after_year else 3)
         if not venue_like:
             spans.append(Span(end + lead + m.start("t"), end + lead + m.end("t"), "article-title"))
     return spans
@@ -545,14 +563,34 @@ def _overreaches(learned: NamePart | None, rules: NamePart | None) -> bool:
                                and (learned.start, learned.end) != (rules.start, rules.end))
 
 
+def _corporate_first(text: str, spans: list[Span]) -> bool:
+    """Whether the rules read the first author as an organisation ('R Core Team'): a name that is a surname
+    alone, with a word that says so. The learned parser knows people's names: it would take 'Team' for one."""
+    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+    return name is not None and [p.tag for p in name.parts] == ["surname"] \
+        and bool(_ORGANISATION.search(text, name.start, name.end))
+
+
+# A list bullet some layouts print before each entry ('• Pebesma, E.J., 1998. …').
+_BULLET = re.compile(r"[•◦▪‣∙·]\s*")
+
+
+def _shifted(spans: list[Span], by: int) -> list[Span]:
+    return [s._replace(start=s.start + by, end=s.end + by,
+                       parts=tuple(p._replace(start=p.start + by, end=p.end + by) for p in s.parts)) for s in spans]
+
+
 def field_spans(text: str) -> list[Span]:
     """Non-overlapping field spans of a reference (without its label), sorted by position: the first
     author and the year from the learned parser where it is sure of them, every other field from the rules."""
+    if bullet := _BULLET.match(text):
+        return _shifted(field_spans(text[bullet.end():]), bullet.end())
     rules = _rules(text)[1]
     runs, learned = _crf(text)
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
     taken: list[Span] = []
-    if confidence.get("family", 0.0) >= NAMES_MIN and not _overreaches(_first_surname(learned), _first_surname(rules)):
+    if confidence.get("family", 0.0) >= NAMES_MIN and not _corporate_first(text, rules) \
+            and not _overreaches(_first_surname(learned), _first_surname(rules)):
         # names past the author block the rules found (a title's words read as names) are not taken, and
         # where the rules read names, only the first author's is replaced
         names = [s for s in learned if s.tag == "string-name"
@@ -566,6 +604,11 @@ def field_spans(text: str) -> list[Span]:
     kept = [s for s in rules if not (years and s.tag == "year") and not any(_overlap(s, t) for t in taken)]
     lost = {s.tag for s in rules if s.tag not in ("year", "string-name")} - {s.tag for s in kept}
     chosen = taken + kept + [s for s in learned if s.tag in lost and not any(_overlap(s, t) for t in taken)]
+    if not any(s.tag == "article-title" for s in chosen):
+        # a title the rules could not tell apart ('StatXact 6: …', a book before its publisher): the learned one
+        # (not a lone word: in a style that prints no title, that is the journal's abbreviation, 'Astrophys.')
+        chosen += [s for s in learned if s.tag == "article-title" and " " in text[s.start:s.end]
+                   and not any(_overlap(s, c) for c in chosen)]
     return _non_overlapping(text, chosen)
 
 
