@@ -701,3 +701,15 @@ def test_links_into_dvc_cache_are_followed_as_cache_type_symlink_makes_them(corp
     assert [(r["paper_id"], r["status"]) for r in report] == [(papers[0], "ok"), (papers[1], "ok"),
                                                               ("elsewhere", "failed")]
     assert "symbolic link" in report[2]["error"]
+
+
+def test_t1_glyph_codes_of_fonts_without_a_unicode_map_are_read_as_their_characters():
+    """A Sweave paper whose T1 fonts carry no map to Unicode: the text layer gives the glyphs' codes
+    (control characters) for ligatures, dashes and quotes; they come out as printed."""
+    pdf = Path(__file__).resolve().parents[1] / "bench" / "gold_real" / "pdf" / "r03_ape_morani.pdf"
+    raw = "".join(page.get_text() for page in pymupdf.open(pdf))
+    assert "Cli\x1b" in raw and "139\x15142" in raw  # what the PDF holds
+    text = jats.to_bytes(builtin.extract(pdf)).decode()
+    assert "Cliff" in text and "139–142" in text and "coefficient" in text
+    assert "“" in text and "”" in text
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text)

@@ -119,6 +119,22 @@ def _unicode_superscripts(text: str) -> str:
     return _UNICODE_RUN.sub(mark, text)
 
 
+# A TeX font in the T1 (Cork) encoding embedded without a map to Unicode gives its glyphs' codes:
+# the ligatures, dashes and quotes sit where control characters are ("di\x1berent", "139\x15142").
+_T1_CODES = str.maketrans({0x10: "“", 0x11: "”", 0x15: "–", 0x16: "—", 0x1B: "ff", 0x1C: "fi", 0x1D: "fl",
+                           0x1E: "ffi", 0x1F: "ffl"})
+# Math fonts use those codes for symbols of their own (delimiters, arrows).
+_MATH_FONT = re.compile(r"^(?:[A-Z]{6}\+)?(?:CMEX|CMSY|CMMI|MSAM|MSBM|Symbol|rsfs|EUFM|EUSM|stmary|wasy)", re.I)
+
+
+def _decoded(span: dict) -> dict:
+    """The span with T1 glyph codes read as their characters (not in math fonts)."""
+    text = span["text"]
+    if not any(ord(c) < 0x20 for c in text) or _MATH_FONT.match(span["font"]):
+        return span
+    return {**span, "text": text.translate(_T1_CODES)}
+
+
 def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
     """PyMuPDF's lines (a justified line may come as several), horizontal text only."""
     out = []
@@ -127,6 +143,7 @@ def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
         for line in block.get("lines", []):
             if abs(line["dir"][1]) > 0.01:  # rotated text: arXiv side stamps, axis labels
                 continue
+            line["spans"] = [_decoded(s) for s in line["spans"]]
             spans = [s for s in line["spans"] if s["text"].strip()]
             if not spans:
                 continue
