@@ -362,11 +362,12 @@ def to_jats(paper: Paper):
         pieces = parse_reference(raw)
         refs.append((ref_id, pieces))
         surname, _ = _first_author_and_year(pieces)
+        authors = citations.author_count(pieces)
         if SAME_AUTHORS.match(text) and entries:
             # '———. 1959. Title': the authors of the entry before, for finding it from '(Heady 1959)'.
-            surname = entries[-1].first_author
+            surname, authors = entries[-1].first_author, entries[-1].authors
             text = f"{surname} {text}"
-        entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname)))
+        entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname), authors))
     index = citations.ReferenceIndex(entries)
     paragraphs = [p for _, ps in paper.sections for p in ps]
     linked = iter(citations.link_paper(paragraphs, index))
