@@ -85,6 +85,9 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
 
 # --- structure: zones, then a reader for each ----------------------------------------------------
 
+# A first section's number ('1 Introduction', '1. Introduction', 'I. INTRODUCTION'): such a heading in the
+# largest type of the first page means the title was dropped as a running head.
+_FIRST_SECTION = re.compile(r"(?:1\.?|I\.)\s+\S")
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
 
 
@@ -150,7 +153,7 @@ def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = (
         ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
         ys = holes.get((ln.page, ln.column), ())
         if same_flow and ln.text[:1].islower() and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
-            new = False  # a sentence running on past a footnote
+            new = False  # a sentence running on past a float (a figure, a table, a footnote) set amid the column
         elif same_flow:
             indented = ln.x0 > left[ln.column] + 0.8 * ln.size
             new = (ln.y0 - prev.y0) > 1.35 * step or (short and ends and indented)
@@ -192,7 +195,7 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
         start = i
         while i < len(lines) and abs(lines[i].size - biggest) <= 0.2:
             i += 1
-        if re.match(r"\d+(?:\.\d+)*\.?\s", lines[start].text):  # '1. Introduction': the title was a running head
+        if _FIRST_SECTION.match(lines[start].text) and zones.is_heading(lines[start], body):
             i = 0
         else:
             title = join_lines([ln.text for ln in lines[start:i]], vocab)
