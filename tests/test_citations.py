@@ -39,3 +39,5 @@ def test_a_narrative_citation_with_a_page_or_chapter_is_linked():
     assert linked("The functions are given by Maronna et al. (2006, p. 31), though ours differ.") == ["ref4"]
     assert linked("The optimal function as given by Maronna et al. (2006, Section 5.9.1).") == ["ref4"]
     assert linked("As in (Maronna et al., 2006, pp. 31-32).") == ["ref4"]
+    for locator in ("Sect. 2", "Chap 3", "Chap. 3", "Ch. 3"):
+        assert linked(f"As shown by Maronna et al. (2006, {locator}), it holds.") == ["ref4"]
