@@ -43,7 +43,7 @@ _NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)
           rf"(?P<second>{_NAME}))?")
 # '2019a, b' is two years; in '2006, p. 31' the 'p' is a locator's.
 _YEARS = rf"(?P<years>{YEAR}(?:\s*,\s*(?:{YEAR}|[a-z](?!\.))\b)*)"
-_LOCATOR = r"(?i:pp?\.|ch(?:ap)?\.?|chapters?|sec(?:t|tion)?s?\.?|§)\s*[\dIVXivx]+(?:\.\d+)*(?:\s*[-–]\s*\d+)?"
+_LOCATOR = r"(?i:pp?\.|ch\.|chap\.?|chapters?|sec(?:t|tion)?s?\.?|§)\s*[\dIVXivx]+(?:\.\d+)*(?:\s*[-–]\s*\d+)?"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
 _NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}(?:\s*,\s*{_LOCATOR})?\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
