@@ -701,3 +701,35 @@ def test_links_into_dvc_cache_are_followed_as_cache_type_symlink_makes_them(corp
     assert [(r["paper_id"], r["status"]) for r in report] == [(papers[0], "ok"), (papers[1], "ok"),
                                                               ("elsewhere", "failed")]
     assert "symbolic link" in report[2]["error"]
+
+
+def _reference_lines(sizes: list[float], gap_before: int | None = None) -> list[Line]:
+    """One line per size, 12 pt apart (a blank line's space above line `gap_before`)."""
+    lines, top = [], 100.0
+    for n, size in enumerate(sizes):
+        top += 24 if n == gap_before else 12
+        lines.append(Line(0, 72, top, 500, top + size, f"line {n}", size, False))
+    return lines
+
+
+def _split(sizes: list[float], gap_before: int | None = None) -> zones.Zones:
+    found = zones.Zones([], [], [], _reference_lines(sizes, gap_before), [], [], [])
+    zones._split_off_tail(found)
+    return found
+
+
+def test_a_tail_set_off_from_the_list_is_split_off_by_type_and_no_line_is_lost():
+    found = _split([9] * 6 + [7, 9, 7, 7, 7])
+    assert [ln.text for ln in found.references] == [f"line {n}" for n in range(6)]
+    assert [ln.text for ln in found.affiliations] == [f"line {n}" for n in range(6, 11)]  # the 9 pt one too
+    found = _split([9] * 6 + [12, 12, 12, 12, 8.7, 12])  # an appendix's text, a line a little smaller amid it
+    assert [ln.text for ln in found.back[0].lines] == [f"line {n}" for n in range(6, 12)]
+    assert found.affiliations == []
+
+
+def test_an_entrys_last_line_in_another_type_stays_in_the_list():
+    for sizes in ([9] * 6 + [7], [9] * 6 + [7, 7]):  # a URL or DOI line set smaller
+        found = _split(sizes)
+        assert len(found.references) == len(sizes) and found.affiliations == []
+    found = _split([9] * 6 + [7, 7], gap_before=6)  # two lines standing apart below the list: a note
+    assert len(found.references) == 6 and len(found.affiliations) == 2

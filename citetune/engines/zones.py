@@ -50,6 +50,21 @@ _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.
 # that opens a line of text ("[17], [18]. We have shown").
 _LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;–-]|\.\s|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
+# The end of a reference list: its first lines give the list's usual type; lines after the first
+# entries whose type is OTHER_TYPE off it, nearly all (_TAIL_SHARE) to the end, are a tail that is no
+# entry where there are _TAIL_LINES of them (addresses, a note, an appendix's text) or they stand apart.
+_USUAL_FROM = 8  # the first lines: a few entries, before any tail
+_TAIL_AFTER = 4  # a list keeps at least its first lines (one or two entries)
+_TAIL_SHARE = 0.8  # a line of the usual type amid the tail (a URL set alike) does not end it
+_TAIL_LINES = 3  # an address block or an appendix's text; one or two lines are an entry's end
+# Type sizes (pt): a line more than SMALLER below the running text's size is set smaller (notes, a small
+# abstract), as PDFs give one font sizes that differ by rounding; more than FLOAT_SMALLER below, it is set
+# like a figure's text, a caption or a table; OTHER_TYPE off a size, it is another type (headings are set
+# at least a point larger than their text).
+SMALLER = 0.4
+FLOAT_SMALLER = 1.2
+OTHER_TYPE = 1.0
+
 FRONT, BODY, REFERENCES, BACK, AFFILIATIONS = "front", "body", "references", "back", "affiliations"
 _AFFILIATION = re.compile(r"^(?:authors'? )?(?:affiliations?|addresses)\b", re.I)
 
@@ -287,19 +302,32 @@ def _body_column(lines: list[Line], k: int, references: list[Line], body: float)
 def _split_off_tail(zones: Zones) -> None:
     """Lines at the end of the reference list set, nearly all, in another type than its first entries
     are not entries: smaller, the authors' addresses or a note (amsart prints them there); larger,
-    the running text or code of an appendix that follows without a heading set apart."""
+    the running text or code of an appendix that follows without a heading set apart. A tail is
+    several lines, or stands apart below the list; a single line in another type (an entry's last
+    line, a URL) is the entry's. Each tail line set off is filed by its type, and a line set like the
+    entries amid the tail (an appendix's bold heading, an e-mail in another font) with the lines above it."""
     refs = zones.references
-    if len(refs) < 4:
+    if len(refs) < _TAIL_AFTER:
         return
-    usual = statistics.median(ln.size for ln in refs[:8])
-    off = [abs(ln.size - usual) > 1.0 for ln in refs]
-    k = next((k for k in range(4, len(refs)) if off[k] and sum(off[k:]) >= 0.8 * (len(refs) - k)), len(refs))
-    tail = refs[k:]
+    usual = statistics.median(ln.size for ln in refs[:_USUAL_FROM])
+    off = [abs(ln.size - usual) > OTHER_TYPE for ln in refs]
+    k = next((k for k in range(_TAIL_AFTER, len(refs)) if off[k] and sum(off[k:]) >= _TAIL_SHARE * (len(refs) - k)
+              and (len(refs) - k >= _TAIL_LINES or _apart(refs[k - 1], refs[k]))), len(refs))
+    smaller: list[Line] = []
+    running: list[Line] = []
+    into = smaller
+    for ln, o in zip(refs[k:], off[k:]):  # the tail opens with a line set off
+        into = (smaller if ln.size < usual else running) if o else into  # one set alike goes with its block
+        into.append(ln)
     del refs[k:]
-    zones.affiliations.extend(ln for ln in tail if ln.size < usual)
-    running = [ln for ln in tail if ln.size > usual]
+    zones.affiliations.extend(smaller)
     if running:
         zones.back.insert(0, Section("", running))
+
+
+def _apart(above: Line, ln: Line) -> bool:
+    """A line set below the one above it with a blank line or more between them, in one column."""
+    return (above.page, above.column) == (ln.page, ln.column) and ln.y0 - above.y1 > ln.size
 
 
 def classify(lines: list[Line], body: float, start: int) -> Zones:
