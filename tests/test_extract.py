@@ -733,3 +733,11 @@ def test_an_entrys_last_line_in_another_type_stays_in_the_list():
         assert len(found.references) == len(sizes) and found.affiliations == []
     found = _split([9] * 6 + [7, 7], gap_before=6)  # two lines standing apart below the list: a note
     assert len(found.references) == 6 and len(found.affiliations) == 2
+
+
+@pytest.mark.parametrize("text, number", [
+    ("[1]. A. Smith, A title. Venue, 2019.", 1), ("[3] - J. Doe, A title. Venue, 2020.", 3),
+    ("[12] B. Jones. Another title.", 12), ("[17], [18]. We have shown that it holds.", None),
+    ("[2]–[4] show that it holds.", None), ("[5]. then it holds.", None), ("[6][7] show it.", None)])
+def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
+    assert zones.label_number(text) == number
