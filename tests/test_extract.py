@@ -741,3 +741,11 @@ def test_an_entrys_last_line_in_another_type_stays_in_the_list():
     ("[2]–[4] show that it holds.", None), ("[5]. then it holds.", None), ("[6][7] show it.", None)])
 def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
     assert zones.label_number(text) == number
+
+
+@pytest.mark.parametrize("text, starts", [
+    ("Background: Trials in many clinics are rare.", True), ("Methods: We ran a trial.", True),
+    ("Abstract. We read papers by zones.", True), ("Keywords: deep learning, citations", False),
+    ("Introduction: the problem", False), ("Results of the 2019 survey: most clinics", False)])
+def test_an_abstract_starts_at_its_word_or_a_structured_abstracts_first_label(text, starts):
+    assert zones.starts_abstract(Line(0, 72, 100, 500, 110, text, 10.0, False)) is starts

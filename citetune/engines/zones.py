@@ -39,6 +39,8 @@ _ABSTRACT_LABEL = re.compile(
     r"^(?:background|context|introduction|objectives?|aims?|purpose|motivation|methods?|methodology|design|"
     r"setting|participants|patients|interventions?|measurements?|main outcome measures?|results?|findings|"
     r"conclusions?|interpretation|significance|limitations|discussion|summary|keywords?|key words)\b", re.I)
+# Labels that may be in a structured abstract but do not open one: they follow it, or open the body.
+_NOT_OPENING = re.compile(r"^(?:introduction|discussion|keywords?|key words)$", re.I)
 # How a paper's first section is named: it ends the front matter even when not set in bold.
 _FIRST_SECTION = re.compile(r"^(?:introduction|background|motivation|overview)$", re.I)
 # How a footnote or author note begins: a mark (raised number, symbol or letter) or what it says.
@@ -203,10 +205,12 @@ def _abstract_label(lines: list[Line], k: int, body: float) -> bool:
 
 
 def starts_abstract(ln: Line) -> bool:
-    """The first line of an abstract: 'Abstract', or a structured abstract's run-in label ('Background: …')."""
+    """The first line of an abstract: 'Abstract', or a structured abstract's run-in label ('Background: …'),
+    the whole of what comes before the colon; a paper's keywords, introduction or discussion start none."""
     text = ln.text.strip()
+    label = re.match(r"([^\W\d_][\w ]{0,30}):", text)
     return text.lower().startswith("abstract") or bool(
-        re.match(r"[^\W\d_][\w ]{0,30}:", text) and _ABSTRACT_LABEL.match(text))
+        label and _ABSTRACT_LABEL.fullmatch(label.group(1).strip()) and not _NOT_OPENING.match(label.group(1)))
 
 
 def _opens_section(lines: list[Line], k: int, body: float, gap: float | None, zone: str, in_abstract: bool) -> bool:
