@@ -749,3 +749,20 @@ def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
     ("Introduction: the problem", False), ("Results of the 2019 survey: most clinics", False)])
 def test_an_abstract_starts_at_its_word_or_a_structured_abstracts_first_label(text, starts):
     assert zones.starts_abstract(Line(0, 72, 100, 500, 110, text, 10.0, False)) is starts
+
+
+def test_a_journals_running_line_is_dropped_and_a_numbered_heading_or_a_sentence_with_a_year_is_not():
+    """Each stands alone in a page's top or bottom margin band, set like the running text, on one page only."""
+    from citetune.engines.layout import drop_running_text
+
+    def line(page, top, text):
+        return Line(page, 72, top, 500, top + 10, text, 10.0, False)
+
+    def body(page):
+        return [line(page, 200 + 12 * n, f"Running text of the page, line {n} of many.") for n in range(5)]
+
+    running, heading, sentence = ("Journal of Clinic Studies 12 (2019) 1-10", "4 Results from 1990 to 2010",
+                                  "as reported in 2019 by 12 groups in Table 3")
+    pages = [[line(0, 30, running)] + body(0), [line(1, 40, heading)] + body(1), body(2) + [line(2, 800, sentence)]]
+    kept = [ln.text for p in drop_running_text(pages, [842] * 3, "", 10.0) for ln in p]
+    assert running not in kept and heading in kept and sentence in kept
