@@ -88,6 +88,9 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
 # A first section's number ('1 Introduction', '1. Introduction', 'I. INTRODUCTION'): such a heading in the
 # largest type of the first page means the title was dropped as a running head.
 _FIRST_SECTION = re.compile(r"(?:1\.?|I\.)\s+\S")
+# A structured abstract without the word 'Abstract' opens within the first lines after the title block
+# (its authors and affiliations); a label further down is the body's.
+_ABSTRACT_LABEL_WITHIN = 15
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
 
 
@@ -219,8 +222,8 @@ def _abstract_and_loose(front: list[Line], body: float) -> tuple[list[Line], lis
     first label, on) and the running text before it, the body of a paper without headings."""
     at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), None)
     if at is None:  # 'Background: …' near the top, without the word 'Abstract'
-        at = next((n for n, ln in enumerate(front[:15]) if zones.starts_abstract(ln)), len(front))
-    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) < 0.6]
+        at = next((n for n, ln in enumerate(front[:_ABSTRACT_LABEL_WITHIN]) if zones.starts_abstract(ln)), len(front))
+    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) <= zones.SMALLER]
 
 
 def _abstract(lines: list[Line], vocab: set[str]) -> str:
