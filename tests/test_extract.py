@@ -713,3 +713,68 @@ def test_t1_glyph_codes_of_fonts_without_a_unicode_map_are_read_as_their_charact
     assert "Cliff" in text and "139–142" in text and "coefficient" in text
     assert "“" in text and "”" in text
     assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text)
+
+
+def _reference_lines(sizes: list[float], gap_before: int | None = None) -> list[Line]:
+    """One line per size, 12 pt apart (a blank line's space above line `gap_before`)."""
+    lines, top = [], 100.0
+    for n, size in enumerate(sizes):
+        top += 24 if n == gap_before else 12
+        lines.append(Line(0, 72, top, 500, top + size, f"line {n}", size, False))
+    return lines
+
+
+def _split(sizes: list[float], gap_before: int | None = None) -> zones.Zones:
+    found = zones.Zones([], [], [], _reference_lines(sizes, gap_before), [], [], [])
+    zones._split_off_tail(found)
+    return found
+
+
+def test_a_tail_set_off_from_the_list_is_split_off_by_type_and_no_line_is_lost():
+    found = _split([9] * 6 + [7, 9, 7, 7, 7])
+    assert [ln.text for ln in found.references] == [f"line {n}" for n in range(6)]
+    assert [ln.text for ln in found.affiliations] == [f"line {n}" for n in range(6, 11)]  # the 9 pt one too
+    found = _split([9] * 6 + [12, 12, 12, 12, 8.7, 12])  # an appendix's text, a line a little smaller amid it
+    assert [ln.text for ln in found.back[0].lines] == [f"line {n}" for n in range(6, 12)]
+    assert found.affiliations == []
+
+
+def test_an_entrys_last_line_in_another_type_stays_in_the_list():
+    for sizes in ([9] * 6 + [7], [9] * 6 + [7, 7]):  # a URL or DOI line set smaller
+        found = _split(sizes)
+        assert len(found.references) == len(sizes) and found.affiliations == []
+    found = _split([9] * 6 + [7, 7], gap_before=6)  # two lines standing apart below the list: a note
+    assert len(found.references) == 6 and len(found.affiliations) == 2
+
+
+@pytest.mark.parametrize("text, number", [
+    ("[1]. A. Smith, A title. Venue, 2019.", 1), ("[3] - J. Doe, A title. Venue, 2020.", 3),
+    ("[12] B. Jones. Another title.", 12), ("[17], [18]. We have shown that it holds.", None),
+    ("[2]–[4] show that it holds.", None), ("[5]. then it holds.", None), ("[6][7] show it.", None)])
+def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
+    assert zones.label_number(text) == number
+
+
+@pytest.mark.parametrize("text, starts", [
+    ("Background: Trials in many clinics are rare.", True), ("Methods: We ran a trial.", True),
+    ("Abstract. We read papers by zones.", True), ("Keywords: deep learning, citations", False),
+    ("Introduction: the problem", False), ("Results of the 2019 survey: most clinics", False)])
+def test_an_abstract_starts_at_its_word_or_a_structured_abstracts_first_label(text, starts):
+    assert zones.starts_abstract(Line(0, 72, 100, 500, 110, text, 10.0, False)) is starts
+
+
+def test_a_journals_running_line_is_dropped_and_a_numbered_heading_or_a_sentence_with_a_year_is_not():
+    """Each stands alone in a page's top or bottom margin band, set like the running text, on one page only."""
+    from citetune.engines.layout import drop_running_text
+
+    def line(page, top, text):
+        return Line(page, 72, top, 500, top + 10, text, 10.0, False)
+
+    def body(page):
+        return [line(page, 200 + 12 * n, f"Running text of the page, line {n} of many.") for n in range(5)]
+
+    running, heading, sentence = ("Journal of Clinic Studies 12 (2019) 1-10", "4 Results from 1990 to 2010",
+                                  "as reported in 2019 by 12 groups in Table 3")
+    pages = [[line(0, 30, running)] + body(0), [line(1, 40, heading)] + body(1), body(2) + [line(2, 800, sentence)]]
+    kept = [ln.text for p in drop_running_text(pages, [842] * 3, "", 10.0) for ln in p]
+    assert running not in kept and heading in kept and sentence in kept

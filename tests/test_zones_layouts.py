@@ -279,3 +279,14 @@ def test_a_numbered_first_heading_is_no_title_when_the_title_was_dropped_as_a_ru
     paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
     article = paper.extract(tmp_path / "jss_title.pdf")
     assert ("ref1", "In this vignette, we show how all examples from Baltagi are reproduced.") in cited(article)
+
+
+@pytest.mark.parametrize("title", ["50 Years of Data Science", "100 Years of Clinical Trials"])
+def test_a_title_that_starts_with_a_number_is_the_title(tmp_path, title):
+    paper = SmallPaper(title)
+    paper.lines(110, ["Panel data are treated by Baltagi (2002) at length.", FILLER])
+    paper.on(1)
+    paper.write(72, 80, "References", size=14, bold=True)
+    paper.lines(100, [(72 if k == 0 else 84, part) for entry in AUTHOR_YEAR for k, part in enumerate(entry)])
+    article = paper.extract(tmp_path / "number.pdf")
+    assert article.findtext(".//article-meta//article-title") == title

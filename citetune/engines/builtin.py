@@ -85,6 +85,12 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
 
 # --- structure: zones, then a reader for each ----------------------------------------------------
 
+# A first section's number ('1 Introduction', '1. Introduction', 'I. INTRODUCTION'): such a heading in the
+# largest type of the first page means the title was dropped as a running head.
+_FIRST_SECTION = re.compile(r"(?:1\.?|I\.)\s+\S")
+# A structured abstract without the word 'Abstract' opens within the first lines after the title block
+# (its authors and affiliations); a label further down is the body's.
+_ABSTRACT_LABEL_WITHIN = 15
 _ABSTRACT = re.compile(r"^\s*abstract\s*[.:—–-]?\s*", re.I)
 
 
@@ -150,7 +156,7 @@ def _paragraphs(lines: list[Line], vocabulary: set[str], removed: list[Line] = (
         ends = prev.text.rstrip().endswith((".", "?", "!", ":"))
         ys = holes.get((ln.page, ln.column), ())
         if same_flow and ln.text[:1].islower() and bisect.bisect_left(ys, prev.y1) < bisect.bisect_left(ys, ln.y0):
-            new = False  # a sentence running on past a footnote
+            new = False  # a sentence running on past a float (a figure, a table, a footnote) set amid the column
         elif same_flow:
             indented = ln.x0 > left[ln.column] + 0.8 * ln.size
             new = (ln.y0 - prev.y0) > 1.35 * step or (short and ends and indented)
@@ -192,7 +198,7 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
         start = i
         while i < len(lines) and abs(lines[i].size - biggest) <= 0.2:
             i += 1
-        if re.match(r"\d+(?:\.\d+)*\.?\s", lines[start].text):  # '1. Introduction': the title was a running head
+        if _FIRST_SECTION.match(lines[start].text) and zones.is_heading(lines[start], body):
             i = 0
         else:
             title = join_lines([ln.text for ln in lines[start:i]], vocab)
@@ -216,8 +222,8 @@ def _abstract_and_loose(front: list[Line], body: float) -> tuple[list[Line], lis
     first label, on) and the running text before it, the body of a paper without headings."""
     at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), None)
     if at is None:  # 'Background: …' near the top, without the word 'Abstract'
-        at = next((n for n, ln in enumerate(front[:15]) if zones.starts_abstract(ln)), len(front))
-    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) < 0.6]
+        at = next((n for n, ln in enumerate(front[:_ABSTRACT_LABEL_WITHIN]) if zones.starts_abstract(ln)), len(front))
+    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) <= zones.SMALLER]
 
 
 def _abstract(lines: list[Line], vocab: set[str]) -> str:
@@ -362,11 +368,12 @@ def to_jats(paper: Paper):
         pieces = parse_reference(raw)
         refs.append((ref_id, pieces))
         surname, _ = _first_author_and_year(pieces)
+        authors = citations.author_count(pieces)
         if SAME_AUTHORS.match(text) and entries:
             # '———. 1959. Title': the authors of the entry before, for finding it from '(Heady 1959)'.
-            surname = entries[-1].first_author
+            surname, authors = entries[-1].first_author, entries[-1].authors
             text = f"{surname} {text}"
-        entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname)))
+        entries.append(citations.Entry(ref_id, number, citations.fold(text), citations.fold(surname), authors))
     index = citations.ReferenceIndex(entries)
     paragraphs = [p for _, ps in paper.sections for p in ps]
     linked = iter(citations.link_paper(paragraphs, index))

@@ -43,7 +43,7 @@ _NAMES = (rf"(?P<first>{_NAME}(?:\s(?:{WORD})){{0,3}})(?:(?P<etal>\s+et\s+al\.?)
           rf"(?P<second>{_NAME}))?")
 # '2019a, b' is two years; in '2006, p. 31' the 'p' is a locator's.
 _YEARS = rf"(?P<years>{YEAR}(?:\s*,\s*(?:{YEAR}|[a-z](?!\.))\b)*)"
-_LOCATOR = r"(?i:pp?\.|ch(?:ap)?\.|chapters?|sec(?:tion)?s?\.?|§)\s*[\dIVXivx]+(?:\.\d+)*(?:\s*[-–]\s*\d+)?"
+_LOCATOR = r"(?i:pp?\.|ch\.|chap\.?|chapters?|sec(?:t|tion)?s?\.?|§)\s*[\dIVXivx]+(?:\.\d+)*(?:\s*[-–]\s*\d+)?"
 _PAREN_CITE = re.compile(rf"{_NAMES},?\s+{_YEARS}")
 _NARRATIVE = re.compile(rf"{_NAMES}\s+[(\[]\s*{_YEARS}(?:\s*,\s*{_LOCATOR})?\s*[)\]]")
 _BRACKETED = re.compile(r"[(\[]([^()\[\]]{6,400})[)\]]")
@@ -56,6 +56,7 @@ class Entry:
     label: int | None
     text: str  # the raw entry without its label, folded
     first_author: str  # parsed surname, folded ('' when the parser could not tell)
+    authors: int = 0  # 1, 2, or 3 for more (author_count); 0 where the parser found no name
 
 
 class ReferenceIndex:
@@ -85,7 +86,7 @@ class ReferenceIndex:
                 continue
             if not suffix and re.search(rf"\b{year}[a-z](?![a-z\d])", e.text):
                 continue  # "2019" cannot tell 2019a from 2019b
-            found.append((e.first_author != first, at.start(), e.ref_id, _author_count(e.text[:m.start()])))
+            found.append((e.first_author != first, at.start(), e.ref_id, e.authors))
         found.sort()
         if not found:
             return None
@@ -95,10 +96,18 @@ class ReferenceIndex:
         return tied[0][2] if len(tied) == 1 else None
 
 
-def _author_count(names: str) -> int:
-    """1, 2, or 3 for more: the surnames among an entry's folded names before its year ('smith j,
-    lee k', 'smith, j. and lee, k.'); initials after a comma are no surname."""
-    return min(3, len(re.findall(r"(?:^|,|\band\b|&)\s*(?:[^\W\d_]{3,}|[^\W\d_]+\s[^\W\d_]{3,})", names)))
+def author_count(pieces: list[jats.Piece]) -> int:
+    """1, 2, or 3 for more: the names the reference parser marked in an entry, 'et al.' after them
+    counting as more; 0 where it marked none."""
+    names, etal = 0, False
+    for p in pieces:
+        if isinstance(p, jats.El) and p.tag == "string-name":
+            names += 1
+        elif isinstance(p, str) and names and re.match(r"[\s,]*et\s+al\b", p):
+            etal = True
+        elif isinstance(p, jats.El):
+            break  # the names are over
+    return 3 if etal else min(3, names)
 
 
 # --- finding the groups ----------------------------------------------------------------------------

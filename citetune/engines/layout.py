@@ -329,9 +329,15 @@ def body_size(lines: list[Line], stop=lambda ln: False) -> float:
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
 
 
-# A journal's running line: a year, and a page range or a page number at either end
-# ("Journal of X 12 (2019) 1–10", "1830  J. Smith et al. / Physica A 12 (2019)").
-_JOURNAL_LINE = re.compile(r"^(?=.*\b(?:1[89]|20)\d\d\b)(?:\d{1,4}\s.*|.*\s\d{1,4}|.*\d\s*[-–]\s*\d+)$")
+# A journal's running line: a year, and what only a citation of the journal holds: a page range at the
+# line's end (not a span of years), a volume with its issue or year, or 'Vol.'/'No.'
+# ("Journal of X 12 (2019) 1–10", "1830  J. Smith et al. / Physica A 12 (2019)", "Mach Learn (2019) 108:1–20",
+# "IEEE TRANSACTIONS ON X, VOL. 12, NO. 3, MARCH 2019"); a numbered heading or a sentence with a year
+# and a number ("4 Results from 1990 to 2010") holds none of these.
+_YEAR = r"(?:1[89]|20)\d\d"
+_JOURNAL_LINE = re.compile(
+    rf"^(?=.*\b{_YEAR}\b).*(?:(?<!\d)(?!{_YEAR}\s*[-–]\s*{_YEAR}$)\d{{1,5}}\s*[-–]\s*\d{{1,5}}$|"
+    rf"\b\d{{1,4}}\s*\(\s*\d{{1,4}}(?:\s*[-–/]\s*\d{{1,4}})?\s*\)|\b(?i:vol\.?|no\.)\s*\d)")
 
 
 def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:

@@ -39,6 +39,8 @@ _ABSTRACT_LABEL = re.compile(
     r"^(?:background|context|introduction|objectives?|aims?|purpose|motivation|methods?|methodology|design|"
     r"setting|participants|patients|interventions?|measurements?|main outcome measures?|results?|findings|"
     r"conclusions?|interpretation|significance|limitations|discussion|summary|keywords?|key words)\b", re.I)
+# Labels that may be in a structured abstract but do not open one: they follow it, or open the body.
+_NOT_OPENING = re.compile(r"^(?:introduction|discussion|keywords?|key words)$", re.IGNORECASE)
 # How a paper's first section is named: it ends the front matter even when not set in bold.
 _FIRST_SECTION = re.compile(r"^(?:introduction|background|motivation|overview)$", re.I)
 # How a footnote or author note begins: a mark (raised number, symbol or letter) or what it says.
@@ -46,9 +48,33 @@ _FOOTNOTE_START = re.compile(r"^\s*(?:[*†‡§¶‖]|[a-z]\s?(?=[A-Z])|\d{1,2}
                              r"(?i:corresponding author|e-?mail|present address|current address|"
                              r"these authors|received|accepted|published online|©|copyright))")
 _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.1 Data"
-# Labels of reference entries: [1]  1.  (1)  and a bare 1 before the first name; not a citation
-# that opens a line of text ("[17], [18]. We have shown").
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;–-]|\.\s|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+# Labels of reference entries: [1]  [1].  [1] -  1.  (1)  and a bare 1 before the first name; not a
+# citation that opens a line of text ("[17], [18]. We have shown", "[2]–[4] show", "[5]. then").
+_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;]|[–-]\s*\[|\.\s+[a-z]|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+
+# The end of a reference list: its first lines give the list's usual type; lines after the first
+# entries whose type is OTHER_TYPE off it, nearly all (_TAIL_SHARE) to the end, are a tail that is no
+# entry where there are _TAIL_LINES of them (addresses, a note, an appendix's text) or they stand apart.
+_USUAL_FROM = 8  # the first lines: a few entries, before any tail
+_TAIL_AFTER = 4  # a list keeps at least its first lines (one or two entries)
+_TAIL_SHARE = 0.8  # a line of the usual type amid the tail (a URL set alike) does not end it
+_TAIL_LINES = 3  # an address block or an appendix's text; one or two lines are an entry's end
+# Type sizes (pt): a line more than SMALLER below the running text's size is set smaller (notes, a small
+# abstract), as PDFs give one font sizes that differ by rounding; more than FLOAT_SMALLER below, it is set
+# like a figure's text, a caption or a table; OTHER_TYPE off a size, it is another type (headings are set
+# at least a point larger than their text).
+SMALLER = 0.4
+FLOAT_SMALLER = 1.2
+OTHER_TYPE = 1.0
+# Labels of a reference list that may be lost in a row (a raised label read as text, a page break).
+_LABELS_LOST = 3
+# A column of running text amid a labelled reference list: this many lines, nearly all in the running
+# text's type (an equation or a small footnote may be among them).
+_BODY_COLUMN_LINES = 4
+_BODY_COLUMN_SHARE = 0.8
+# How far after a structured abstract's label a section of the same name is looked for: the abstract and
+# the first pages, not the whole paper.
+_LABEL_SECTION_WITHIN = 80
 
 FRONT, BODY, REFERENCES, BACK, AFFILIATIONS = "front", "body", "references", "back", "affiliations"
 _AFFILIATION = re.compile(r"^(?:authors'? )?(?:affiliations?|addresses)\b", re.I)
@@ -104,9 +130,9 @@ def is_heading(ln: Line, body: float, gap: float | None = None) -> bool:
         return True
     if _LABEL_START.match(text) and not HEADING_NUMBER.match(text) and not ln.bold:
         return False
-    if ln.size < body - 1.2:  # bold words in a figure or a boxed abstract, set like the floats
+    if ln.size < body - FLOAT_SMALLER:  # bold words in a figure or a boxed abstract, set like the floats
         return False
-    if ln.bold or ln.size >= body + 1.0:
+    if ln.bold or ln.size >= body + OTHER_TYPE:
         return True
     apart = gap is None or gap > 0.5 * ln.size
     letters = [c for c in heading_text(text) if c.isalpha()]
@@ -119,7 +145,7 @@ def _heading_end(lines: list[Line], k: int, body: float) -> int:
     """A heading set in bold or larger type may wrap: the index of its last line (next lines set
     alike, close below, not a new numbered heading)."""
     ln = lines[k]
-    if not (ln.bold or ln.size >= body + 1.0):
+    if not (ln.bold or ln.size >= body + OTHER_TYPE):
         return k
     while k + 1 < len(lines) and lines[k + 1].bold == ln.bold and abs(lines[k + 1].size - ln.size) < 0.2 \
             and 0 < lines[k + 1].y0 - lines[k].y0 < 1.6 * ln.size and not HEADING_NUMBER.match(lines[k + 1].text):
@@ -146,7 +172,7 @@ def _unheaded_references(lines: list[Line], start: int) -> int | None:
             continue
         expected, found = 2, 1
         for n in numbers[k + 1:]:
-            if n is not None and expected <= n <= expected + 3:  # a label lost here and there
+            if n is not None and expected <= n <= expected + _LABELS_LOST:  # a label lost here and there
                 expected, found = n + 1, found + 1
         if found >= 2 and found >= sum(n is not None for n in numbers[k:]) * 0.5:
             return k
@@ -183,15 +209,17 @@ def _abstract_label(lines: list[Line], k: int, body: float) -> bool:
     after = lines[k + 1] if k + 1 < len(lines) else None
     if after is None or ln.size > after.size + 0.5:
         return False
-    return after.size < body - 0.4 or any(
-        o.bold == ln.bold and heading_text(o.text.strip()).lower() == name for o in lines[k + 1:k + 80])
+    return after.size < body - SMALLER or any(
+        o.bold == ln.bold and heading_text(o.text.strip()).lower() == name for o in lines[k + 1:k + _LABEL_SECTION_WITHIN])
 
 
 def starts_abstract(ln: Line) -> bool:
-    """The first line of an abstract: 'Abstract', or a structured abstract's run-in label ('Background: …')."""
+    """The first line of an abstract: 'Abstract', or a structured abstract's run-in label ('Background: …'),
+    the whole of what comes before the colon; a paper's keywords, introduction or discussion start none."""
     text = ln.text.strip()
+    label = re.match(r"([^\W\d_][\w ]{0,30}):", text)
     return text.lower().startswith("abstract") or bool(
-        re.match(r"[^\W\d_][\w ]{0,30}:", text) and _ABSTRACT_LABEL.match(text))
+        label and _ABSTRACT_LABEL.fullmatch(label.group(1).strip()) and not _NOT_OPENING.match(label.group(1)))
 
 
 def _opens_section(lines: list[Line], k: int, body: float, gap: float | None, zone: str, in_abstract: bool) -> bool:
@@ -223,9 +251,9 @@ def _footnotes(lines: list[Line], body: float) -> set[int]:
     while k < len(lines):
         ln = lines[k]
         top, bottom = middle[ln.page]
-        if ln.size < body - 0.4 and ln.y0 > (top + bottom) / 2 and (
+        if ln.size < body - SMALLER and ln.y0 > (top + bottom) / 2 and (
                 SUPERSCRIPT.match(ln.marked.lstrip()) or _FOOTNOTE_START.match(ln.text)):
-            while k < len(lines) and lines[k].size < body - 0.4 and (lines[k].page, lines[k].column) == (
+            while k < len(lines) and lines[k].size < body - SMALLER and (lines[k].page, lines[k].column) == (
                     ln.page, ln.column):
                 found.add(k)
                 k += 1
@@ -239,7 +267,7 @@ def _back_heading(ln: Line, body: float) -> str | None:
     'Methods'); None for a line of the list."""
     text = unicodedata.normalize("NFKC", ln.text.strip())  # 'Aﬃliation:' set with a ligature
     after = _AFTER_REFERENCES.match(heading_text(text)) or _APPENDIX_NUMBER.match(text)
-    set_apart = ln.bold or ln.size >= body + 1.0
+    set_apart = ln.bold or ln.size >= body + OTHER_TYPE
     return heading_text(text) if after and set_apart and is_heading(ln, body) else None
 
 
@@ -258,7 +286,7 @@ def _last_label(numbers: list[int | None]) -> int | None:
     """The last label of the list's sequence 1, 2, 3, … (a label or three may be lost)."""
     last = None
     for n in numbers:
-        if n is not None and (n == 1 if last is None else last < n <= last + 4):
+        if n is not None and (n == 1 if last is None else last < n <= last + 1 + _LABELS_LOST):
             last = n
     return last
 
@@ -277,9 +305,9 @@ def _body_column(lines: list[Line], k: int, references: list[Line], body: float)
     while end < len(lines) and (lines[end].page, lines[end].column) == (lines[k].page, lines[k].column):
         end += 1
     column = lines[k:end]
-    if len(column) < 4 or sum(ln.size >= body - 0.4 for ln in column) < 0.8 * len(column):
+    if len(column) < _BODY_COLUMN_LINES or sum(ln.size >= body - SMALLER for ln in column) < _BODY_COLUMN_SHARE * len(column):
         return 0
-    if any(n is not None and last < n <= last + 4 for n in (label_number(entry_text(ln)) for ln in column)):
+    if any(n is not None and last < n <= last + 1 + _LABELS_LOST for n in (label_number(entry_text(ln)) for ln in column)):
         return 0
     return len(column)
 
@@ -287,19 +315,32 @@ def _body_column(lines: list[Line], k: int, references: list[Line], body: float)
 def _split_off_tail(zones: Zones) -> None:
     """Lines at the end of the reference list set, nearly all, in another type than its first entries
     are not entries: smaller, the authors' addresses or a note (amsart prints them there); larger,
-    the running text or code of an appendix that follows without a heading set apart."""
+    the running text or code of an appendix that follows without a heading set apart. A tail is
+    several lines, or stands apart below the list; a single line in another type (an entry's last
+    line, a URL) is the entry's. Each tail line set off is filed by its type, and a line set like the
+    entries amid the tail (an appendix's bold heading, an e-mail in another font) with the lines above it."""
     refs = zones.references
-    if len(refs) < 4:
+    if len(refs) < _TAIL_AFTER:
         return
-    usual = statistics.median(ln.size for ln in refs[:8])
-    off = [abs(ln.size - usual) > 1.0 for ln in refs]
-    k = next((k for k in range(4, len(refs)) if off[k] and sum(off[k:]) >= 0.8 * (len(refs) - k)), len(refs))
-    tail = refs[k:]
+    usual = statistics.median(ln.size for ln in refs[:_USUAL_FROM])
+    off = [abs(ln.size - usual) > OTHER_TYPE for ln in refs]
+    k = next((k for k in range(_TAIL_AFTER, len(refs)) if off[k] and sum(off[k:]) >= _TAIL_SHARE * (len(refs) - k)
+              and (len(refs) - k >= _TAIL_LINES or _apart(refs[k - 1], refs[k]))), len(refs))
+    smaller: list[Line] = []
+    running: list[Line] = []
+    into = smaller
+    for ln, o in zip(refs[k:], off[k:]):  # the tail opens with a line set off
+        into = (smaller if ln.size < usual else running) if o else into  # one set alike goes with its block
+        into.append(ln)
     del refs[k:]
-    zones.affiliations.extend(ln for ln in tail if ln.size < usual)
-    running = [ln for ln in tail if ln.size > usual]
+    zones.affiliations.extend(smaller)
     if running:
         zones.back.insert(0, Section("", running))
+
+
+def _apart(above: Line, ln: Line) -> bool:
+    """A line set below the one above it with a blank line or more between them, in one column."""
+    return (above.page, above.column) == (ln.page, ln.column) and ln.y0 - above.y1 > ln.size
 
 
 def classify(lines: list[Line], body: float, start: int) -> Zones:
@@ -326,7 +367,9 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
         if zone == REFERENCES:
             running = _body_column(lines, k, zones.references, body)
             if running:
-                zones.back.append(Section("", [x for x in lines[k:k + running] if x.size >= body - 1.2]))
+                column = lines[k:k + running]
+                zones.back.append(Section("", [x for x in column if x.size >= body - FLOAT_SMALLER]))
+                zones.floats.extend(x for x in column if x.size < body - FLOAT_SMALLER)
                 k += running
                 continue
             name = _back_heading(ln, body)
@@ -358,7 +401,7 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
         if zone == FRONT:
             in_abstract = in_abstract or starts_abstract(ln) or _abstract_label(lines, k - 1, body)
             zones.front.append(ln)
-        elif ln.size < body - 1.2:  # captions, table cells, footnotes: set smaller than the running text
+        elif ln.size < body - FLOAT_SMALLER:  # captions, table cells, footnotes: set smaller than the running text
             zones.floats.append(ln)
         else:
             section.lines.append(ln)
