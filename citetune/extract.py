@@ -120,8 +120,11 @@ def run_isolated(jobs: list[Job], timeout: float, workers: int = 0, work=_builti
     if len({job.paper_id for job in jobs}) < len(jobs):
         raise ValueError("each job needs its own paper_id")  # results and processes are keyed by it
     ctx = multiprocessing.get_context("forkserver")
-    # The server imports the engine once; each PDF's process is then a cheap fork of it.
-    ctx.set_forkserver_preload(["citetune.extract"])
+    # The server imports the engine and opens the reference parser's model once; each PDF's process
+    # is then a cheap fork of it.
+    from citetune.engines import preload
+
+    ctx.set_forkserver_preload([__name__, preload.__name__])
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     results: dict[str, Result] = {}
     pending = list(jobs)
