@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
 from citetune.jats import El, Piece
+from citetune.refparse.crf import ReferenceTagger, shipped_tagger
 from citetune.text import split_label
 from citetune.words import CAPITALISED_PARTICLE, PARTICLE
 
@@ -593,12 +594,10 @@ def _crf_names(runs: list) -> list[Span]:
     return out
 
 
-def _crf(text: str) -> tuple[list, list[Span]]:
+def _crf(text: str, tagger: ReferenceTagger) -> tuple[list, list[Span]]:
     """The learned parser's runs over `text`, and its field spans: the names of the author block, and
     the first run of title, container, volume, pages and year."""
-    from citetune.refparse.crf import shipped_tagger
-
-    runs = shipped_tagger().runs(text)
+    runs = tagger.runs(text)
     spans = _crf_names(runs)
     seen: set[str] = set()
     for run in runs:
@@ -610,11 +609,6 @@ def _crf(text: str) -> tuple[list, list[Span]]:
         else:
             spans.append(Span(run.start, run.end, _CRF_TAG[run.label]))
     return runs, spans
-
-
-def crf_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label) as the learned parser alone reads it."""
-    return _non_overlapping(text, _crf(text)[1])
 
 
 # How sure the learned parser must be of the first surname (of the year) for its reading of the first
@@ -656,13 +650,14 @@ def _shifted(spans: list[Span], by: int) -> list[Span]:
                        parts=tuple(p._replace(start=p.start + by, end=p.end + by) for p in s.parts)) for s in spans]
 
 
-def field_spans(text: str) -> list[Span]:
+def field_spans(text: str, tagger: ReferenceTagger | None = None) -> list[Span]:
     """Non-overlapping field spans of a reference (without its label), sorted by position: the first
-    author and the year from the learned parser where it is sure of them, every other field from the rules."""
+    author and the year from the learned parser (`tagger`, by default the shipped model) where it is sure
+    of them, every other field from the rules."""
     if bullet := _BULLET.match(text):
-        return _shifted(field_spans(text[bullet.end():]), bullet.end())
+        return _shifted(field_spans(text[bullet.end():], tagger), bullet.end())
     rules = _rules(text)[1]
-    runs, learned = _crf(text)
+    runs, learned = _crf(text, tagger or shipped_tagger())
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
     taken: list[Span] = []
     if confidence.get("family", 0.0) >= NAMES_MIN and not _corporate_first(text, rules) \

@@ -18,6 +18,11 @@ from citetune.refparse.tokens import tokenize
 YEAR = re.compile(rf"{YEAR_DIGITS}[a-z]?")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 MODEL = Path(__file__).with_name("references.crfsuite")  # the model the engine ships (tools/train_reference_parser.py)
+REBUILD = "python tools/train_reference_parser.py --seed 0 --out citetune/refparse/references.crfsuite"
+
+
+class ModelError(RuntimeError):
+    """The shipped model cannot be read: missing or damaged."""
 
 
 class Run(NamedTuple):
@@ -142,9 +147,26 @@ class ReferenceTagger:
         return out
 
 
+def _model_problem(path: Path) -> str | None:
+    """What is wrong with the model file at `path`, or None. A crfsuite model starts 'lCRF' and its size;
+    crfsuite checks the first only, and a truncated file crashes the process it is opened in."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+        size = path.stat().st_size
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if head[:4] != b"lCRF" or int.from_bytes(head[4:8], "little") != size:
+        return "is not a whole crfsuite model (damaged or truncated)"
+    return None
+
+
 @cache
 def shipped_tagger() -> ReferenceTagger:
-    """The shipped model, opened once per process."""
+    """The shipped model, opened once per process; a ModelError says what to do where it cannot be."""
+    if problem := _model_problem(MODEL):
+        raise ModelError(f"the reference parser's model {MODEL} {problem}: reinstall citetune so that its package "
+                         f"data is present, or rebuild the model with `{REBUILD}`")
     return ReferenceTagger(MODEL)
 
 
