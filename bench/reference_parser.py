@@ -122,9 +122,11 @@ def main() -> None:
     tagger = ReferenceTagger(args.model)
     training = trained_on(Path(args.model))
     sets = [("held-out styles, new records", rendered_cases(args.styles, args.seed))]
-    for folder in args.gold or [str(ROOT / "bench/gold"), str(ROOT / "bench/gold_real")]:
-        mark = " (in training)" if Path(folder).resolve() in training else ""
-        sets.append((f"gold {folder}{mark}", gold_cases(Path(folder))))
+    for folder in [Path(g) for g in args.gold] if args.gold else [ROOT / "bench/gold", ROOT / "bench/gold_real"]:
+        folder = folder.resolve()
+        shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+        mark = " (in training)" if folder in training else ""
+        sets.append((f"gold {shown}{mark}", gold_cases(folder)))
 
     def engine(text: str) -> list:
         return field_spans(text, tagger)

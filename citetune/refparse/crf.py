@@ -83,8 +83,9 @@ def features(text: str, spans: list[tuple[int, int]] | None = None) -> list[tupl
     before1 = [_EDGE[1]] + beside[1][:-1]
     after1 = beside[2][1:] + [_EDGE[2]]
     after2 = beside[3][2:] + [_EDGE[3]] * 2
+    rows = zip(tokens, spans, before2, before1, after1, after2)
     return [(*own, _POSITION[10 * i // n], _SPACE_BEFORE[start > 0 and text[start - 1].isspace()], *b2, *b1, *a1, *a2)
-            for i, ((own, _), (start, _), b2, b1, a1, a2) in enumerate(zip(tokens, spans, before2, before1, after1, after2))]
+            for i, ((own, _), (start, _), b2, b1, a1, a2) in enumerate(rows)]
 
 
 def train(examples: Iterable[tuple[str, list[str]]], model_path: str | Path, c1: float = 0.05, c2: float = 0.01,
@@ -154,6 +155,8 @@ def _model_problem(path: Path) -> str | None:
         with path.open("rb") as f:
             head = f.read(8)
         size = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing"
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
     if head[:4] != b"lCRF" or int.from_bytes(head[4:8], "little") != size:
@@ -164,10 +167,14 @@ def _model_problem(path: Path) -> str | None:
 @cache
 def shipped_tagger() -> ReferenceTagger:
     """The shipped model, opened once per process; a ModelError says what to do where it cannot be."""
-    if problem := _model_problem(MODEL):
-        raise ModelError(f"the reference parser's model {MODEL} {problem}: reinstall citetune so that its package "
-                         f"data is present, or rebuild the model with `{REBUILD}`")
-    return ReferenceTagger(MODEL)
+    problem = _model_problem(MODEL)
+    if problem is None:
+        try:
+            return ReferenceTagger(MODEL)
+        except ValueError as e:  # crfsuite's 'Invalid model file'
+            problem = f"cannot be opened ({e})"
+    raise ModelError(f"the reference parser's model {MODEL} {problem}: reinstall citetune so that its package "
+                     f"data is present, or rebuild the model with `{REBUILD}`")
 
 
 def first_run(tagged: list[tuple[str, str]], label: str) -> str:
