@@ -4,11 +4,14 @@ alone (citetune/refparse) and by the engine, which takes each field from the one
 on
 
 - strings rendered through CSL styles the CRF never saw, from records it never saw, and
-- the printed entries of each gold folder given (--gold, repeatable; bench/gold, the 21 papers typeset
-  with LaTeX, by default), scored folder by folder. Surnames are compared accent-folded, as
-  citetune/testing/gold_scoring.py compares them; titles where the gold prints one.
+- the printed entries of each gold folder given (--gold, repeatable; by default bench/gold, the papers
+  typeset with LaTeX, and bench/gold_real, publishers' and package authors' PDFs), scored folder by
+  folder. A folder whose entries the model was trained on (its <model>.json, "gold_folders") is marked
+  "(in training)": its figures say how well the model learnt them, not how it reads new ones. Surnames are
+  compared accent-folded, as citetune/testing/gold_scoring.py compares them; titles where the gold prints one.
 
-It ends with the speed of the CRF alone and of the engine: reference strings read per second, on one core.
+--model is the CRF of both the "crf" and the "engine" rows. It ends with the speed of the CRF alone and of
+the engine: reference strings read per second, on one core.
 
     .venv/bin/python -m bench.reference_parser [--model citetune/refparse/references.crfsuite] [--styles 100] \
         [--gold bench/gold --gold DIR ...]
@@ -100,6 +103,15 @@ def speed(read, strings: list[str], seconds: float = 3.0) -> float:
     return done / (time.perf_counter() - started)
 
 
+def trained_on(model: Path) -> set[Path]:
+    """The gold folders whose entries `model` was trained on, as its <model>.json records them."""
+    report = model.with_suffix(".json")
+    if not report.exists():
+        return set()
+    folders = json.loads(report.read_text(encoding="utf-8")).get("gold_folders", [])
+    return {(ROOT / folder).resolve() for folder in folders}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(MODEL))
@@ -108,18 +120,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     tagger = ReferenceTagger(args.model)
+    training = trained_on(Path(args.model))
     sets = [("held-out styles, new records", rendered_cases(args.styles, args.seed))]
-    for folder in args.gold or [str(ROOT / "bench/gold")]:
-        sets.append((f"gold {folder}", gold_cases(Path(folder))))
+    for folder in [Path(g) for g in args.gold] if args.gold else [ROOT / "bench/gold", ROOT / "bench/gold_real"]:
+        folder = folder.resolve()
+        shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+        mark = " (in training)" if folder in training else ""
+        sets.append((f"gold {shown}{mark}", gold_cases(folder)))
+
+    def engine(text: str) -> list:
+        return field_spans(text, tagger)
+
     readers = {"rules": lambda raw: by_spans(rule_spans, raw), "crf": lambda raw: by_crf(tagger, raw),
-               "engine": lambda raw: by_spans(field_spans, raw)}
+               "engine": lambda raw: by_spans(engine, raw)}
     for name, cases in sets:
         print(f"{name}: {len(cases)} references")
         for reader, read in readers.items():
             print(f"  {reader:7}{accuracy(cases, read)}")
     strings = [split_label(raw)[1] for _, cases in sets for raw, *_ in cases[:2000]]
     print(f"crf speed: {speed(tagger.fields, strings):,.0f} reference strings/s (one core)")
-    print(f"engine speed (rules and crf): {speed(field_spans, strings):,.0f} reference strings/s (one core)")
+    print(f"engine speed (rules and crf): {speed(engine, strings):,.0f} reference strings/s (one core)")
 
 
 if __name__ == "__main__":

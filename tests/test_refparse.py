@@ -3,15 +3,18 @@ came from, a CRF trained on some styles and scored on styles it never saw, and t
 wrong on publishers' PDFs ("Surname Initials" without periods, the year after the author block)."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from citetune.engines.references import field_spans
 from citetune.io import read_jsonl
-from citetune.refparse import noise
-from citetune.refparse.crf import MODEL, ReferenceTagger, first_run, score, shipped_tagger, train
+from citetune.refparse import crf, noise
+from citetune.refparse.crf import MODEL, REBUILD, ModelError, ReferenceTagger, first_run, score, shipped_tagger, train
 from citetune.refparse.gold import labelled_entry
 from citetune.refparse.render import held_out, independent_styles, labelled
 from citetune.refparse.tokens import tokenize
@@ -19,6 +22,15 @@ from citetune.refparse.tokens import tokenize
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = read_jsonl(ROOT / "data/sample/crossref.jsonl")
 STYLES = {s.stem: s for s in independent_styles()}
+
+
+def _in_fresh_process(code: str, stdin: str = "") -> str:
+    """What `code` prints in a new interpreter with another hash seed (sets and dicts of str iterate
+    in another order there)."""
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                          env=env, check=True)
+    return done.stdout
 
 
 def _tokens(example):
@@ -103,8 +115,13 @@ def test_pdf_noise_keeps_every_label_on_its_field():
     assert "".join(t for t, label in hyphenated if label == "title") != "".join(
         t for t, label in _tokens(example) if label == "title")
     assert {label for t, label in hyphenated if t == "-"} <= {"title", "container"}
-    # Drawn from the seed alone.
-    assert noise.noisy(example, random.Random(3)) == noise.noisy(example, random.Random(3))
+    # Drawn from the seed alone: another seed, other noise; the same seed, the same noise in another process.
+    draws = [noise.noisy(example, random.Random(seed)) for seed in range(5)]
+    assert len({text for text, _ in draws}) > 1
+    again = _in_fresh_process(
+        "import json, random, sys\nfrom citetune.refparse.noise import noisy\nexample = json.load(sys.stdin)\n"
+        "print(json.dumps([noisy(example, random.Random(seed)) for seed in range(5)]))", json.dumps(example))
+    assert json.loads(again) == [list(d) for d in draws]
 
 
 def test_gold_entries_are_labelled_only_where_the_rules_agree_with_the_gold():
@@ -143,7 +160,7 @@ def _first_author_and_year(text):
             text[year.start:year.end] if year else "")
 
 
-@pytest.mark.parametrize("reference,surname,year", [
+READ_BY_WHICHEVER = [
     # the rules took the initials for the surname; the learned parser is sure of it
     ("Baltagi BH (2002). Econometrics. 3rd edition. Springer-Verlag, New York.", "Baltagi", "2002"),
     ("Stock JH, Watson MW (2007). Introduction to Econometrics. 2nd edition. Addison-Wesley, Reading, MA.", "Stock",
@@ -153,10 +170,64 @@ def _first_author_and_year(text):
      "Learning for NLP. arXiv:1902.00751.", "Houlsby", "2019"),
     # two works in one entry: the first work's first author and year
     ("Perlmutter S et al 1999 Astrophys. J. 517 565; Riess A G et al 1998 Astron. J. 116 1009", "Perlmutter", "1999"),
-])
+]
+
+
+@pytest.mark.parametrize("reference,surname,year", READ_BY_WHICHEVER)
 def test_the_engine_takes_the_first_author_and_year_from_whichever_reads_them(reference, surname, year):
     assert _first_author_and_year(reference) == (surname, year)
-    assert field_spans(reference) == field_spans(reference)  # the same string, the same fields
+
+
+def test_the_engine_reads_a_string_alike_in_every_process():
+    references = [ref for ref, *_ in READ_BY_WHICHEVER] + [ref for ref, *_ in PUBLISHERS_STRINGS]
+    here = "".join(f"{field_spans(ref)!r}\n" for ref in references)
+    there = _in_fresh_process("import json, sys\nfrom citetune.engines.references import field_spans\n"
+                              "for ref in json.load(sys.stdin):\n    print(repr(field_spans(ref)))",
+                              json.dumps(references))
+    assert there == here
+
+
+class _NoNames:
+    """A tagger that reads every token as 'other' (and says how often it was asked)."""
+
+    asked = 0
+
+    def runs(self, text):
+        self.asked += 1
+        return [crf.Run(0, len(text), "other", None)]
+
+
+def test_the_engine_reads_with_the_tagger_it_is_given(shipped_model_at):
+    reference = "Matos T., and Ureña-López L. A. 2000, Class. Quantum Grav. 17 L75"
+    assert [s.tag for s in field_spans(reference)] == ["string-name", "string-name", "year"]
+    shipped_model_at(ROOT / "no such model.crfsuite")
+    tagger = _NoNames()
+    given = field_spans(reference, tagger)  # the shipped model is never opened
+    # the rules' reading alone: they find no name in it
+    assert tagger.asked == 1 and [s.tag for s in given] == ["year"]
+
+
+@pytest.fixture
+def shipped_model_at(monkeypatch):
+    """Points the shipped model's path elsewhere (and reopens it after the test)."""
+    def point(path):
+        monkeypatch.setattr(crf, "MODEL", path)
+        shipped_tagger.cache_clear()
+    yield point
+    shipped_tagger.cache_clear()
+
+
+@pytest.mark.parametrize("content", [None, b"not a model at all", MODEL.read_bytes()[:5000]],
+                         ids=["missing", "garbage", "truncated"])
+def test_a_missing_or_damaged_model_says_what_to_do(shipped_model_at, tmp_path, content):
+    path = tmp_path / "references.crfsuite"
+    if content is not None:
+        path.write_bytes(content)
+    shipped_model_at(path)
+    with pytest.raises(ModelError) as error:
+        field_spans("Baltagi BH (2002). Econometrics. Springer-Verlag, New York.")
+    message = str(error.value)
+    assert str(path) in message and "reinstall citetune" in message and REBUILD in message
 
 
 def _first_author_year_title(text):
@@ -166,7 +237,7 @@ def _first_author_year_title(text):
     return surname, year, title
 
 
-@pytest.mark.parametrize("reference,surname,year,title", [
+PUBLISHERS_STRINGS = [
     # corporate authors: the whole name, never the learned parser's 'Team'
     ("R Core Team (2019). R: A Language and Environment for Statistical Computing. R Foundation for Statistical "
      "Computing, Vienna, Austria. URL https://www.R-project.org/.", "R Core Team", "2019",
@@ -231,6 +302,17 @@ def _first_author_year_title(text):
      "Statistics for Spatio-temporal Data"),
     ("• Pebesma, E., 2012. spacetime: Spatio-Temporal Data in R. Journal of Statistical Software, volume 51, "
      "issue 7; 1-30.", "Pebesma", "2012", "spacetime: Spatio-Temporal Data in R"),
-])
+]
+
+
+@pytest.mark.parametrize("reference,surname,year,title", PUBLISHERS_STRINGS)
 def test_the_engine_reads_publishers_reference_strings(reference, surname, year, title):
     assert _first_author_year_title(reference) == (surname, year, title)
+
+
+def test_the_bench_marks_the_gold_the_shipped_model_was_trained_on():
+    from bench.reference_parser import trained_on
+
+    report = json.loads(MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["command"].startswith("python tools/train_reference_parser.py ")
+    assert trained_on(MODEL) == {(ROOT / "bench/gold").resolve()}

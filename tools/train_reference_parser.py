@@ -12,9 +12,12 @@ learnt. Records are split the same way, so held-out strings are new works too. E
 
     .venv/bin/python tools/train_reference_parser.py [--styles 200] [--per-style 40] [--seed 0] \
         [--records data/sample/crossref.jsonl] [--noise 0.5] [--gold bench/gold] \
-        [--out citetune/refparse/references.crfsuite]
+        [--out models/refparse/references.crfsuite]
 
-Beside the model it writes <out>.json: the command, the seed and the figures it was trained with.
+Beside the model it writes <out>.json: the command, the seed, the gold folders trained on and the figures
+it was trained with. By default it writes under models/refparse/ (not versioned), so that a try leaves the
+shipped model alone; `--out citetune/refparse/references.crfsuite` replaces the shipped one (its JSON holds
+the command that built it).
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ def with_noise(clean: list, share: float, two_works: float, rng: random.Random) 
     return out
 
 
+def _shown(folder: Path) -> str:
+    """A folder as the report names it: from the repository root where it lies inside it."""
+    folder = folder.resolve()
+    return folder.relative_to(ROOT).as_posix() if folder.is_relative_to(ROOT) else folder.as_posix()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", default=str(ROOT / "data/sample/crossref.jsonl"))
@@ -96,7 +105,8 @@ def main() -> None:
     ap.add_argument("--gold", action="append", help="gold folders whose entries are trained on (default bench/gold)")
     ap.add_argument("--c1", type=float, default=0.1, help="L1 weight: higher keeps fewer features, a smaller model")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "citetune/refparse/references.crfsuite"))
+    ap.add_argument("--out", default=str(ROOT / "models/refparse/references.crfsuite"),
+                    help="where to write the model; citetune/refparse/references.crfsuite is the shipped one")
     args = ap.parse_args()
     gold = [Path(g) for g in (args.gold if args.gold is not None else [str(ROOT / "bench/gold")])]
 
@@ -122,9 +132,10 @@ def main() -> None:
     trained = time.monotonic() - started - rendered
     tagger = ReferenceTagger(model)
     report = {
-        "command": " ".join(["tools/train_reference_parser.py", *sys.argv[1:]]), "seed": args.seed,
+        "command": " ".join(["python", "tools/train_reference_parser.py", *sys.argv[1:]]), "seed": args.seed,
         "styles": {"training": len(train_styles), "of_them_full_names": n_full, "held_out": len(test_styles)},
         "strings": {"training": len(training), "of_them_gold_entries": len(from_gold)},
+        "gold_folders": [_shown(folder) for folder in gold],
         "seconds": {"render": round(rendered, 1), "train": round(trained, 1)},
         "model_bytes": model.stat().st_size,
         "training_styles_new_records": score(tagger, seen),

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from citetune.ids import ARXIV_PRINTED, DOI_PRINTED, YEAR_DIGITS, trim_identifier
 from citetune.jats import El, Piece
+from citetune.refparse.crf import ReferenceTagger, shipped_tagger
 from citetune.text import split_label
 from citetune.words import CAPITALISED_PARTICLE, PARTICLE
 
@@ -86,43 +87,52 @@ def _name(start: int, end: int, *parts: NamePart) -> Span:
     return Span(start, end, "string-name", parts=parts)
 
 
+_INITIALS_THEN_SURNAME = re.compile(rf"(?P<given>{INITIALS})\s?(?P<sur>{SURNAME})")
+_GIVEN_PART = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
+_GIVEN_THEN_SURNAME = re.compile(rf"(?P<given>{_GIVEN_PART}(?:\s+{_GIVEN_PART}){{0,3}}?)\s"
+                                 rf"(?P<sur>(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD}))")
+_INITIALS_ONLY = re.compile(rf"{INITIALS}|{U}")
+
+
 def _name_given_first(text: str, start: int, end: int) -> Span | None:
     """'Edward J. Hu' -> given 'Edward J.', surname 'Hu' (particles stay with the surname);
     after initials alone the rest is the surname: 'E. Ben Zaken' -> 'E.', 'Ben Zaken'."""
-    m = re.fullmatch(rf"(?P<given>{INITIALS})\s?(?P<sur>{SURNAME})", text[start:end])
+    m = _INITIALS_THEN_SURNAME.fullmatch(text[start:end])
     if m:
         return _name(start, end, NamePart(start + m.start("given"), start + m.end("given"), "given-names"),
                      NamePart(start + m.start("sur"), start + m.end("sur"), "surname"))
-    part = rf"(?:{WORD}|{INITIALS}|{U}\.?)"
-    m = re.fullmatch(rf"(?P<given>{part}(?:\s+{part}){{0,3}}?)\s(?P<sur>(?:(?:{PARTICLE}|{CAPITALISED_PARTICLE})\s)*(?:{WORD}))",
-                     text[start:end])
+    m = _GIVEN_THEN_SURNAME.fullmatch(text[start:end])
     if not m or _ORGANISATION.search(text[start:end]) or (
-            _INITIALS_RUN.fullmatch(m.group("sur")) and not re.fullmatch(rf"{INITIALS}|{U}", m.group("given"))):
+            _INITIALS_RUN.fullmatch(m.group("sur")) and not _INITIALS_ONLY.fullmatch(m.group("given"))):
         return None
     return _name(start, end, NamePart(start + m.start("given"), start + m.end("given"), "given-names"),
                  NamePart(start + m.start("sur"), start + m.end("sur"), "surname"))
+
+
+_SURNAME_COMMA_GIVEN = re.compile(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{U}\.){{1,3}}{U}|"
+                                  rf"(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})")
+_SURNAME_SPACE_INITIALS = re.compile(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})")
 
 
 def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | None:
     """'Vaswani, A.' (sep ', ') or 'Vaswani A' (sep ' ')."""
     piece = text[start:end]
     if sep == ", ":
-        m = re.fullmatch(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{U}\.){{1,3}}{U}|"
-                         rf"(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})", piece)
+        m = _SURNAME_COMMA_GIVEN.fullmatch(piece)
         if m and " " in m.group("sur") and _INITIALS_RUN.fullmatch(m.group("sur").rsplit(" ", 1)[1]):
             return None
     else:
-        m = re.fullmatch(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})", piece)
+        m = _SURNAME_SPACE_INITIALS.fullmatch(piece)
     if not m:
         return None
     return _name(start, end, NamePart(start + m.start("sur"), start + m.end("sur"), "surname"),
                  NamePart(start + m.start("given"), start + m.end("given"), "given-names"))
 
 
-def _split_names(text: str, start: int, end: int, pattern: str) -> list[tuple[int, int]]:
+def _split_names(text: str, start: int, end: int, pattern: re.Pattern) -> list[tuple[int, int]]:
     """Spans of the names in an author list, split at the separators that `pattern` matches."""
     out, pos = [], start
-    for m in re.finditer(pattern, text[start:end]):
+    for m in pattern.finditer(text[start:end]):
         if m.start() + start > pos:
             out.append((pos, start + m.start()))
         pos = start + m.end()
@@ -131,27 +141,36 @@ def _split_names(text: str, start: int, end: int, pattern: str) -> list[tuple[in
     return [(a, b) for a, b in out if text[a:b].strip()]
 
 
+_ET_AL_END = re.compile(r",?\s*(?:et\s+al\.?|and\s+others)\s*$")
+# Where the names of an author list part, by style family
+_APA_SEPARATOR = re.compile(r"(?<=\.)[,;]\s(?:(?:&|and)\s)?|[,;]?\s(?:&|and)\s")
+_VANCOUVER_SEPARATOR = re.compile(r",?\s(?:and|&)\s|,\s")
+_GIVEN_FIRST_SEPARATOR = re.compile(r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+"
+                                    r"|\s+with\s+(?:the\s+)?(?:collaboration|assistance)\s+of\s+")
+_CHICAGO_FIRST = re.compile(rf"{SURNAME},\s(?:{INITIALS}|(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})(?=,|\sand\s|$)")
+_CHICAGO_AND = re.compile(r",?\s(?:and\s|&\s)?")
+
+
 def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
     """Name spans for the author list text[start:end]; None when any name does not parse."""
     block = text[start:end]
-    etal = re.search(r",?\s*(?:et\s+al\.?|and\s+others)\s*$", block)
+    etal = _ET_AL_END.search(block)
     if etal:
         end = start + etal.start()
     if kind == "apa":
-        parts = _split_names(text, start, end, r"(?<=\.)[,;]\s(?:(?:&|and)\s)?|[,;]?\s(?:&|and)\s")
+        parts = _split_names(text, start, end, _APA_SEPARATOR)
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
     elif kind == "vancouver":
         end -= text[start:end].endswith(".")  # 'Parisi G.' before the year
-        parts = _split_names(text, start, end, r",?\s(?:and|&)\s|,\s")
+        parts = _split_names(text, start, end, _VANCOUVER_SEPARATOR)
         names = [_name_surname_first(text, a, b, " ") for a, b in parts]
     elif kind == "chicago":
         # 'Babiker, Mustafa H., John M. Reilly, and A. Denny Ellerman': the first name inverted only.
-        first = re.match(rf"{SURNAME},\s(?:{INITIALS}|(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})(?=,|\sand\s|$)",
-                         text[start:end])
+        first = _CHICAGO_FIRST.match(text[start:end])
         if not first:
             return None
         names = [_name_surname_first(text, start, start + first.end(), ", ")]
-        rest = re.match(r",?\s(?:and\s|&\s)?", text[start + first.end():end])
+        rest = _CHICAGO_AND.match(text[start + first.end():end])
         if start + first.end() < end:
             if not rest:
                 return None
@@ -159,8 +178,7 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
             more = _authors(text, after, end, "given-first") or _authors(text, after, end, "vancouver")
             names = names + more if more else [None]
     else:
-        parts = _split_names(text, start, end, r",\s+and\s+|\s+and\s+|,\s+&\s+|\s+&\s+|,\s+"
-                                               r"|\s+with\s+(?:the\s+)?(?:collaboration|assistance)\s+of\s+")
+        parts = _split_names(text, start, end, _GIVEN_FIRST_SEPARATOR)
         names = [_name_given_first(text, a, b) for a, b in parts]
     if not names or any(n is None for n in names):
         return None
@@ -175,6 +193,13 @@ _VENUE = re.compile(
     rf"\s*[,:]\s*(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?)(?!\d)")
 
 
+_SOURCE_PAGES = re.compile(
+    r"(?:[Ii]n\s)?(?P<src>.+?)(?:,\s(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?))?(?=,\s|;\s|\s\(|\.?$)")
+# Where an entry's rest is an identifier or a link, not a venue
+_IDENTIFIER_FIRST = re.compile(r"arXiv|https?:|doi", re.IGNORECASE)
+_IDENTIFIER_SOURCE = re.compile(r"(?:arXiv|https?|doi)", re.IGNORECASE)
+
+
 def _venue_tail(text: str, start: int, end: int, spans: list[Span]) -> None:
     """Source, volume and pages from 'Venue 9, 8 (1997), 1735–1780', 'Venue 9, 1735' or
     'Venue, vol. 9, no. 8, pp. 1735–1780'; the source alone when no volume follows it."""
@@ -185,9 +210,8 @@ def _venue_tail(text: str, start: int, end: int, spans: list[Span]) -> None:
         spans.append(Span(start + m.start("vol"), start + m.end("vol"), "volume"))
         _pages(text, start + m.start("pages"), start + m.end("pages"), spans)
         return
-    m = re.match(r"(?:[Ii]n\s)?(?P<src>.+?)(?:,\s(?:pp?\.\s*)?(?P<pages>\d+(?:\s*[-–—]\s*\d+)?))?(?=,\s|;\s|\s\(|\.?$)",
-                 seg.strip())
-    if m and any(c.isalpha() for c in m.group("src")) and not re.match(r"(?:arXiv|https?|doi)", m.group("src"), re.I):
+    m = _SOURCE_PAGES.match(seg.strip())
+    if m and any(c.isalpha() for c in m.group("src")) and not _IDENTIFIER_SOURCE.match(m.group("src")):
         offset = start + len(seg) - len(seg.lstrip())
         spans.append(Span(offset + m.start("src"), offset + m.end("src"), "source"))
         if m.group("pages"):
@@ -207,8 +231,13 @@ def _year(spans: list[Span], m: re.Match, group: str = "year") -> None:
     spans.append(Span(m.start(group), m.end(group), "year"))
 
 
+_APA = re.compile(rf"(?P<authors>.+?)\s\((?P<year>{YEAR})\)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$")
+_APA_VOLUME = re.compile(r"(?P<src>.+?),\s(?P<vol>\d+)(?:\(\d+\))?(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.")
+_APA_SOURCE = re.compile(r"(?P<src>[^.]+?)(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.(?:\s|$)")
+
+
 def _parse_apa(text: str) -> list[Span] | None:
-    m = re.match(rf"(?P<authors>.+?)\s\((?P<year>{YEAR})\)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
+    m = _APA.match(text)
     if not m:
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "apa")
@@ -218,15 +247,15 @@ def _parse_apa(text: str) -> list[Span] | None:
     _year(spans, m)
     spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     rest = m.start("rest")
-    if not re.match(r"arXiv|https?:|doi", text[rest:], re.I):
-        v = re.match(r"(?P<src>.+?),\s(?P<vol>\d+)(?:\(\d+\))?(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.", text[rest:])
+    if not _IDENTIFIER_FIRST.match(text[rest:]):
+        v = _APA_VOLUME.match(text[rest:])
         if v:
             spans.append(Span(rest + v.start("src"), rest + v.end("src"), "source"))
             spans.append(Span(rest + v.start("vol"), rest + v.end("vol"), "volume"))
             if v.group("pages"):
                 _pages(text, rest + v.start("pages"), rest + v.end("pages"), spans)
         else:
-            s = re.match(r"(?P<src>[^.]+?)(?:,\s(?P<pages>\d+(?:[-–—]\d+)?))?\.(?:\s|$)", text[rest:])
+            s = _APA_SOURCE.match(text[rest:])
             if s:
                 spans.append(Span(rest + s.start("src"), rest + s.end("src"), "source"))
                 if s.group("pages"):
@@ -234,9 +263,15 @@ def _parse_apa(text: str) -> list[Span] | None:
     return spans
 
 
+_AUTHOR_YEAR = re.compile(rf"(?P<authors>.+?)\.\s(?P<year>{YEAR})\.\s(?P<title>.+?[^\s.])[.?!](?:\s(?P<rest>.*))?$")
+_IN_PROCEEDINGS = re.compile(r"In\s(?P<src>[^.]+?[^\s.])(?:,\s(?:pages|pp\.?)\s(?P<pages>\d+\s*[-–—]\s*\d+))?\."
+                             r"(?:\s(?P<pages2>\d+\s*[-–—]\s*\d+)\.)?")
+_VENUE_END = re.compile(r"\.\s+(?:https?:|doi)|\.?\s*$")
+
+
 def _parse_author_year(text: str) -> list[Span] | None:
     """ACM / ACL: 'Names. 2017. Title. Venue.' (the year may also come last: 'Names. Title. Venue, 2017.')."""
-    m = re.match(rf"(?P<authors>.+?)\.\s(?P<year>{YEAR})\.\s(?P<title>.+?[^\s.])[.?!](?:\s(?P<rest>.*))?$", text)
+    m = _AUTHOR_YEAR.match(text)
     if not m:
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
@@ -247,22 +282,28 @@ def _parse_author_year(text: str) -> list[Span] | None:
     spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     if m.group("rest"):
         rest = m.start("rest")
-        inside = re.match(r"In\s(?P<src>[^.]+?[^\s.])(?:,\s(?:pages|pp\.?)\s(?P<pages>\d+\s*[-–—]\s*\d+))?\."
-                          r"(?:\s(?P<pages2>\d+\s*[-–—]\s*\d+)\.)?", text[rest:])
+        inside = _IN_PROCEEDINGS.match(text[rest:])
         if inside:
             spans.append(Span(rest + inside.start("src"), rest + inside.end("src"), "source"))
             group = "pages" if inside.group("pages") else "pages2"
             if inside.group(group):
                 _pages(text, rest + inside.start(group), rest + inside.end(group), spans)
-        elif not re.match(r"arXiv|https?:|doi", text[rest:], re.I):
-            stop = re.search(r"\.\s+(?:https?:|doi)|\.?\s*$", text[rest:])
+        elif not _IDENTIFIER_FIRST.match(text[rest:]):
+            stop = _VENUE_END.search(text[rest:])
             _venue_tail(text, rest, rest + stop.start(), spans)
     return spans
 
 
+_VANCOUVER = re.compile(r"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$")
+_BRACKETED_YEAR = re.compile(rf"\({YEAR}\)")
+_VANCOUVER_JOURNAL = re.compile(rf"(?P<src>[^;]+?)\.\s(?P<year>{YEAR});(?P<vol>\d+)(?:\(\d+\))?:(?P<pages>[\d\s–—-]+\d)")
+_VANCOUVER_CHAPTER = re.compile(rf"In:\s(?P<src>[^;]+?);\s(?P<year>{YEAR})\.(?:\sp\.\s(?P<pages>[\d\s–—-]+\d))?")
+_VANCOUVER_PREPRINT = re.compile(rf"arXiv\s\[Preprint\]\.\s(?P<year>{YEAR})")
+
+
 def _parse_vancouver(text: str) -> list[Span] | None:
-    m = re.match(r"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$", text)
-    if not m or re.match(rf"\({YEAR}\)", m.group("title")):  # 'Names, et al. (2012).' is another style
+    m = _VANCOUVER.match(text)
+    if not m or _BRACKETED_YEAR.match(m.group("title")):  # 'Names, et al. (2012).' is another style
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "vancouver")
     if names is None:
@@ -271,9 +312,9 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     rest = m.start("rest")
     tail = text[rest:]
-    j = re.match(rf"(?P<src>[^;]+?)\.\s(?P<year>{YEAR});(?P<vol>\d+)(?:\(\d+\))?:(?P<pages>[\d\s–—-]+\d)", tail)
-    c = re.match(rf"In:\s(?P<src>[^;]+?);\s(?P<year>{YEAR})\.(?:\sp\.\s(?P<pages>[\d\s–—-]+\d))?", tail)
-    p = re.match(rf"arXiv\s\[Preprint\]\.\s(?P<year>{YEAR})", tail)
+    j = _VANCOUVER_JOURNAL.match(tail)
+    c = _VANCOUVER_CHAPTER.match(tail)
+    p = _VANCOUVER_PREPRINT.match(tail)
     if j:
         spans.append(Span(rest + j.start("src"), rest + j.end("src"), "source"))
         spans.append(Span(rest + j.start("year"), rest + j.end("year"), "year"))
@@ -294,27 +335,38 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     return spans
 
 
+_ABBREVIATION = re.compile(r"\b[A-Z][a-z]{0,5}\.")
+
+
 def _sentence_case(text: str) -> bool:
     """A title in sentence case ('Ultrafast kondo screening in graphene'), unlike a journal's name
     ('Physical Review Letters', 'Phys. Rev. Lett.'): four words or more, most of them lower case."""
     words = text.split()
     return len(words) >= 4 and sum(w[:1].islower() for w in words[1:]) >= 0.6 * (len(words) - 1) \
-        and not re.search(r"\b[A-Z][a-z]{0,5}\.", text)
+        and not _ABBREVIATION.search(text)
+
+
+_INITIALS_NAME = rf"{INITIALS}(?:\s{U})?\s?{SURNAME}"  # 'R. B D'Agnostino': an initial may lose its period
+_INITIALS_FIRST = re.compile(
+    rf"(?P<authors>{_INITIALS_NAME}(?:(?:,\s|,?\sand\s|\s&\s){_INITIALS_NAME})*(?:,?\set\sal\.)?),\s(?P<rest>.*)$")
+_MORE_NAMES = re.compile(rf"(?:and|&)\s|{_INITIALS_NAME}[,.]")
+_QUOTED_TITLE = re.compile(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?")
+_PLAIN_TITLE = re.compile(r"(?P<title>[^,]+?)[,.]\s(?=\S)")
+_YEAR_AFTER_VENUE = re.compile(rf"\s\({YEAR}\)|,\s{YEAR}\b")
 
 
 def _parse_initials_first(text: str) -> list[Span] | None:
     """Physics ('A. B. Name and C. Name, Venue 9, 1735 (1997).') and IEEE ('..., “Title,” in Venue, 2017.')."""
-    name = rf"{INITIALS}(?:\s{U})?\s?{SURNAME}"  # 'R. B D'Agnostino': an initial may lose its period
-    m = re.match(rf"(?P<authors>{name}(?:(?:,\s|,?\sand\s|\s&\s){name})*(?:,?\set\sal\.)?),\s(?P<rest>.*)$", text)
-    if not m or re.match(rf"(?:and|&)\s|{name}[,.]", m.group("rest")):
+    m = _INITIALS_FIRST.match(text)
+    if not m or _MORE_NAMES.match(m.group("rest")):
         return None  # the list goes on ('…, and K. Tanaka. Title'): another style
     names = _authors(text, m.start("authors"), m.end("authors"), "given-first")
     if names is None:
         return None
     spans = names
     rest, tail = m.start("rest"), m.group("rest")
-    quoted = re.match(r"[“\"](?P<title>.+?)[,.]?[”\"],?\s*(?:in\s)?", tail)
-    plain_title = re.match(r"(?P<title>[^,]+?)[,.]\s(?=\S)", tail)
+    quoted = _QUOTED_TITLE.match(tail)
+    plain_title = _PLAIN_TITLE.match(tail)
     if quoted:
         spans.append(Span(rest + quoted.start("title"), rest + quoted.end("title"), "article-title"))
         rest += quoted.end()
@@ -329,19 +381,23 @@ def _parse_initials_first(text: str) -> list[Span] | None:
         bracketed = [y for y in years if tail[y.start() - 1:y.start()] == "("]
         y = (bracketed or years)[-1]
         spans.append(Span(rest + y.start(1), rest + y.end(1), "year"))
-    if not re.match(r"arXiv|https?:|doi", tail, re.I):
-        stop = re.search(rf"\s\({YEAR}\)|,\s{YEAR}\b", tail)
+    if not _IDENTIFIER_FIRST.match(tail):
+        stop = _YEAR_AFTER_VENUE.search(tail)
         _venue_tail(text, rest, rest + (stop.start() if stop else len(tail)), spans)
     return spans
 
 
+_ANY_YEAR = re.compile(rf"\((?P<y>{YEAR})\)|(?<![\d/.])(?P<b>{YEAR})(?![\d/])")
+_ANY_QUOTED_TITLE = re.compile(r"[“\"](?P<t>[^”\"]{10,}?)[,.]?[”\"]")
+
+
 def _parse_fallback(text: str) -> list[Span]:
     spans = []
-    y = re.search(rf"\((?P<y>{YEAR})\)|(?<![\d/.])(?P<b>{YEAR})(?![\d/])", text)
+    y = _ANY_YEAR.search(text)
     if y:
         g = "y" if y.group("y") else "b"
         spans.append(Span(y.start(g), y.end(g), "year"))
-    q = re.search(r"[“\"](?P<t>[^”\"]{10,}?)[,.]?[”\"]", text)
+    q = _ANY_QUOTED_TITLE.search(text)
     if q:
         spans.append(Span(q.start("t"), q.end("t"), "article-title"))
     return spans
@@ -349,28 +405,38 @@ def _parse_fallback(text: str) -> list[Span]:
 
 # --- any other style: author block, year and title found separately -------------------------------
 
-_NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|downloaded)\b[^.;()]{0,25}$", re.I)
+_URL_IN_ENTRY = re.compile(rf"https?://\S+?(?=,?\s|,{YEAR_DIGITS}\b|[.,;]?$)")
+_YEAR_CANDIDATE = re.compile(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)")
+_NOT_A_YEAR_BEFORE = re.compile(r"(?:accessed|retrieved|visited|viewed|cited|downloaded)\b[^.;()]{0,25}$", re.IGNORECASE)
 
 
 def year_candidates(text: str) -> list[re.Match]:
     """Publication-year candidates: not part of a report number, identifier or URL ('TR-2008-72',
     'cs/2008'), nor the date a web page was accessed."""
-    urls = re.finditer(rf"https?://\S+?(?=,?\s|,{YEAR_DIGITS}\b|[.,;]?$)", text)
+    urls = _URL_IN_ENTRY.finditer(text)
     blocked = [(m.start(), m.end()) for m in urls] + [(s.start, s.end) for s in identifiers(text)]
     out = []
-    for m in re.finditer(rf"(?<![\w/.\-–—])({YEAR})(?![\w/\-–—]|\.\d)", text):
+    for m in _YEAR_CANDIDATE.finditer(text):
         if any(a <= m.start() < b for a, b in blocked) or _NOT_A_YEAR_BEFORE.search(text[:m.start()]):
             continue
         out.append(m)
     return out
 
 
+def _organisation_name(word: str) -> re.Pattern:
+    return re.compile(rf"(?:{word})(?:\s(?:of|for|and|the|on|&|{word}))*")
+
+
+_ORGANISATION_NAME = _organisation_name(WORD)
+_ORGANISATION_NAME_WITH_CAPITALS = _organisation_name(rf"{WORD}|{U}")
+
+
 def _corporate(text: str, start: int, end: int) -> list[Span] | None:
     """'World Health Organization', 'OpenAI': an author that is an organisation, taken whole; a lone
     capital is part of the name where a word says it is an organisation ('R Core Team')."""
     block = text[start:end]
-    word = rf"{WORD}|{U}" if _ORGANISATION.search(block) else WORD
-    if len(block.split()) <= 6 and re.fullmatch(rf"(?:{word})(?:\s(?:of|for|and|the|on|&|{word}))*", block):
+    name = _ORGANISATION_NAME_WITH_CAPITALS if _ORGANISATION.search(block) else _ORGANISATION_NAME
+    if len(block.split()) <= 6 and name.fullmatch(block):
         return [_name(start, end, NamePart(start, end, "surname"))]
     return None
 
@@ -378,35 +444,41 @@ def _corporate(text: str, start: int, end: int) -> list[Span] | None:
 _SURNAME_FIRST = rf"{SURNAME},\s{INITIALS}"
 
 
+# How an author block ends, tried in order, and the style families its names may be in.
+_AUTHOR_BLOCK_ENDS = (
+    (re.compile(rf"(?P<a>.+?)\s?[(\[]\s*(?P<y>{YEAR})\s*[)\]](?:&#160;)?[.,:]?(?=\s|$)"),
+     ("apa", "chicago", "given-first", "vancouver")),
+    (re.compile(rf"(?P<a>.+?\.)\s(?P<y>{YEAR})\.(?=\s|$)"), ("apa", "chicago")),  # 'Black, J.D. 1929. Title.'
+    (re.compile(rf"(?P<a>.+?)\s(?P<y>{YEAR})\s(?=\S)"), ("vancouver",)),  # IOP: 'Carlip S and Vera R 1998 Phys. Rev. D'
+
+    (re.compile(rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)"), ("apa", "chicago")),  # 'Cressie, N. and C. Wikle, 2011.'
+    (re.compile(rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)"), ("given-first", "apa", "chicago", "vancouver")),
+    (re.compile(r"(?P<a>.+?):\s"), ("apa", "given-first", "vancouver")),  # BMC: 'Ovretveit J, Serouri A: Title.'
+
+    (re.compile(r"(?P<a>.+?),\s(?=[“\"])"), ("given-first",)),
+    # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
+    (re.compile(rf"(?P<a>{_SURNAME_FIRST}(?:(?:[,;]\s|[,;]?\s(?:&|and)\s){_SURNAME_FIRST})*(?:,?\set\sal\.)?)\s(?=\S)"),
+     ("apa",)),
+    (re.compile(r"(?P<a>.+?[^\s.]{2})\.\s(?=\S)"), ("given-first", "vancouver", "apa")),
+)
+_COMMA = re.compile(r",\s(?=\S)")
+
+
 def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
     """Names at the start of an entry, the offset where they end, and the year printed right after
     them (APA '(2019).', Harvard ', 2019.', ACM '. 2019.') if any."""
-    tries = [
-        (rf"(?P<a>.+?)\s?[(\[]\s*(?P<y>{YEAR})\s*[)\]](?:&#160;)?[.,:]?(?=\s|$)", ("apa", "chicago", "given-first", "vancouver")),
-        (rf"(?P<a>.+?\.)\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Black, J.D. 1929. Title.'
-        (rf"(?P<a>.+?)\s(?P<y>{YEAR})\s(?=\S)", ("vancouver",)),  # IOP: 'Carlip S and Vera R 1998 Phys. Rev. D'
-
-        (rf"(?P<a>.+?),\s(?P<y>{YEAR})\.(?=\s|$)", ("apa", "chicago")),  # 'Cressie, N. and C. Wikle, 2011.'
-        (rf"(?P<a>.+?)\.\s(?P<y>{YEAR})\.(?=\s|$)", ("given-first", "apa", "chicago", "vancouver")),
-        (r"(?P<a>.+?):\s", ("apa", "given-first", "vancouver")),  # BMC: 'Ovretveit J, Serouri A: Title.'
-
-        (r"(?P<a>.+?),\s(?=[“\"])", ("given-first",)),
-        # Nature, Cell, ACS: 'Lefèvre, C. & Patel, S. Title.', 'Novak, K.; Costa, J. Title.' end on an initial.
-        (rf"(?P<a>{_SURNAME_FIRST}(?:(?:[,;]\s|[,;]?\s(?:&|and)\s){_SURNAME_FIRST})*(?:,?\set\sal\.)?)\s(?=\S)", ("apa",)),
-        (r"(?P<a>.+?[^\s.]{2})\.\s(?=\S)", ("given-first", "vancouver", "apa")),
-    ]
-    for pattern, kinds in tries:
-        m = re.match(pattern, text)
+    for pattern, kinds in _AUTHOR_BLOCK_ENDS:
+        m = pattern.match(text)
         if not m or m.end("a") > 600:
             continue
-        year = m if "y" in m.groupdict() else None
+        year = m if "y" in pattern.groupindex else None
         names = next((found for kind in kinds if (found := _authors(text, 0, m.end("a"), kind))), None)
         names = names or _corporate(text, 0, m.end("a"))
         if names:
             return names, m.end(), year
     # 'A. Name, B. Name, and C. Name, Title, …': the longest run of names before a comma.
     best = None
-    for n, comma in enumerate(re.finditer(r",\s(?=\S)", text[:600])):
+    for n, comma in enumerate(_COMMA.finditer(text[:600])):
         names = _authors(text, 0, comma.start(), "given-first") or (
             _corporate(text, 0, comma.start()) if n == 0 else None)  # 'OpenAI, Title, …'
         if names and n == 0 and names[0].parts[0].tag == "surname" and len(names[0].parts) == 1:
@@ -417,6 +489,13 @@ def _author_block(text: str) -> tuple[list[Span], int, re.Match | None] | None:
             continue
         best = (names, comma.end(), None)
     return best
+
+
+_QUOTED_AT_START = re.compile(r"[“\"](?P<t>.+?)[,.]?[”\"]")
+# A title ends on a full stop after a word, not after an initial, except a one-letter word ('… with R.').
+_TITLE_END = re.compile(r"(?P<t>.+?(?:[^\s.A-Z]|\s[A-Z]))(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)")
+_AFTER_YEAR = re.compile(r"[)\]]?\.\s*")
+_VENUE_LIKE = re.compile(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", re.IGNORECASE)
 
 
 def _parse_generic(text: str) -> list[Span] | None:
@@ -435,19 +514,17 @@ def _parse_generic(text: str) -> list[Span] | None:
             spans.append(Span(end + y.start(1), end + y.end(1), "year"))
     rest = text[end:]
     lead = len(rest) - len(rest.lstrip(" .,:"))
-    quoted = re.match(r"[“\"](?P<t>.+?)[,.]?[”\"]", rest[lead:])
+    quoted = _QUOTED_AT_START.match(rest[lead:])
     if quoted:
         spans.append(Span(end + lead + quoted.start("t"), end + lead + quoted.end("t"), "article-title"))
         return spans
-    # A title ends on a full stop after a word, not after an initial, except a one-letter word ('… with R.').
-    m = re.match(r"(?P<t>.+?(?:[^\s.A-Z]|\s[A-Z]))(?:[.?!](?:\s|$)|,\s(?=in:?\s|[A-Z]|arXiv|https?:|doi)|;\s|\s\[)",
-                 rest[lead:])
+    m = _TITLE_END.match(rest[lead:])
     if m:
         title = m.group("t")
         # right after '(2002). ' comes the title however short it is ('Econometrics. 3rd edition.'); not after
         # IOP's '1999 ', where the journal follows
-        after_year = year_match and year_match.end() == end and re.fullmatch(r"[)\]]?\.\s*", text[year_match.end("y"):end])
-        venue_like = re.search(r"\d+\s*(?:[,:(]|\s\d)|^(?:in:?|vol\.|pp?\.)\s|arXiv|https?:|doi", title, re.I) \
+        after_year = year_match and year_match.end() == end and _AFTER_YEAR.fullmatch(text[year_match.end("y"):end])
+        venue_like = _VENUE_LIKE.search(title) \
             or len(title.split()) < (1 if after_year else 3)
         if not venue_like:
             spans.append(Span(end + lead + m.start("t"), end + lead + m.end("t"), "article-title"))
@@ -517,12 +594,10 @@ def _crf_names(runs: list) -> list[Span]:
     return out
 
 
-def _crf(text: str) -> tuple[list, list[Span]]:
+def _crf(text: str, tagger: ReferenceTagger) -> tuple[list, list[Span]]:
     """The learned parser's runs over `text`, and its field spans: the names of the author block, and
     the first run of title, container, volume, pages and year."""
-    from citetune.refparse.crf import shipped_tagger
-
-    runs = shipped_tagger().runs(text)
+    runs = tagger.runs(text)
     spans = _crf_names(runs)
     seen: set[str] = set()
     for run in runs:
@@ -534,11 +609,6 @@ def _crf(text: str) -> tuple[list, list[Span]]:
         else:
             spans.append(Span(run.start, run.end, _CRF_TAG[run.label]))
     return runs, spans
-
-
-def crf_spans(text: str) -> list[Span]:
-    """Non-overlapping field spans of a reference (without its label) as the learned parser alone reads it."""
-    return _non_overlapping(text, _crf(text)[1])
 
 
 # How sure the learned parser must be of the first surname (of the year) for its reading of the first
@@ -580,13 +650,14 @@ def _shifted(spans: list[Span], by: int) -> list[Span]:
                        parts=tuple(p._replace(start=p.start + by, end=p.end + by) for p in s.parts)) for s in spans]
 
 
-def field_spans(text: str) -> list[Span]:
+def field_spans(text: str, tagger: ReferenceTagger | None = None) -> list[Span]:
     """Non-overlapping field spans of a reference (without its label), sorted by position: the first
-    author and the year from the learned parser where it is sure of them, every other field from the rules."""
+    author and the year from the learned parser (`tagger`, by default the shipped model) where it is sure
+    of them, every other field from the rules."""
     if bullet := _BULLET.match(text):
-        return _shifted(field_spans(text[bullet.end():]), bullet.end())
+        return _shifted(field_spans(text[bullet.end():], tagger), bullet.end())
     rules = _rules(text)[1]
-    runs, learned = _crf(text)
+    runs, learned = _crf(text, tagger or shipped_tagger())
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
     taken: list[Span] = []
     if confidence.get("family", 0.0) >= NAMES_MIN and not _corporate_first(text, rules) \

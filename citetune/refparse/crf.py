@@ -8,15 +8,21 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache, lru_cache
+from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple
 
 from citetune.ids import YEAR_DIGITS
-from citetune.refparse.tokens import LABELS, tokenize
+from citetune.refparse.tokens import tokenize
 
 YEAR = re.compile(rf"{YEAR_DIGITS}[a-z]?")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 MODEL = Path(__file__).with_name("references.crfsuite")  # the model the engine ships (tools/train_reference_parser.py)
+REBUILD = "python tools/train_reference_parser.py --seed 0 --out citetune/refparse/references.crfsuite"
+
+
+class ModelError(RuntimeError):
+    """The shipped model cannot be read: missing or damaged."""
 
 
 class Run(NamedTuple):
@@ -34,10 +40,16 @@ def _shape(token: str) -> str:
     return re.sub(r"(.)\1+", r"\1", "".join(classes))
 
 
+_OFFSETS = (-2, -1, 1, 2)  # the neighbours a token is described by
+_EDGE = tuple((f"{offset}:edge",) for offset in _OFFSETS)  # beyond either end of the string
+_POSITION = tuple(f"pos={tenth}" for tenth in range(10))
+_SPACE_BEFORE = ("space_before=False", "space_before=True")
+
+
 @lru_cache(maxsize=1 << 16)
-def _token(token: str) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
-    """A token's own features, and those it gives its neighbour at each offset (its form and shape; beside
-    it, its flags too). Reference strings repeat their words, so these are kept per token."""
+def _token(token: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """A token's own features, and those it gives its neighbour at each of _OFFSETS (its form and shape;
+    beside it, its flags too). Reference strings repeat their words, so these are kept per token."""
     token = unicodedata.normalize("NFKC", token).translate(_QUOTES)  # 'ﬁ' is 'fi', '’' is "'", as typed
     lower, shape = token.lower(), _shape(token)
     flags = []
@@ -52,25 +64,28 @@ def _token(token: str) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
         flags.append("caps_short" if len(token) <= 3 else "all_caps")
     own = (f"w={lower}", f"shape={shape}", f"pre3={lower[:3]}", f"suf3={lower[-3:]}", f"len={min(len(token), 8)}",
            *flags)
-    near = {offset: (f"{offset}:w={lower}", f"{offset}:shape={shape}",
-                     *(f"{offset}:{f}" for f in flags if abs(offset) == 1 and not f.startswith("digits")))
-            for offset in (-2, -1, 1, 2)}
+    near = tuple((f"{offset}:w={lower}", f"{offset}:shape={shape}",
+                  *(f"{offset}:{f}" for f in flags if abs(offset) == 1 and not f.startswith("digits")))
+                 for offset in _OFFSETS)
     return own, near
 
 
-def features(text: str) -> list[list[str]]:
-    """The features of each token of `text` (see tokens.tokenize), its neighbours' marked by offset."""
-    spans = tokenize(text)
+def features(text: str, spans: list[tuple[int, int]] | None = None) -> list[tuple[str, ...]]:
+    """The features of each token of `text` (its `spans`, by default tokens.tokenize's), its neighbours'
+    marked by offset."""
+    if spans is None:
+        spans = tokenize(text)
     n = len(spans)
     tokens = [_token(text[start:end]) for start, end in spans]
-    out = []
-    for i, (start, _) in enumerate(spans):
-        row = [*tokens[i][0], f"pos={10 * i // max(n, 1)}", f"space_before={start > 0 and text[start - 1].isspace()}"]
-        for offset in (-2, -1, 1, 2):
-            j = i + offset
-            row += tokens[j][1][offset] if 0 <= j < n else (f"{offset}:edge",)
-        out.append(row)
-    return out
+    # what each token is told of its neighbour at each offset: the neighbour's features, or the edge
+    beside = [[near[k] for _, near in tokens] for k in range(len(_OFFSETS))]
+    before2 = [_EDGE[0]] * 2 + beside[0][:-2]
+    before1 = [_EDGE[1]] + beside[1][:-1]
+    after1 = beside[2][1:] + [_EDGE[2]]
+    after2 = beside[3][2:] + [_EDGE[3]] * 2
+    rows = zip(tokens, spans, before2, before1, after1, after2)
+    return [(*own, _POSITION[10 * i // n], _SPACE_BEFORE[start > 0 and text[start - 1].isspace()], *b2, *b1, *a1, *a2)
+            for i, ((own, _), (start, _), b2, b1, a1, a2) in enumerate(rows)]
 
 
 def train(examples: Iterable[tuple[str, list[str]]], model_path: str | Path, c1: float = 0.05, c2: float = 0.01,
@@ -101,7 +116,7 @@ class ReferenceTagger:
     def tag(self, text: str) -> list[tuple[str, str]]:
         """(token, label) of each token of `text`."""
         spans = tokenize(text)
-        labels = self._tagger.tag(features(text)) if spans else []
+        labels = self._tagger.tag(features(text, spans)) if spans else []
         return [(text[s:e], label) for (s, e), label in zip(spans, labels)]
 
     def runs(self, text: str, sure_of: tuple[str, ...] = ("family", "year")) -> list[Run]:
@@ -110,19 +125,19 @@ class ReferenceTagger:
         spans = tokenize(text)
         if not spans:
             return []
-        self._tagger.set(features(text))
+        self._tagger.set(features(text, spans))
         labels = self._tagger.tag()
         out: list[Run] = []
-        seen = set(LABELS) - set(sure_of)
-        for i, ((start, end), label) in enumerate(zip(spans, labels)):
-            if out and out[-1].label == label:
-                p = out[-1].confidence
-                if p is not None:
-                    p = min(p, self._tagger.marginal(label, i))
-                out[-1] = Run(out[-1].start, end, label, p)
-            else:
-                out.append(Run(start, end, label, None if label in seen else self._tagger.marginal(label, i)))
-                seen.add(label)
+        asked = set(sure_of)
+        i = 0
+        for label, run in groupby(labels):
+            j = i + sum(1 for _ in run)
+            confidence = None
+            if label in asked:
+                asked.discard(label)
+                confidence = min(self._tagger.marginal(label, k) for k in range(i, j))
+            out.append(Run(spans[i][0], spans[j - 1][1], label, confidence))
+            i = j
         return out
 
     def fields(self, text: str) -> dict[str, str]:
@@ -133,10 +148,33 @@ class ReferenceTagger:
         return out
 
 
+def _model_problem(path: Path) -> str | None:
+    """What is wrong with the model file at `path`, or None. A crfsuite model starts 'lCRF' and its size;
+    crfsuite checks the first only, and a truncated file crashes the process it is opened in."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if head[:4] != b"lCRF" or int.from_bytes(head[4:8], "little") != size:
+        return "is not a whole crfsuite model (damaged or truncated)"
+    return None
+
+
 @cache
 def shipped_tagger() -> ReferenceTagger:
-    """The shipped model, opened once per process."""
-    return ReferenceTagger(MODEL)
+    """The shipped model, opened once per process; a ModelError says what to do where it cannot be."""
+    problem = _model_problem(MODEL)
+    if problem is None:
+        try:
+            return ReferenceTagger(MODEL)
+        except ValueError as e:  # crfsuite's 'Invalid model file'
+            problem = f"cannot be opened ({e})"
+    raise ModelError(f"the reference parser's model {MODEL} {problem}: reinstall citetune so that its package "
+                     f"data is present, or rebuild the model with `{REBUILD}`")
 
 
 def first_run(tagged: list[tuple[str, str]], label: str) -> str:
