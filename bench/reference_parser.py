@@ -30,7 +30,12 @@ from rapidfuzz import fuzz
 from citetune.engines.references import field_spans, rule_spans
 from citetune.io import read_jsonl
 from citetune.refparse.crf import MODEL, ReferenceTagger, first_run
-from citetune.refparse.render import held_out, held_out_record, independent_styles, labelled
+from citetune.refparse.render import (
+    held_out,
+    held_out_record,
+    independent_styles,
+    labelled,
+)
 from citetune.refparse.tokens import tokenize
 from citetune.testing.gold_scoring import TITLE_MIN, fold, norm
 from citetune.text import split_label

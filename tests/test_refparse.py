@@ -14,7 +14,16 @@ import pytest
 from citetune.engines.references import field_spans
 from citetune.io import read_jsonl
 from citetune.refparse import crf, noise
-from citetune.refparse.crf import MODEL, REBUILD, ModelError, ReferenceTagger, first_run, score, shipped_tagger, train
+from citetune.refparse.crf import (
+    MODEL,
+    REBUILD,
+    ModelError,
+    ReferenceTagger,
+    first_run,
+    score,
+    shipped_tagger,
+    train,
+)
 from citetune.refparse.gold import labelled_entry
 from citetune.refparse.render import held_out, independent_styles, labelled
 from citetune.refparse.tokens import tokenize

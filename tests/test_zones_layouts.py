@@ -2,8 +2,8 @@
 notes, raised citation labels glued to words, reference lists sharing their page with the body.
 Each paper is drawn with PyMuPDF at chosen positions and sizes, extracted, and read back as JATS."""
 
-from lxml import etree
 import pytest
+from lxml import etree
 
 from citetune.parse import citation_rows, read_references
 from citetune.testing.pdf_papers import SmallPaper
