@@ -36,6 +36,7 @@ from citetune.engines import builtin, cermine
 from citetune.errors import StageError
 from citetune.io import atomic_dir, file_sha256, write_bytes, write_json, write_jsonl
 from citetune.pdf_check import file_problem, followed_link
+from citetune.refparse.crf import ModelError, shipped_tagger
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +71,25 @@ def choose_engine(engine: str, jar: str | Path) -> str:
     raise StageError(f"extract.engine is {engine!r}; use one of auto, builtin, cermine")
 
 
-def _source_hash(*modules) -> str:
+def _source_hash(*modules, files: tuple[Path, ...] = ()) -> str:
     h = hashlib.sha256()
-    for module in modules:
-        h.update(Path(module.__file__).read_bytes())
+    for path in [Path(module.__file__) for module in modules] + list(files):
+        h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
 def engine_version(engine: str, jar: str | Path, command: list[str] | None = None) -> str:
     """What the cached output depends on besides the PDF: the engine's code (or jar, or stand-in
-    command) and the JATS code."""
+    command) and the JATS code; for the built-in engine, also the reference parser and its model."""
     from citetune import text
     from citetune.engines import citations, layout, references, zones
+    from citetune.refparse import crf, tokens
 
     if engine == "builtin":
         import pymupdf
 
-        code = _source_hash(builtin, layout, zones, references, citations, jats, text)
+        code = _source_hash(builtin, layout, zones, references, citations, jats, text, crf, tokens,
+                            files=(crf.MODEL,) if crf.MODEL.is_file() else ())
         return f"builtin-{code}-pymupdf{pymupdf.VersionBind}"
     program = hashlib.sha256(" ".join(command).encode()).hexdigest()[:12] if command else cermine.version(jar)
     return f"cermine-{program}-{_source_hash(cermine, jats)}"
@@ -287,6 +290,11 @@ def extract_papers(manifest: list[dict], pdf_dir: str | Path, out_dir: str | Pat
     pdf_dir, out_dir, cache_dir = Path(pdf_dir), Path(out_dir), Path(cache_dir)
     jar = os.environ.get("CERMINE_JAR") or params.cermine_jar
     engine = "cermine" if command else choose_engine(params.engine, jar)
+    if engine == "builtin":
+        try:
+            shipped_tagger()  # a missing or damaged model stops the run once, saying what to do
+        except ModelError as e:
+            raise StageError(str(e)) from None
     version = engine_version(engine, jar, command)
     log.info("engine: %s (%s)", engine, version)
     report, jobs, outputs = _plan(manifest, pdf_dir, cache_dir, version)

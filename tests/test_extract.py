@@ -778,3 +778,21 @@ def test_a_journals_running_line_is_dropped_and_a_numbered_heading_or_a_sentence
     pages = [[line(0, 30, running)] + body(0), [line(1, 40, heading)] + body(1), body(2) + [line(2, 800, sentence)]]
     kept = [ln.text for p in drop_running_text(pages, [842] * 3, "", 10.0) for ln in p]
     assert running not in kept and heading in kept and sentence in kept
+
+
+def test_a_missing_reference_model_stops_the_run_once_saying_what_to_do(monkeypatch, tmp_path):
+    from citetune.refparse import crf
+
+    pdf = Path(__file__).resolve().parents[1] / "bench" / "gold_real" / "pdf" / "r03_ape_morani.pdf"
+    folder = tmp_path / "pdf"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(pdf.read_bytes())
+    monkeypatch.setattr(crf, "MODEL", tmp_path / "gone.crfsuite")
+    crf.shipped_tagger.cache_clear()
+    try:
+        with pytest.raises(StageError, match="reinstall citetune") as error:
+            extract_papers([{"paper_id": "a"}], folder, tmp_path / "xml", tmp_path / "cache", default_params("extract"))
+    finally:
+        crf.shipped_tagger.cache_clear()
+    assert "gone.crfsuite" in str(error.value) and crf.REBUILD in str(error.value)
+    assert not (tmp_path / "xml").exists()  # nothing written, nothing to undo
