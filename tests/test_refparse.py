@@ -325,3 +325,17 @@ def test_the_bench_marks_the_gold_the_shipped_model_was_trained_on():
     report = json.loads(MODEL.with_suffix(".json").read_text(encoding="utf-8"))
     assert report["command"].startswith("python tools/train_reference_parser.py ")
     assert trained_on(MODEL) == {(ROOT / "bench/gold").resolve()}
+
+
+@pytest.mark.parametrize("reference, surname", [
+    ("Peter J Turnbaugh, Vanessa K Ridaura, Jeremiah J Faith, Federico E Rey, Rob Knight, and Jeffrey I Gordon. "
+     "The effect of diet on the human gut microbiome: a metagenomic analysis in humanized gnotobiotic mice. "
+     "Science translational medicine, 1(6):6ra14, 2009.", "Turnbaugh"),
+    ("Martin C. Frith, Yutao Fu, Liqun Yu, Jiang-Fan Chen, Ulla Hansen, and Zhiping Weng. Detection of functional "
+     "DNA motifs via statistical over-representation. Nucl. Acids Res., 32(4):1372–1381, 2004.", "Frith"),
+    ("Stacklies W., Redestig H., Scholz M., and Walther D., and Selbig J. pcaMethods – a Bioconductor package "
+     "providing PCA methods for incomplete data Bioinformatics. 2007, 23, 1164-1167.", "Stacklies"),
+])
+def test_first_author_given_first_with_bare_middle_initials_or_surname_first_with_dotted_ones(reference, surname):
+    name = next(s for s in field_spans(reference) if s.tag == "string-name")
+    assert [reference[p.start:p.end] for p in name.parts if p.tag == "surname"] == [surname]

@@ -112,17 +112,18 @@ def _name_given_first(text: str, start: int, end: int) -> Span | None:
 _SURNAME_COMMA_GIVEN = re.compile(rf"(?P<sur>{SURNAME}),\s(?P<given>{INITIALS}|(?:{U}\.){{1,3}}{U}|"
                                   rf"(?:{WORD})(?:\s(?:{WORD}|{INITIALS}|{U}\.)){{0,2}})")
 _SURNAME_SPACE_INITIALS = re.compile(rf"(?P<sur>{SURNAME})\s(?P<given>{U}(?:[-\s]?{U}){{0,3}})")
+_SURNAME_SPACE_DOTTED = re.compile(rf"(?P<sur>{SURNAME})\s(?P<given>{U}\.?(?:[-\s]?{U}\.?){{0,3}})")
 
 
 def _name_surname_first(text: str, start: int, end: int, sep: str) -> Span | None:
-    """'Vaswani, A.' (sep ', ') or 'Vaswani A' (sep ' ')."""
+    """'Vaswani, A.' (sep ', '), 'Vaswani A' (sep ' ') or 'Vaswani A.' (sep '. ')."""
     piece = text[start:end]
     if sep == ", ":
         m = _SURNAME_COMMA_GIVEN.fullmatch(piece)
         if m and " " in m.group("sur") and _INITIALS_RUN.fullmatch(m.group("sur").rsplit(" ", 1)[1]):
             return None
     else:
-        m = _SURNAME_SPACE_INITIALS.fullmatch(piece)
+        m = (_SURNAME_SPACE_DOTTED if sep == ". " else _SURNAME_SPACE_INITIALS).fullmatch(piece)
     if not m:
         return None
     return _name(start, end, NamePart(start + m.start("sur"), start + m.end("sur"), "surname"),
@@ -160,10 +161,10 @@ def _authors(text: str, start: int, end: int, kind: str) -> list[Span] | None:
     if kind == "apa":
         parts = _split_names(text, start, end, _APA_SEPARATOR)
         names = [_name_surname_first(text, a, b, ", ") for a, b in parts]
-    elif kind == "vancouver":
+    elif kind in ("vancouver", "vancouver-dotted"):
         end -= text[start:end].endswith(".")  # 'Parisi G.' before the year
         parts = _split_names(text, start, end, _VANCOUVER_SEPARATOR)
-        names = [_name_surname_first(text, a, b, " ") for a, b in parts]
+        names = [_name_surname_first(text, a, b, " " if kind == "vancouver" else ". ") for a, b in parts]
     elif kind == "chicago":
         # 'Babiker, Mustafa H., John M. Reilly, and A. Denny Ellerman': the first name inverted only.
         first = _CHICAGO_FIRST.match(text[start:end])
@@ -296,6 +297,7 @@ def _parse_author_year(text: str) -> list[Span] | None:
 
 _VANCOUVER = re.compile(r"(?P<authors>.+?)\.\s(?P<title>.+?[^\s.])[.?!]\s(?P<rest>.*)$")
 _BRACKETED_YEAR = re.compile(rf"\({YEAR}\)")
+_INITIAL_OR_YEAR = re.compile(rf"{U}\.|\d|&|and\s")  # what a title does not begin with: the list went on
 _VANCOUVER_JOURNAL = re.compile(rf"(?P<src>[^;]+?)\.\s(?P<year>{YEAR});(?P<vol>\d+)(?:\(\d+\))?:(?P<pages>[\d\s–—-]+\d)")
 _VANCOUVER_CHAPTER = re.compile(rf"In:\s(?P<src>[^;]+?);\s(?P<year>{YEAR})\.(?:\sp\.\s(?P<pages>[\d\s–—-]+\d))?")
 _VANCOUVER_PREPRINT = re.compile(rf"arXiv\s\[Preprint\]\.\s(?P<year>{YEAR})")
@@ -306,8 +308,12 @@ def _parse_vancouver(text: str) -> list[Span] | None:
     if not m or _BRACKETED_YEAR.match(m.group("title")):  # 'Names, et al. (2012).' is another style
         return None
     names = _authors(text, m.start("authors"), m.end("authors"), "vancouver")
-    if names is None:
-        return None
+    if names is None and not _INITIAL_OR_YEAR.match(m.group("title")):
+        # 'Stacklies W., Redestig H., and Selbig J. Title.': initials with periods, in a list of two names or more
+        dotted = _authors(text, m.start("authors"), m.end("authors"), "vancouver-dotted")
+        names = dotted if dotted and len(dotted) > 1 else None
+    if names is None or len(names) == 1 and len(_authors(text, m.start("authors"), m.end("title"), "given-first") or []) > 1:
+        return None  # 'Martin C. Frith, Yutao Fu, …': that full stop was a middle initial's, the names given first
     spans = names
     spans.append(Span(m.start("title"), m.end("title"), "article-title"))
     rest = m.start("rest")
@@ -633,6 +639,16 @@ def _overreaches(learned: NamePart | None, rules: NamePart | None) -> bool:
                                and (learned.start, learned.end) != (rules.start, rules.end))
 
 
+def _given_read_as_surname(learned: NamePart | None, spans: list[Span]) -> bool:
+    """Whether the learned parser's first surname is the first of the given names the rules read for the
+    first author, a middle initial after it: it reads 'Peter J Turnbaugh' as surname 'Peter' where the rules,
+    reading the whole list, see the given names first. (Where the given names are the CRF's surname alone,
+    'Park J-won', the CRF is the one to trust.)"""
+    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+    given = next((p for p in name.parts if p.tag == "given-names"), None) if name else None
+    return learned is not None and given is not None and given.start <= learned.start and learned.end < given.end
+
+
 def _corporate_first(text: str, spans: list[Span]) -> bool:
     """Whether the rules read the first author as an organisation ('R Core Team'): a name that is a surname
     alone, with a word that says so. The learned parser knows people's names: it would take 'Team' for one."""
@@ -661,7 +677,8 @@ def field_spans(text: str, tagger: ReferenceTagger | None = None) -> list[Span]:
     confidence = {run.label: run.confidence for run in runs if run.confidence is not None}
     taken: list[Span] = []
     if confidence.get("family", 0.0) >= NAMES_MIN and not _corporate_first(text, rules) \
-            and not _overreaches(_first_surname(learned), _first_surname(rules)):
+            and not _overreaches(_first_surname(learned), _first_surname(rules)) \
+            and not _given_read_as_surname(_first_surname(learned), rules):
         # names past the author block the rules found (a title's words read as names) are not taken, and
         # where the rules read names, only the first author's is replaced
         names = [s for s in learned if s.tag == "string-name"
