@@ -49,7 +49,7 @@ def record(doi: str, title: str, family: str, year: int, entry: dict | None = No
     return rec
 
 
-def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict]) -> list[dict]:
+def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict], doi: str) -> list[dict]:
     """The same work years later, the title one word off, and another work of the author's that year."""
     year, family, title = int(entry["year"]), entry["first_author"], entry["title"]
     words = title.split()
@@ -61,8 +61,8 @@ def lookalikes(rng: random.Random, k: int, entry: dict, others: list[dict]) -> l
     other = rng.choice([o for o in others if fold(o["first_author"]) != fold(family)
                         and fuzz.ratio(fold(o["title"]), fold(title)) < 70] or [{"title": title + ": A Sequel"}])["title"]
     venue = {"container": entry.get("container")}  # same journal or publisher, other volume and pages
-    # Under the registrant of the printed DOI, where one is printed: the journal's other works.
-    prefix = entry["doi"].split("/", 1)[0] if entry.get("doi") else "10.9999"
+    # Under the registrant of the work's DOI (its printed one, where printed): the journal's other works.
+    prefix = doi.split("/", 1)[0]
     return [record(f"{prefix}/look.{k}.edition", title, family, year + rng.choice((3, 4, 6)), venue),
             record(f"{prefix}/look.{k}.word", " ".join(changed), family, year, venue),
             record(f"{prefix}/look.{k}.other", other, family, year, venue)]
@@ -102,7 +102,7 @@ def main() -> None:
             doi = next((p["doi"] for p in printed if p["doi"]), f"10.9999/real.{k}")
             if k not in withheld:
                 lines.append(json.dumps(record(doi, e["title"], e["first_author"], int(e["year"]), e)) + "\n")
-            lines += [json.dumps(r) + "\n" for r in lookalikes(rng, k, e, entries)]
+            lines += [json.dumps(r) + "\n" for r in lookalikes(rng, k, e, entries, doi)]
             rows += [{"raw": p["raw"], "paper": p["paper"], "truth": "" if k in withheld else doi} for p in printed]
         (work / "records.jsonl").write_text("".join(lines), encoding="utf-8")
         index = LocalIndex.build(work / "index.sqlite", work / "records.jsonl", progress=False)

@@ -81,14 +81,14 @@ def _source_hash(*modules, files: tuple[Path, ...] = ()) -> str:
 def engine_version(engine: str, jar: str | Path, command: list[str] | None = None) -> str:
     """What the cached output depends on besides the PDF: the engine's code (or jar, or stand-in
     command) and the JATS code; for the built-in engine, also the reference parser and its model."""
-    from citetune import text
+    from citetune import ids, text, words
     from citetune.engines import citations, layout, references, zones
     from citetune.refparse import crf, tokens
 
     if engine == "builtin":
         import pymupdf
 
-        code = _source_hash(builtin, layout, zones, references, citations, jats, text, crf, tokens,
+        code = _source_hash(builtin, layout, zones, references, citations, jats, text, ids, words, crf, tokens,
                             files=(crf.MODEL,) if crf.MODEL.is_file() else ())
         return f"builtin-{code}-pymupdf{pymupdf.VersionBind}"
     program = hashlib.sha256(" ".join(command).encode()).hexdigest()[:12] if command else cermine.version(jar)

@@ -177,6 +177,10 @@ def test_a_printed_doi_not_held_keeps_records_of_other_registrants_out(tmp_path)
     m = match(unmarked(raw.format(journal["DOI"])), index)
     assert (m.status, m.doi) == ("rejected", "")
     assert "not under the printed DOI's prefix 10.1080" in m.note and preprint["DOI"] in m.note
+    # A typo in the printed DOI's prefix does not lose the journal version whose volume and pages are printed.
+    journal_index = LocalIndex.from_records(tmp_path / "journal.sqlite", [dict(journal, page="28-36"), *RECORDS])
+    m = match(unmarked(raw.format("10.1008/00031305.2017.1375990").replace("72(1).", "72(1), 28–36.")), journal_index)
+    assert (m.status, m.doi) == ("matched", journal["DOI"]), m
     # Without a printed DOI, or with one of the preprint's registrant, the record is the work.
     for printed in (raw.replace(" doi:{}.", ""), raw.format("10.7287/peerj.preprints.3188")):
         m = match(unmarked(printed), index)

@@ -117,7 +117,8 @@ class _Attempt:
             return None
         if ref.doi and (self.backend.holds_arxiv or not find_arxiv(ref.doi)):
             found = self.identified(ref.doi, "printed DOI", "printed_doi")
-            self.printed_doi_unknown = found is None and not self.rejected and not self.errors
+            self.printed_doi_unknown = (found is None and not self.rejected and not self.errors
+                                        and not find_arxiv(ref.doi))  # an arXiv DOI: by_arxiv_id's
             return found
         return None
 
@@ -155,7 +156,8 @@ class _Attempt:
             candidates = [c for c in candidates if c not in weak]
         known = {d.lower() for d in (ref.doi, arxiv_doi(ref.arxiv) if is_arxiv_id(ref.arxiv) else "") if d}
         # A printed DOI the backend does not hold still names the work's registrant: a record under
-        # another prefix is another version (the preprint of a journal article), not the one cited.
+        # another prefix is another version (the preprint of a journal article), not the one cited,
+        # unless its volume and first page are printed too (then the printed DOI has a typo).
         prefix = ref.doi.lower().split("/", 1)[0] + "/" if self.printed_doi_unknown else ""
         best = _best(ref, candidates, params, known, self.rejected, prefix)
         return _accept(best[1], "search", best[0], self.notes) if best is not None else None
@@ -188,7 +190,7 @@ def _best(ref: PrintedReference, candidates: list[dict], params, known: set[str]
     for rec in candidates:
         doi = str(rec.get("DOI", "")).lower()
         verdict = validate(ref, rec, params, identifier_agrees=doi in known)
-        if verdict.accepted and not doi.startswith(prefix):
+        if verdict.accepted and not verdict.venue and not doi.startswith(prefix):
             verdict = Verdict(False, verdict.score, f"not under the printed DOI's prefix {prefix[:-1]}; {verdict.note}")
         # Of two that agree (a preprint and its journal version), the one whose volume and pages are printed.
         if verdict.accepted and (best is None or (verdict.venue, verdict.score) > (best[0].venue, best[0].score)):
