@@ -758,7 +758,8 @@ def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
 @pytest.mark.parametrize("text, starts", [
     ("Background: Trials in many clinics are rare.", True), ("Methods: We ran a trial.", True),
     ("Abstract. We read papers by zones.", True), ("Keywords: deep learning, citations", False),
-    ("Introduction: the problem", False), ("Results of the 2019 survey: most clinics", False)])
+    ("Introduction: the problem", False), ("Results of the 2019 survey: most clinics", False),
+    ("Keywords : survival, Cox models", False), ("Methods : We ran a trial.", True)])
 def test_an_abstract_starts_at_its_word_or_a_structured_abstracts_first_label(text, starts):
     assert zones.starts_abstract(Line(0, 72, 100, 500, 110, text, 10.0, False)) is starts
 
@@ -775,9 +776,11 @@ def test_a_journals_running_line_is_dropped_and_a_numbered_heading_or_a_sentence
 
     running, heading, sentence = ("Journal of Clinic Studies 12 (2019) 1-10", "4 Results from 1990 to 2010",
                                   "as reported in 2019 by 12 groups in Table 3")
-    pages = [[line(0, 30, running)] + body(0), [line(1, 40, heading)] + body(1), body(2) + [line(2, 800, sentence)]]
-    kept = [ln.text for p in drop_running_text(pages, [842] * 3, "", 10.0) for ln in p]
-    assert running not in kept and heading in kept and sentence in kept
+    chemistry = "J. Am. Chem. Soc. 2019, 141, 1234−1240"  # a minus sign for the dash
+    pages = [[line(0, 30, running)] + body(0), [line(1, 40, heading)] + body(1), body(2) + [line(2, 800, sentence)],
+             body(3) + [line(3, 800, chemistry)]]
+    kept = [ln.text for p in drop_running_text(pages, [842] * 4, "", 10.0) for ln in p]
+    assert running not in kept and chemistry not in kept and heading in kept and sentence in kept
 
 
 def test_a_missing_reference_model_stops_the_run_once_saying_what_to_do(monkeypatch, tmp_path):
@@ -796,3 +799,15 @@ def test_a_missing_reference_model_stops_the_run_once_saying_what_to_do(monkeypa
         crf.shipped_tagger.cache_clear()
     assert "gone.crfsuite" in str(error.value) and crf.REBUILD in str(error.value)
     assert not (tmp_path / "xml").exists()  # nothing written, nothing to undo
+
+
+def test_only_fonts_that_show_t1_ligatures_are_read_as_t1():
+    from citetune.engines.layout import t1_fonts
+
+    def page(*spans):
+        return {"blocks": [{"lines": [{"spans": [{"font": f, "text": t} for f, t in spans]}]}]}
+
+    pages = [page(("F25", "di\x1berent coe\x1ecient"), ("F12", "Br\x0cndum Mart\x10nez")),  # T1; OT1 (fi at 0x0C)
+             page(("F25", "pages 139\x15142"), ("CMMI10", "a\x1bb"), ("LMMathExtension10-Regular", "x\x1dy"),
+                  ("F30", "\x15\x1b"))]  # codes with no word around them show no encoding
+    assert t1_fonts(pages) == {"F25"}

@@ -25,6 +25,8 @@ from citetune.engines.layout import (
     drop_footnote_marks,
     drop_running_text,
     page_lines,
+    page_text,
+    t1_fonts,
 )
 from citetune.engines.references import parse_reference
 from citetune.engines.zones import (
@@ -390,7 +392,9 @@ def extract(path: str | Path):
     """PDF -> JATS article element. Raises ExtractionError for a PDF that cannot be used."""
     doc = open_pdf(path)
     try:
-        pages = [page_lines(page, n) for n, page in enumerate(doc)]
+        texts = [page_text(page) for page in doc]
+        t1 = t1_fonts(texts)  # a font's encoding shows on some page, its dashes on any
+        pages = [page_lines(page, n, text, t1) for n, (page, text) in enumerate(zip(doc, texts, strict=True))]
         heights = [page.rect.height for page in doc]
         metadata = dict(doc.metadata or {})
     finally:

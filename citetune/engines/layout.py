@@ -123,38 +123,59 @@ def _unicode_superscripts(text: str) -> str:
 # the ligatures, dashes and quotes sit where control characters are ("di\x1berent", "139\x15142").
 _T1_CODES = str.maketrans({0x10: "“", 0x11: "”", 0x15: "–", 0x16: "—", 0x1B: "ff", 0x1C: "fi", 0x1D: "fl",
                            0x1E: "ffi", 0x1F: "ffl"})
-# Math fonts use those codes for symbols of their own (delimiters, arrows).
-_MATH_FONT = re.compile(r"^(?:[A-Z]{6}\+)?(?:CMEX|CMSY|CMMI|MSAM|MSBM|Symbol|rsfs|EUFM|EUSM|stmary|wasy)", re.I)
+# How a font shows its encoding: T1's ligature codes inside words, or OT1's (0x0B-0x0F), whose
+# 0x10-0x1F are other letters (ı, ȷ, accents, œ, ø, Æ).
+_T1_LIGATURE = re.compile(r"[^\W\d_][\x1b-\x1f]|[\x1b-\x1f][^\W\d_]")
+_OT1_LIGATURE = re.compile(r"[^\W\d_][\x0b-\x0f]|[\x0b-\x0f][^\W\d_]")
+# Math fonts use those codes for symbols of their own (Greek, relations, delimiters).
+_MATH_FONT = re.compile(r"^(?:[A-Z]{6}\+)?(?:CMEX|CMSY|CMBSY|CMMI|LMMath|MSAM|MSBM|Symbol|rsfs|EUFM|EUSM|stmary|"
+                        r"wasy|.*Math|.*-Ex\b)", re.I)
 
 
-def _decoded(span: dict) -> dict:
-    """The span with T1 glyph codes read as their characters (not in math fonts)."""
-    text = span["text"]
-    if not any(ord(c) < 0x20 for c in text) or _MATH_FONT.match(span["font"]):
+_TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+
+def page_text(page: pymupdf.Page) -> dict:
+    """PyMuPDF's reading of one page: blocks of lines of spans."""
+    return page.get_text("dict", flags=_TEXT_FLAGS)
+
+
+def t1_fonts(pages: list[dict]) -> set[str]:
+    """The fonts of a document that show T1 ligature codes inside words and no OT1 ones (not math fonts)."""
+    text: dict[str, str] = {}
+    for page in pages:
+        for span in (s for block in page["blocks"] for line in block.get("lines", []) for s in line["spans"]):
+            if any(ord(c) < 0x20 for c in span["text"]):
+                text[span["font"]] = text.get(span["font"], "") + " " + span["text"]
+    return {font for font, t in text.items()
+            if _T1_LIGATURE.search(t) and not _OT1_LIGATURE.search(t) and not _MATH_FONT.match(font)}
+
+
+def _decoded(span: dict, t1: set[str]) -> dict:
+    """The span with T1 glyph codes read as their characters, in the page's T1 fonts."""
+    if span["font"] not in t1:
         return span
-    return {**span, "text": text.translate(_T1_CODES)}
+    return {**span, "text": span["text"].translate(_T1_CODES)}
 
 
-def _raw_lines(page: pymupdf.Page, number: int) -> list[Line]:
+def _raw_lines(text: dict, number: int, t1: set[str]) -> list[Line]:
     """PyMuPDF's lines (a justified line may come as several), horizontal text only."""
     out = []
-    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
-    for block in page.get_text("dict", flags=flags)["blocks"]:
-        for line in block.get("lines", []):
-            if abs(line["dir"][1]) > 0.01:  # rotated text: arXiv side stamps, axis labels
-                continue
-            line["spans"] = [_decoded(s) for s in line["spans"]]
-            spans = [s for s in line["spans"] if s["text"].strip()]
-            if not spans:
-                continue
-            text, baseline = _line_text(line["spans"])
-            main = max(s["size"] for s in spans)
-            spans = [s for s in spans if s["size"] >= 0.85 * main]  # raised or lowered marks aside
-            chars = sum(len(s["text"].strip()) for s in spans)
-            size = sum(s["size"] * len(s["text"].strip()) for s in spans) / chars
-            bold = sum(len(s["text"].strip()) for s in spans if _is_bold(s)) >= 0.8 * chars
-            x0, y0, x1, y1 = line["bbox"]
-            out.append(Line(number, x0, y0, x1, y1, plain(text), round(size, 1), bold, marked=text, baseline=baseline))
+    for line in (line for block in text["blocks"] for line in block.get("lines", [])):
+        if abs(line["dir"][1]) > 0.01:  # rotated text: arXiv side stamps, axis labels
+            continue
+        line["spans"] = [_decoded(s, t1) for s in line["spans"]]
+        spans = [s for s in line["spans"] if s["text"].strip()]
+        if not spans:
+            continue
+        text, baseline = _line_text(line["spans"])
+        main = max(s["size"] for s in spans)
+        spans = [s for s in spans if s["size"] >= 0.85 * main]  # raised or lowered marks aside
+        chars = sum(len(s["text"].strip()) for s in spans)
+        size = sum(s["size"] * len(s["text"].strip()) for s in spans) / chars
+        bold = sum(len(s["text"].strip()) for s in spans if _is_bold(s)) >= 0.8 * chars
+        x0, y0, x1, y1 = line["bbox"]
+        out.append(Line(number, x0, y0, x1, y1, plain(text), round(size, 1), bold, marked=text, baseline=baseline))
     return out
 
 
@@ -289,10 +310,11 @@ def _attach_raised(rows: list[Line]) -> list[Line]:
     return out
 
 
-def page_lines(page: pymupdf.Page, number: int) -> list[Line]:
+def page_lines(page: pymupdf.Page, number: int, text: dict | None = None, t1: set[str] = frozenset()) -> list[Line]:
     """Visual lines of one page in reading order: full-width bands, and within each band the left
-    column before the right one."""
-    raw = _drop_line_numbers(_raw_lines(page, number))
+    column before the right one. `text` is page_text(page) where already read; `t1` the document's
+    T1 fonts (t1_fonts)."""
+    raw = _drop_line_numbers(_raw_lines(text or page_text(page), number, t1))
     gutter = _gutter(raw, page.rect.width)
     if gutter is None:
         return _attach_raised(_rows(raw))
@@ -336,8 +358,8 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\
 # and a number ("4 Results from 1990 to 2010") holds none of these.
 _YEAR = r"(?:1[89]|20)\d\d"
 _JOURNAL_LINE = re.compile(
-    rf"^(?=.*\b{_YEAR}\b).*(?:(?<!\d)(?!{_YEAR}\s*[-–]\s*{_YEAR}$)\d{{1,5}}\s*[-–]\s*\d{{1,5}}$|"
-    rf"\b\d{{1,4}}\s*\(\s*\d{{1,4}}(?:\s*[-–/]\s*\d{{1,4}})?\s*\)|\b(?i:vol\.?|no\.)\s*\d)")
+    rf"^(?=.*\b{_YEAR}\b).*(?:(?<!\d)(?!{_YEAR}\s*[-–—−]\s*{_YEAR}$)\d{{1,5}}\s*[-–—−]\s*\d{{1,5}}$|"
+    rf"\b\d{{1,4}}\s*\(\s*\d{{1,4}}(?:\s*[-–—−/]\s*\d{{1,4}})?\s*\)|\b(?i:vol\.?|volume|no\.|issue)\s*\d)")
 
 
 def drop_running_text(pages: list[list[Line]], heights: list[float], title: str, body: float) -> list[list[Line]]:

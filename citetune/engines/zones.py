@@ -218,8 +218,9 @@ def starts_abstract(ln: Line) -> bool:
     the whole of what comes before the colon; a paper's keywords, introduction or discussion start none."""
     text = ln.text.strip()
     label = re.match(r"([^\W\d_][\w ]{0,30}):", text)
+    name = label.group(1).strip() if label else ""  # "Keywords : …" as "Keywords: …"
     return text.lower().startswith("abstract") or bool(
-        label and _ABSTRACT_LABEL.fullmatch(label.group(1).strip()) and not _NOT_OPENING.match(label.group(1)))
+        name and _ABSTRACT_LABEL.fullmatch(name) and not _NOT_OPENING.match(name))
 
 
 def _opens_section(lines: list[Line], k: int, body: float, gap: float | None, zone: str, in_abstract: bool) -> bool:
