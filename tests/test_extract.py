@@ -750,7 +750,9 @@ def test_an_entrys_last_line_in_another_type_stays_in_the_list():
 @pytest.mark.parametrize("text, number", [
     ("[1]. A. Smith, A title. Venue, 2019.", 1), ("[3] - J. Doe, A title. Venue, 2020.", 3),
     ("[12] B. Jones. Another title.", 12), ("[17], [18]. We have shown that it holds.", None),
-    ("[2]–[4] show that it holds.", None), ("[5]. then it holds.", None), ("[6][7] show it.", None)])
+    ("[2]–[4] show that it holds.", None), ("[5]. then it holds.", None), ("[6][7] show it.", None),
+    ("[5]. The results of the trial hold.", None), ("[12]. van der Waals, J. D. On continuity.", 12),
+    ("[13]. Smith J, Lee K. A title.", 13), ("[14]. WHO. World report.", 14), ("[15]. Ovretveit, J.: Title", 15)])
 def test_an_entrys_label_is_told_from_a_citation_opening_a_line(text, number):
     assert zones.label_number(text) == number
 

@@ -219,13 +219,18 @@ def _title_block(lines: list[Line], body: float, vocab: set[str], metadata: dict
     return TitleBlock(title, authors, i)
 
 
+# How far (pt) a front line's size may be from the running text's and still be running text, in a
+# paper without headings.
+_RUNNING_TEXT_SPREAD = 0.6
+
+
 def _abstract_and_loose(front: list[Line], body: float) -> tuple[list[Line], list[Line]]:
     """The front zone's abstract (from the line that starts with 'Abstract', or a structured abstract's
     first label, on) and the running text before it, the body of a paper without headings."""
     at = next((n for n, ln in enumerate(front) if ln.text.strip().lower().startswith("abstract")), None)
     if at is None:  # 'Background: …' near the top, without the word 'Abstract'
         at = next((n for n, ln in enumerate(front[:_ABSTRACT_LABEL_WITHIN]) if zones.starts_abstract(ln)), len(front))
-    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) <= zones.SMALLER]
+    return front[at:], [ln for ln in front[:at] if abs(ln.size - body) < _RUNNING_TEXT_SPREAD]
 
 
 def _abstract(lines: list[Line], vocab: set[str]) -> str:

@@ -49,8 +49,13 @@ _FOOTNOTE_START = re.compile(r"^\s*(?:[*†‡§¶‖]|[a-z]\s?(?=[A-Z])|\d{1,2}
                              r"these authors|received|accepted|published online|©|copyright))")
 _APPENDIX_NUMBER = re.compile(r"^[A-H](?:\.\d+)*\.?\s+[A-Z]")  # "A Proofs", "B.1 Data"
 # Labels of reference entries: [1]  [1].  [1] -  1.  (1)  and a bare 1 before the first name; not a
-# citation that opens a line of text ("[17], [18]. We have shown", "[2]–[4] show", "[5]. then").
-_LABEL_START = re.compile(r"^\s*(?:\[(\d{1,4})\](?!\s*(?:[,;]|[–-]\s*\[|\.\s+[a-z]|\[\d))|(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
+# citation that opens a line of text ("[17], [18]. We have shown", "[2]–[4] show", "[5]. The results").
+# After "[n]." an entry begins with a name: an initial, a surname and its comma, a particle, a
+# surname and initials, or capitals.
+_ENTRY_AFTER_STOP = (r"(?:[^\W\d_]\.|[^\W\d_][\w'’-]*,|(?:van|von|de|der|den|da|di|du|le|la|dos)\s|"
+                     r"[^\W\d_][\w'’-]*\s+[A-Z]{1,3}\b|[A-Z]{2,}\b)")
+_LABEL_START = re.compile(rf"^\s*(?:\[(\d{{1,4}})\](?!\s*(?:[,;]|[–-]\s*\[|\.\s+(?!{_ENTRY_AFTER_STOP})|\[\d))|"
+                          r"(\d{1,4})\.\s|\((\d{1,4})\)\s|(\d{1,3})\s+(?=[^\W\d_]))")
 
 # The end of a reference list: its first lines give the list's usual type; lines after the first
 # entries whose type is OTHER_TYPE off it, nearly all (_TAIL_SHARE) to the end, are a tail that is no
