@@ -47,7 +47,7 @@ _SPACE_BEFORE = ("space_before=False", "space_before=True")
 
 
 @lru_cache(maxsize=1 << 16)
-def _token(token: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+def token_features(token: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
     """A token's own features, and those it gives its neighbour at each of _OFFSETS (its form and shape;
     beside it, its flags too). Reference strings repeat their words, so these are kept per token."""
     token = unicodedata.normalize("NFKC", token).translate(_QUOTES)  # 'ﬁ' is 'fi', '’' is "'", as typed
@@ -76,7 +76,7 @@ def features(text: str, spans: list[tuple[int, int]] | None = None) -> list[tupl
     if spans is None:
         spans = tokenize(text)
     n = len(spans)
-    tokens = [_token(text[start:end]) for start, end in spans]
+    tokens = [token_features(text[start:end]) for start, end in spans]
     # what each token is told of its neighbour at each offset: the neighbour's features, or the edge
     beside = [[near[k] for _, near in tokens] for k in range(len(_OFFSETS))]
     before2 = [_EDGE[0]] * 2 + beside[0][:-2]
