@@ -97,3 +97,10 @@ def test_the_walk_follows_relative_lazy_and_package_imports(tmp_path):
     reached = {str(p) for p in import_closure("stages.demo", tmp_path)}
     assert reached == {"stages/demo.py", "citetune/pkg/__init__.py", "citetune/pkg/a.py", "citetune/pkg/b.py",
                        "citetune/pkg/c.py", "citetune/d.py", "citetune/e.py", "citetune/f.py"}
+
+
+def test_the_extract_stage_depends_on_the_reference_model_it_reads():
+    """The shipped model is data the code reads, not an import: a retrained model must rerun extract."""
+    from citetune.refparse.crf import MODEL
+
+    assert MODEL.relative_to(ROOT).as_posix() in stage_deps(DVC)["extract"]
