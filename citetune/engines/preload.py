@@ -5,5 +5,5 @@ from citetune.refparse.crf import shipped_tagger
 
 try:
     shipped_tagger()
-except Exception:  # noqa: BLE001 - a missing or broken model is reported by each PDF with its remedy
+except Exception:  # noqa: BLE001 - the stage reports a missing or broken model before any PDF
     pass
