@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pymupdf
 
+from citetune.ids import YEAR_DIGITS
 from citetune.text import DASH, NUM
 
 # A run of small raised digits that may be a citation ("...shown before.¹⁻³") is kept in the line's
@@ -152,7 +153,7 @@ def t1_fonts(pages: list[dict]) -> set[str]:
 
 
 def _decoded(span: dict, t1: set[str]) -> dict:
-    """The span with T1 glyph codes read as their characters, in the page's T1 fonts."""
+    """The span with T1 glyph codes read as their characters, in the document's T1 fonts."""
     if span["font"] not in t1:
         return span
     return {**span, "text": span["text"].translate(_T1_CODES)}
@@ -164,11 +165,11 @@ def _raw_lines(text: dict, number: int, t1: set[str]) -> list[Line]:
     for line in (line for block in text["blocks"] for line in block.get("lines", [])):
         if abs(line["dir"][1]) > 0.01:  # rotated text: arXiv side stamps, axis labels
             continue
-        line["spans"] = [_decoded(s, t1) for s in line["spans"]]
-        spans = [s for s in line["spans"] if s["text"].strip()]
+        decoded = [_decoded(s, t1) for s in line["spans"]]
+        spans = [s for s in decoded if s["text"].strip()]
         if not spans:
             continue
-        text, baseline = _line_text(line["spans"])
+        text, baseline = _line_text(decoded)
         main = max(s["size"] for s in spans)
         spans = [s for s in spans if s["size"] >= 0.85 * main]  # raised or lowered marks aside
         chars = sum(len(s["text"].strip()) for s in spans)
@@ -356,7 +357,7 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s*(?:of|/)\
 # ("Journal of X 12 (2019) 1–10", "1830  J. Smith et al. / Physica A 12 (2019)", "Mach Learn (2019) 108:1–20",
 # "IEEE TRANSACTIONS ON X, VOL. 12, NO. 3, MARCH 2019"); a numbered heading or a sentence with a year
 # and a number ("4 Results from 1990 to 2010") holds none of these.
-_YEAR = r"(?:1[89]|20)\d\d"
+_YEAR = YEAR_DIGITS
 _JOURNAL_LINE = re.compile(
     rf"^(?=.*\b{_YEAR}\b).*(?:(?<!\d)(?!{_YEAR}\s*[-–—−]\s*{_YEAR}$)\d{{1,5}}\s*[-–—−]\s*\d{{1,5}}$|"
     rf"\b\d{{1,4}}\s*\(\s*\d{{1,4}}(?:\s*[-–—−/]\s*\d{{1,4}})?\s*\)|\b(?i:vol\.?|volume|no\.|issue)\s*\d)")

@@ -626,9 +626,18 @@ def _overlap(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
 
+def _first_name(spans: list[Span]) -> Span | None:
+    return min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+
+
+def _first_part(spans: list[Span], tag: str) -> NamePart | None:
+    """The first author's surname or given names ('surname', 'given-names')."""
+    name = _first_name(spans)
+    return next((p for p in name.parts if p.tag == tag), None) if name else None
+
+
 def _first_surname(spans: list[Span]) -> NamePart | None:
-    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
-    return next((p for p in name.parts if p.tag == "surname"), None) if name else None
+    return _first_part(spans, "surname")
 
 
 def _overreaches(learned: NamePart | None, rules: NamePart | None) -> bool:
@@ -644,15 +653,14 @@ def _given_read_as_surname(learned: NamePart | None, spans: list[Span]) -> bool:
     first author, a middle initial after it: it reads 'Peter J Turnbaugh' as surname 'Peter' where the rules,
     reading the whole list, see the given names first. (Where the given names are the CRF's surname alone,
     'Park J-won', the CRF is the one to trust.)"""
-    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
-    given = next((p for p in name.parts if p.tag == "given-names"), None) if name else None
+    given = _first_part(spans, "given-names")
     return learned is not None and given is not None and given.start <= learned.start and learned.end < given.end
 
 
 def _corporate_first(text: str, spans: list[Span]) -> bool:
     """Whether the rules read the first author as an organisation ('R Core Team'): a name that is a surname
     alone, with a word that says so. The learned parser knows people's names: it would take 'Team' for one."""
-    name = min((s for s in spans if s.tag == "string-name"), key=lambda s: s.start, default=None)
+    name = _first_name(spans)
     return name is not None and [p.tag for p in name.parts] == ["surname"] \
         and bool(_ORGANISATION.search(text, name.start, name.end))
 

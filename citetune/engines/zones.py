@@ -248,7 +248,7 @@ def _footnotes(lines: list[Line], body: float) -> set[int]:
     """Which lines are footnotes or author notes: a run of lines set smaller than the running text,
     low on the page, from one that opens with a footnote's mark or words ('* Corresponding author',
     '¹ Department of …') while the type stays small, in its column."""
-    middle: dict[int, float] = {}
+    middle: dict[int, tuple[float, float]] = {}  # page -> top and bottom of its text
     for ln in lines:
         top, bottom = middle.get(ln.page, (ln.y0, ln.y1))
         middle[ln.page] = (min(top, ln.y0), max(bottom, ln.y1))
@@ -405,7 +405,7 @@ def classify(lines: list[Line], body: float, start: int) -> Zones:
             continue
         k += 1
         if zone == FRONT:
-            in_abstract = in_abstract or starts_abstract(ln) or _abstract_label(lines, k - 1, body)
+            in_abstract = in_abstract or starts_abstract(ln) or (k > 0 and _abstract_label(lines, k - 1, body))
             zones.front.append(ln)
         elif ln.size < body - FLOAT_SMALLER:  # captions, table cells, footnotes: set smaller than the running text
             zones.floats.append(ln)
